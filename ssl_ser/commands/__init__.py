@@ -1,0 +1,1 @@
+"""One module per ``ssl-ser`` subcommand (see :mod:`ssl_ser.cli`)."""

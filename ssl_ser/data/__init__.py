@@ -1,0 +1,1 @@
+"""Corpora in, verified WebDataset shards out, streamed to training workers."""
