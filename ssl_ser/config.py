@@ -73,12 +73,16 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "config") -> T:
-    """Validate ``data`` into ``cls``; every problem is reported with its dotted key."""
+def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "config",
+              prefix: str = "") -> T:
+    """Validate ``data`` into ``cls``; every problem is reported with its dotted key.
+
+    ``prefix`` is prepended to key paths, for sections validated on their own (``method.k``).
+    """
     try:
         return TypeAdapter(cls).validate_python(dict(data))
     except ValidationError as err:
-        lines = [_describe(cls, e) for e in err.errors()]
+        lines = [_describe(cls, e, prefix) for e in err.errors()]
         raise ConfigError(f"{source}: " + ("\n  " if len(lines) > 1 else "") + "\n  ".join(lines)) from None
 
 
@@ -100,9 +104,9 @@ def dump_yaml(cfg: Any, path: str | Path) -> None:
 
 # --- error messages -----------------------------------------------------------------------
 
-def _describe(cls: type, error: Mapping[str, Any]) -> str:
+def _describe(cls: type, error: Mapping[str, Any], prefix: str = "") -> str:
     loc = [str(p) for p in error["loc"]]
-    key = ".".join(loc) or "<top>"
+    key = ".".join([prefix, *loc] if prefix else loc) or "<top>"
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         allowed = _fields_at(cls, loc[:-1])
         close = difflib.get_close_matches(loc[-1], allowed, n=1)

@@ -1,0 +1,45 @@
+"""Fixed-length windows for segment models (Li et al. 2018, Gao et al. 2021).
+
+A segment model sees fixed-size windows cut from each utterance; its utterance-level score
+is the mean of its segment scores. Cutting is done on the device, batched, on waveforms.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ssl_ser import SAMPLE_RATE
+
+
+def split(audio: torch.Tensor, lengths: torch.Tensor, seconds: float, hop: float,
+          sample_rate: int = SAMPLE_RATE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut ``audio [B, T]`` into windows of ``seconds`` every ``hop`` seconds.
+
+    Every utterance gives at least one window (a short one is zero-padded; its length says
+    how much is real). Returns ``(windows [S, L], window lengths [S], owner [S])`` where
+    ``owner`` maps each window to its row in the batch.
+    """
+    size = int(round(seconds * sample_rate))
+    step = int(round(hop * sample_rate))
+    if size <= 0 or step <= 0:
+        raise ValueError(f"segment seconds and hop must be positive, got {seconds}, {hop}")
+    windows, seg_lengths, owners = [], [], []
+    for row, length in enumerate(lengths.tolist()):
+        count = 1 if length <= size else 1 + (length - size) // step
+        for i in range(count):
+            start = i * step
+            piece = audio[row, start:start + min(size, length - start)]
+            windows.append(torch.nn.functional.pad(piece, (0, size - piece.numel())))
+            seg_lengths.append(min(size, length - start))
+            owners.append(row)
+    device = audio.device
+    return (torch.stack(windows), torch.tensor(seg_lengths, device=device),
+            torch.tensor(owners, device=device, dtype=torch.long))
+
+
+def pool(scores: torch.Tensor, owner: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """Mean of segment scores ``[S, ...]`` per owner row -> ``[num_rows, ...]``."""
+    out = torch.zeros((num_rows, *scores.shape[1:]), dtype=scores.dtype, device=scores.device)
+    out.index_add_(0, owner, scores)
+    counts = torch.bincount(owner, minlength=num_rows).clamp(min=1).to(scores.dtype)
+    return out / counts.view(-1, *([1] * (scores.dim() - 1)))
