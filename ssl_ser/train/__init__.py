@@ -1,0 +1,1 @@
+"""The one training loop, its Ray Train runner, checkpoints and job submission."""

@@ -1,0 +1,210 @@
+"""The job config: one YAML file in ``jobs/`` describes a whole training run.
+
+Sections with a fixed shape (data, optim, schedule, train, scaling, debug) are typed here.
+The pluggable sections (``frontend``, ``model``, ``method``, ``augment``) are ``{name: ...,
+options...}`` mappings validated by the component they name, so a new model or method adds
+its options without touching this file. :func:`load_job` checks everything, including that
+the shard sets exist, before any worker starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import field
+from pathlib import Path
+from typing import Any, Literal
+
+from ssl_ser.config import ConfigError, config, from_dict, load, to_dict
+from ssl_ser.labels import LabelConfig
+
+ATTRIBUTE = Literal["arousal", "valence", "dominance"]
+
+
+@config
+class SegmentConfig:
+    """Fixed-length windows for segment models; utterance scores are the mean of segment scores."""
+
+    seconds: float = 2.0
+    train_hop: float = 1.0
+    """Hop between training segments (Li et al. 2018: 1 s)."""
+    eval_hop: float = 0.4
+    """Hop between evaluation segments (Li et al. 2018: 0.4 s)."""
+
+
+@config
+class DataConfig:
+    train: list[str]
+    """Labelled training shard sets: directories, globs, brace patterns or URLs. Several sets
+    (e.g. several corpora) are mixed in proportion to their size."""
+    unlabelled: list[str] = field(default_factory=list)
+    """Unlabelled shard sets (semi-supervised methods)."""
+    unlabelled_weight: float = 0.5
+    """Fraction of the training stream drawn from the unlabelled sets."""
+    valid: list[str] = field(default_factory=list)
+    test: list[str] = field(default_factory=list)
+    batch_size: int = 32
+    crop_seconds: float | None = 3.0
+    """Random crop/pad of training utterances; null keeps whole utterances (length-bucketed)."""
+    eval_max_seconds: float | None = 30.0
+    """Evaluation utterances longer than this are cut (memory bound); null keeps everything."""
+    samples_per_epoch: int | None = None
+    """Training samples per epoch over all ranks; by default the training shards' total."""
+    shuffle_buffer: int = 1000
+    num_workers: int = 2
+    """DataLoader worker processes per training worker."""
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    attributes: list[ATTRIBUTE] = field(default_factory=list)
+    """Emotional attributes regressed with a CCC loss (when the method trains them)."""
+    segment: SegmentConfig | None = None
+
+
+@config
+class OptimConfig:
+    name: Literal["adam", "adamw", "sgd", "adadelta"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    """SGD momentum."""
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    rho: float = 0.9
+    """Adadelta decay."""
+
+
+@config
+class ScheduleConfig:
+    name: Literal["constant", "multistep", "step", "cosine"] = "constant"
+    milestones: list[int] = field(default_factory=list)
+    """multistep: 1-based epochs at which the rate is multiplied by gamma (Li et al.: 21, 31, 41)."""
+    step_size: int = 20
+    """step: multiply by gamma every step_size epochs (LSSED: 20)."""
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+
+
+@config
+class TrainConfig:
+    epochs: int = 10
+    seed: int = 0
+    grad_clip: float | None = 5.0
+    """Max global gradient norm; null disables clipping."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """auto: bf16 autocast on GPU, fp32 on CPU; fp16 (GPU only) adds a gradient scaler."""
+    metric: str = "ua"
+    """Validation metric that picks the best checkpoint (ua, wa, macro_f1, weighted_f1, ccc_mean, loss...)."""
+    metric_mode: Literal["max", "min"] = "max"
+    num_to_keep: int = 2
+    """Checkpoints kept (the best by metric, plus always the latest for resuming)."""
+    max_steps_per_epoch: int | None = None
+    log_every: int = 50
+    init_from: str | None = None
+    """Transfer: a run directory or checkpoint whose weights (all but the final layer) start this run."""
+    freeze_body_epochs: int = 0
+    """Transfer: epochs that train only the new final layer before everything is fine-tuned."""
+
+
+@config
+class ScalingSection:
+    num_workers: int = 1
+    use_gpu: bool = False
+    resources_per_worker: dict[str, float] = field(default_factory=dict)
+    max_failures: int = 0
+    """Worker failures survived by restarting from the last checkpoint."""
+
+
+@config
+class DebugConfig:
+    """What ``--debug`` changes: one process, small caps, deterministic, progress bar."""
+
+    max_train_batches: int | None = 20
+    max_eval_batches: int | None = 50
+    num_workers: int = 0
+
+
+@config
+class JobConfig:
+    name: str
+    """Run name; with storage_path it identifies the run (rerunning it resumes)."""
+    storage_path: str = "runs"
+    """Local directory or shared/remote storage (s3://...) for checkpoints and logs."""
+    method: dict[str, Any] = field(default_factory=lambda: {"name": "supervised"})
+    frontend: dict[str, Any] = field(default_factory=lambda: {"name": "logmel"})
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "resnet34_xvector"})
+    augment: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    scaling: ScalingSection = field(default_factory=ScalingSection)
+    debug: DebugConfig = field(default_factory=DebugConfig)
+
+
+def component(section: dict[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """Split a ``{name: ..., options...}`` section into its name and options."""
+    options = dict(section)
+    name = options.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}.name is required (a string naming the {where})")
+    return name, options
+
+
+def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+             check_data: bool = True) -> JobConfig:
+    """Load and validate a job config. Relative paths (shards, storage, init_from) resolve
+    against the current directory, as on a command line; workers get absolute paths."""
+    job = load(JobConfig, path, overrides)
+    _resolve_paths(job, Path.cwd())
+    from ssl_ser.train.validate import validate_job
+
+    validate_job(job, check_data=check_data)
+    return job
+
+
+def job_from_dict(data: dict[str, Any], base_dir: str | Path = ".", check_data: bool = True) -> JobConfig:
+    job = from_dict(JobConfig, data, source="job")
+    _resolve_paths(job, Path(base_dir).resolve())
+    from ssl_ser.train.validate import validate_job
+
+    validate_job(job, check_data=check_data)
+    return job
+
+
+def fingerprint(job: JobConfig, *sections: str) -> str:
+    """A short hash of config sections (used to refuse resuming a run with another model/data)."""
+    data = to_dict(job)
+    blob = json.dumps({s: data[s] for s in sections}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _resolve_mapping_file(spec: str, base: Path) -> str:
+    """A path, or the name of a mapping shipped in ``ssl_ser/resources/label_maps``."""
+    path = Path(spec) if Path(spec).is_absolute() else base / spec
+    if path.exists():
+        return str(path)
+    shipped = Path(__file__).resolve().parent.parent / "resources" / "label_maps" / f"{spec}.yaml"
+    if shipped.exists():
+        return str(shipped)
+    raise ConfigError(f"data.labels.mapping_file: {spec!r} is neither a file nor a shipped "
+                      f"mapping ({', '.join(sorted(p.stem for p in shipped.parent.glob('*.yaml')))})")
+
+
+def _is_url(spec: str) -> bool:
+    return "://" in spec or spec.startswith("pipe:")
+
+
+def _resolve_paths(job: JobConfig, base: Path) -> None:
+    def fix(spec: str) -> str:
+        if _is_url(spec) or Path(spec).is_absolute():
+            return spec
+        return str(base / spec)
+
+    data = job.data
+    for name in ("train", "unlabelled", "valid", "test"):
+        setattr(data, name, [fix(s) for s in getattr(data, name)])
+    if data.labels.mapping_file:
+        data.labels.mapping_file = _resolve_mapping_file(data.labels.mapping_file, base)
+    if not _is_url(job.storage_path) and not Path(job.storage_path).is_absolute():
+        job.storage_path = str(base / job.storage_path)
+    if job.train.init_from:
+        job.train.init_from = fix(job.train.init_from)
