@@ -1,22 +1,142 @@
 """Corpus recipes: one module per corpus, each parsing that corpus' own published layout.
 
-A recipe is a function ``prepare(root: Path, **options) -> list[Utterance]`` registered under
-the corpus name; ``ssl-ser prepare NAME ROOT --out MANIFEST.jsonl`` is a thin layer over it.
+A recipe is a function ``prepare_<corpus>(root: Path, **options) -> list[Utterance]``
+registered under the corpus name; ``ssl-ser prepare NAME ROOT --out MANIFEST.jsonl`` is a thin
+layer over :func:`prepare`, which refuses unknown options and checks option types first.
+
+Conventions shared by every recipe:
+
+* keys are ``<corpus>-<the corpus' own file id>``, so they stay unique when corpora are combined;
+* emotions keep the corpus' own classes, spelled with the words in :data:`EMOTIONS` so the same
+  class has the same name everywhere (EmoDB ``W`` "Ärger", CREMA-D ``ANG`` and RAVDESS ``05``
+  are all ``angry``); "no majority among the raters" (IEMOCAP ``xxx``, MSP-Podcast ``X``) is
+  ``no_agreement`` and such rows stay labelled: filtering classes is the training config's job;
+* speakers are the corpus' own ids (``03``, ``Ses01F``): unique within a corpus, so combine them
+  with ``corpus`` when corpora are mixed; gender, when known, is ``extra["gender"]``
+  (``female``/``male``);
+* audio may be ``.wav``, ``.flac``, ``.ogg``, ``.opus`` or ``.mp3`` (re-encoded copies are common);
+  hidden files (``._x.wav`` from macOS archives) are ignored;
+* files that do not follow the corpus' naming are skipped with a warning (a few names and the
+  count), never silently; finding nothing at all is a :class:`CorpusError`;
+* rows come back sorted by key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import logging
+import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
 from ssl_ser.data.manifest import Utterance
+from ssl_ser.errors import SslSerError
 from ssl_ser.registry import Registry
 
 Recipe = Callable[..., list[Utterance]]
 
 CORPORA: Registry[Recipe] = Registry("corpus recipe", package="ssl_ser.data.corpora")
 
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3"})
+
+#: The shared emotion vocabulary (recipes map each corpus' codes onto these words).
+EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised",
+            "boredom", "frustrated", "excited", "contempt", "other", "no_agreement")
+
+log = logging.getLogger(__name__)
+
+_OPTION_CONFIG = ConfigDict(coerce_numbers_to_str=True)
+
+
+class CorpusError(SslSerError):
+    """A corpus root, layout, label file or option that cannot be used; the message names it."""
+
 
 def prepare(name: str, root: str | Path, **options: Any) -> list[Utterance]:
-    return CORPORA.get(name)(Path(root), **options)
+    """Run recipe ``name`` on ``root`` after checking ``options`` against its signature."""
+    recipe = CORPORA.get(name)
+    return recipe(Path(root).expanduser(), **check_options(name, recipe, options))
+
+
+def recipe_options(recipe: Recipe) -> dict[str, inspect.Parameter]:
+    """The recipe's options: its keyword parameters after ``root``."""
+    params = list(inspect.signature(recipe).parameters.values())[1:]
+    return {p.name: p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def describe_options(recipe: Recipe) -> str:
+    options = recipe_options(recipe).items()
+    return ", ".join(f"{name}={p.default!r}" for name, p in options) or "none"
+
+
+def check_options(name: str, recipe: Recipe, options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse unknown options (listing the allowed ones) and validate values by annotation."""
+    allowed = recipe_options(recipe)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(recipe).parameters.values())
+    unknown = sorted(set(options) - set(allowed))
+    if unknown and not takes_any:
+        raise CorpusError(f"{name}: unknown option(s) {', '.join(unknown)}; "
+                          f"allowed (with defaults): {describe_options(recipe)}")
+    hints = typing.get_type_hints(recipe)
+    checked = {}
+    for key, value in options.items():
+        try:
+            adapter = TypeAdapter(hints.get(key, Any), config=_OPTION_CONFIG)
+            checked[key] = adapter.validate_python(value)
+        except ValidationError as err:
+            why = "; ".join(e["msg"] for e in err.errors())
+            raise CorpusError(f"{name}: option {key}={value!r}: {why}") from None
+    return checked
+
+
+# --- helpers for recipes -----------------------------------------------------------------
+
+def require_dir(root: Path, corpus: str, layout: str) -> Path:
+    """``root`` resolved, or a :class:`CorpusError` saying which layout was expected."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise CorpusError(f"{corpus}: root {root} {what}; expected {layout}")
+    return root.resolve()
+
+
+def is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
+
+
+def audio_files(folder: Path, recursive: bool = True) -> list[Path]:
+    """Audio files under ``folder`` in sorted order, skipping hidden files and folders."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if is_audio(p) and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def report_skipped(corpus: str, paths: Iterable[Path | str], why: str, shown: int = 5) -> int:
+    """Warn about files that were left out (a few names plus the count); returns the count."""
+    paths = sorted(str(p) for p in paths)
+    if paths:
+        more = f", ... ({len(paths) - shown} more)" if len(paths) > shown else ""
+        log.warning("%s: skipped %d file(s) that %s: %s%s", corpus, len(paths), why,
+                    ", ".join(paths[:shown]), more)
+    return len(paths)
+
+
+def finish(corpus: str, rows: list[Utterance], root: Path, layout: str) -> list[Utterance]:
+    """Refuse an empty result or colliding keys, and sort rows by key."""
+    if not rows:
+        raise CorpusError(f"{corpus}: no usable audio files found under {root}; expected {layout}")
+    rows = sorted(rows, key=lambda r: r.key)
+    for before, row in zip(rows, rows[1:]):
+        if before.key == row.key:
+            raise CorpusError(f"{corpus}: {before.audio} and {row.audio} both map to key "
+                              f"{row.key!r} (the same recording twice, e.g. as .wav and .flac?)")
+    return rows
+
+
+def gender(code: str | None) -> str | None:
+    """``m``/``Male``/``f``/``Female`` -> ``male``/``female``; anything else -> None."""
+    return {"m": "male", "male": "male", "f": "female", "female": "female"}.get(
+        (code or "").strip().lower())
