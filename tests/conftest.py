@@ -34,3 +34,43 @@ def write_audio() -> WriteAudio:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def demo_shards(tmp_path_factory: pytest.TempPathFactory):  # -> ssl_ser.demo.DemoPaths
+    """A small synthetic corpus as shard sets (train_labelled, train_unlabelled, valid, test,
+    noise), built once per test session with the project's own demo pipeline."""
+    from ssl_ser.data.synthetic import SyntheticConfig
+    from ssl_ser.demo import run_demo
+
+    cfg = SyntheticConfig(speakers=5, valid_speakers=1, test_speakers=1, utterances_per_class=4,
+                          unlabelled_speakers=2, unlabelled_per_speaker=12, noise_clips=4,
+                          min_seconds=1.0, max_seconds=2.0, seed=0)
+    return run_demo(tmp_path_factory.mktemp("demo"), cfg, progress=False, log=lambda _: None)
+
+
+def tiny_job(shards, name: str = "tiny", **sections: object) -> dict:
+    """A job config (as a dict) that trains a tiny model on ``demo_shards`` in seconds."""
+    job: dict = {
+        "name": name,
+        "method": {"name": "supervised"},
+        "frontend": {"name": "logmel"},
+        "model": {"name": "resnet34_xvector", "size": "tiny"},
+        "data": {"train": [str(shards.shards["train_labelled"])],
+                 "valid": [str(shards.shards["valid"])],
+                 "batch_size": 8, "crop_seconds": 1.5, "num_workers": 0, "shuffle_buffer": 50},
+        "optim": {"name": "adam", "lr": 0.003},
+        "train": {"epochs": 3, "seed": 0, "metric": "ua"},
+        "debug": {"max_train_batches": 6, "max_eval_batches": None, "num_workers": 0},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(job.get(key), dict):
+            job[key] = {**job[key], **value}
+        else:
+            job[key] = value
+    return job
+
+
+@pytest.fixture
+def make_tiny_job():
+    return tiny_job

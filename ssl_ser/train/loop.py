@@ -1,0 +1,527 @@
+"""The one training loop every method shares.
+
+Per epoch: the method's pre-epoch step (e.g. re-clustering), one pass over the training
+stream (features computed on the device, the method's loss, clipping, the optimiser step),
+the method's validation, then a checkpoint of everything needed to continue exactly here.
+It runs inside a Ray Train worker or, for ``--debug``, in one local process: the only
+difference is the :class:`~ssl_ser.train.session.Session` it talks to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ssl_ser import segments
+from ssl_ser.config import ConfigError, from_dict, to_dict
+from ssl_ser.errors import SslSerError
+from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
+from ssl_ser.metrics import ccc, classification_report
+from ssl_ser.train import checkpoint as ckpt
+from ssl_ser.train.config import JobConfig, component, fingerprint
+from ssl_ser.train.data import attribute_targets, class_histogram, make_train_stream, make_eval_stream
+from ssl_ser.train.optim import build_optimizer, build_scheduler
+from ssl_ser.train.session import Session, staging_dir
+
+ATTRIBUTES = ("arousal", "valence", "dominance")
+#: Config sections whose change makes a checkpoint unusable for resuming.
+MODEL_SECTIONS = ("frontend", "model")
+
+
+@dataclass
+class Targets:
+    """What a batch asks the model to predict, one row per model input (utterance or segment)."""
+
+    keys: list[str]
+    label: torch.Tensor
+    """[N] class indices of the main label space; IGNORE where there is none."""
+    attributes: torch.Tensor
+    """[N, 3] arousal, valence, dominance; NaN where missing or not trained."""
+    labelled: torch.Tensor
+    """[N] bool."""
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    """[N] indices in the method's extra label spaces (speaker, corpus)."""
+    owner: torch.Tensor | None = None
+    """[N] utterance row of each segment (segment models), else None."""
+
+    def expand(self, owner: torch.Tensor) -> Targets:
+        """Per-utterance targets repeated for each of its segments."""
+        pick = owner.tolist()
+        return Targets(keys=[self.keys[i] for i in pick], label=self.label[owner],
+                       attributes=self.attributes[owner], labelled=self.labelled[owner],
+                       extra={k: v[owner] for k, v in self.extra.items()}, owner=owner)
+
+
+@dataclass
+class Predictions:
+    """Per-utterance outputs of an evaluation pass, gathered from every rank."""
+
+    keys: list[str]
+    probs: np.ndarray
+    """[N, C] class posteriors (segment models: the mean over segments)."""
+    labels: np.ndarray
+    """[N] gold indices, IGNORE where none."""
+    attributes: np.ndarray | None
+    """[N, 3] predicted attributes, when the model has an attribute head."""
+    gold_attributes: np.ndarray
+    embeddings: np.ndarray | None = None
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class Loop:
+    def __init__(self, job: JobConfig, session: Session, *, debug: bool = False,
+                 force: bool = False, progress: bool | None = None) -> None:
+        self.job = job
+        self.session = session
+        self.debug = debug
+        self.force = force
+        self.progress = debug if progress is None else progress
+        self.device = session.device
+        self.run_dir = Path(job.storage_path) / job.name if "://" not in job.storage_path else None
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self._writer: Any = None
+        self._setup()
+
+    # --- setup ----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from ssl_ser.features import build_frontend
+        from ssl_ser.methods import METHODS
+        from ssl_ser.models import build_model
+
+        job = self.job
+        _seed_everything(job.train.seed)
+        self.labels = build_label_space(job.data.labels, class_histogram(job.data.train, job.data.labels.field))
+        method_name, method_options = component(job.method, "method")
+        method_cls = METHODS.get(method_name)
+        options = from_dict(method_cls.Options, method_options, source="job", prefix="method")
+        self.extra_labels: dict[str, LabelSpace] = {}
+        for name in method_cls.extra_label_spaces:
+            hist = class_histogram(job.data.train, name)
+            self.extra_labels[name] = LabelSpace(name, sorted(hist), {}, "drop")
+        self.method = method_cls(options, self)
+
+        fe_name, fe_options = component(job.frontend, "frontend")
+        self.frontend = build_frontend(fe_name, **fe_options).to(self.device)
+        model_name, model_options = component(job.model, "model")
+        self.model = build_model(model_name, in_features=self.frontend.num_features,
+                                 **{**self.method.model_kwargs(), **model_options})
+        if job.train.init_from:
+            self._init_from(job.train.init_from)
+        self.model = self.session.prepare_model(self.model)
+        self.optimizer = build_optimizer(self.model.parameters(), job.optim)
+        self.scheduler = build_scheduler(self.optimizer, job.schedule, job.train.epochs)
+        self.amp_dtype = _amp_dtype(job.train.precision, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.augmenter = None
+        if job.augment:
+            from ssl_ser.augment import build_augmenter
+
+            self.augmenter = build_augmenter(job.augment, self)
+        self.start_epoch = 0
+        self._restore()
+
+    @property
+    def bare_model(self) -> torch.nn.Module:
+        """The model without its DDP wrapper."""
+        return getattr(self.model, "module", self.model)
+
+    def class_counts(self) -> torch.Tensor:
+        """Training-shard counts of each class of the main label space."""
+        hist = class_histogram(self.job.data.train, self.job.data.labels.field)
+        counts = torch.zeros(self.labels.num_classes)
+        for label, n in hist.items():
+            index = self.labels.encode({"corpus": "*", self.labels.field: label})
+            if index != IGNORE:
+                counts[index] += n
+        return counts
+
+    def _init_from(self, source: str) -> None:
+        """Transfer: every weight of ``source`` but the final classification layer."""
+        path = ckpt.find_checkpoint(source, "best")
+        state = ckpt.load_state(path)["model"]
+        model = self.model
+        prefix = model.classifier_prefix
+        own = model.state_dict()
+        skipped = [k for k in state if k.startswith(prefix)]
+        state = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                      for k, v in state.items() if k in own and own[k].shape != v.shape]
+        if mismatched:
+            raise ckpt.CheckpointError(
+                f"train.init_from {path}: shapes differ for {len(mismatched)} weight(s) (is it the "
+                f"same model and front-end?):\n  " + "\n  ".join(mismatched[:20]))
+        result = model.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if not k.startswith(prefix)]
+        if missing or result.unexpected_keys:
+            raise ckpt.CheckpointError(
+                f"train.init_from {path}: missing in checkpoint: {missing[:20]}; "
+                f"not in model: {result.unexpected_keys[:20]}")
+        self.log(f"init_from {path}: loaded {len(state)} tensors, new final layer "
+                 f"({len(skipped)} tensors under {prefix!r} replaced)")
+
+    def _fingerprints(self) -> dict[str, str]:
+        return fingerprints_of(self.job)
+
+    def _restore(self) -> None:
+        with self.session.latest_checkpoint() as directory:
+            if directory is None:
+                return
+            meta = ckpt.load_meta(directory)
+            check_resumable(meta, self._fingerprints(), self.force, directory)
+            state = ckpt.load_state(directory, map_location=self.device)
+        self.bare_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.method.load_state_dict(state.get("method", {}))
+        if self.augmenter is not None and state.get("augment"):
+            self.augmenter.load_state_dict(state["augment"])
+        ckpt.set_rng_state(state["rng"])
+        self.start_epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.history = list(meta.get("history", []))
+        self.log(f"resumed from {directory} after epoch {self.start_epoch}")
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        last: dict[str, Any] = {}
+        for epoch in range(self.start_epoch, self.job.train.epochs):
+            self.epoch = epoch
+            start = time.perf_counter()
+            metrics: dict[str, Any] = {"epoch": epoch + 1}
+            metrics.update({f"pre_{k}": v for k, v in self.method.on_epoch_start(epoch).items()})
+            metrics.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
+            self.model.eval()
+            metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
+            self.scheduler.step()
+            metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+            metrics["time_s"] = time.perf_counter() - start
+            self.history.append(metrics)
+            self._checkpoint(metrics)
+            self._log_epoch(metrics)
+            last = metrics
+        if self._writer is not None:
+            self._writer.close()
+        return last
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        job = self.job
+        self.model.train()
+        self.frontend.train()
+        limit = job.train.max_steps_per_epoch
+        if self.debug and job.debug.max_train_batches is not None:
+            limit = min(limit or job.debug.max_train_batches, job.debug.max_train_batches)
+        stream = make_train_stream(self, epoch)
+        frozen = epoch < job.train.freeze_body_epochs
+        totals: dict[str, float] = {}
+        count = 0
+        bar = self._bar(limit or stream_len(stream), f"epoch {epoch + 1}/{job.train.epochs}")
+        for batch in stream:
+            if limit is not None and count >= limit:
+                break
+            loss, logs = self.train_step(batch, frozen=frozen)
+            count += 1
+            logs["loss"] = loss
+            for k, v in logs.items():
+                totals[k] = totals.get(k, 0.0) + v
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+            if self.session.is_main and job.train.log_every and self.step % job.train.log_every == 0:
+                self._scalars({f"step/{k}": v for k, v in logs.items()}, self.step)
+        if bar is not None:
+            bar.close()
+        if count == 0:
+            raise SslSerError(f"the training stream of epoch {epoch + 1} gave no batches "
+                              f"(data.train: {job.data.train})")
+        out = {k: v / count for k, v in totals.items()}
+        out["batches"] = count
+        return out
+
+    def train_step(self, batch: Any, frozen: bool = False) -> tuple[float, dict[str, float]]:
+        batch = batch.to(self.device)
+        targets = self.targets(batch)
+        audio, lengths = batch.audio, batch.lengths
+        if self.augmenter is not None:
+            audio, lengths, targets = self.augmenter(audio, lengths, targets)
+        if self.job.data.segment is not None:
+            seg = self.job.data.segment
+            audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.train_hop)
+            targets = targets.expand(owner)
+        with self.autocast():
+            outputs = self.forward(audio, lengths)
+            loss, logs = self.method.loss(outputs, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if frozen:  # transfer phase 1: only the new final layer learns
+            prefix = self.bare_model.classifier_prefix
+            for name, p in self.bare_model.named_parameters():
+                if not name.startswith(prefix):
+                    p.grad = None
+        if self.job.train.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise SslSerError(f"training loss became {value} at step {self.step} (epoch {self.epoch + 1}); "
+                              f"lower optim.lr or enable train.grad_clip")
+        return value, logs
+
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats, frames = self.frontend(audio, lengths)
+        return self.model(feats, frames)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def targets(self, batch: Any) -> Targets:
+        rows = batch.meta
+        label = torch.tensor(self.labels.encode_all(rows), dtype=torch.long, device=self.device)
+        extra = {name: torch.tensor(space.encode_all(rows), dtype=torch.long, device=self.device)
+                 for name, space in self.extra_labels.items()}
+        return Targets(keys=list(batch.keys), label=label,
+                       attributes=attribute_targets(rows, self.job.data.attributes).to(self.device),
+                       labelled=torch.as_tensor(batch.labelled, device=self.device), extra=extra)
+
+    # --- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, specs: list[str], *, embeddings: bool = False,
+                 max_batches: int | None = None) -> Predictions:
+        """Per-utterance predictions over shard sets (each sample exactly once over all ranks),
+        gathered on every rank, with their metrics."""
+        was_training = self.model.training
+        self.model.eval()
+        self.frontend.eval()
+        if max_batches is None and self.debug:
+            max_batches = self.job.debug.max_eval_batches
+        parts: dict[str, list[Any]] = {"keys": [], "probs": [], "labels": [], "attrs": [],
+                                       "gold": [], "emb": [], "meta": []}
+        seg = self.job.data.segment
+        model = self.bare_model
+        for i, batch in enumerate(make_eval_stream(self, specs)):
+            if max_batches is not None and i >= max_batches:
+                break
+            batch = batch.to(self.device)
+            targets = self.targets(batch)
+            audio, lengths = batch.audio, batch.lengths
+            owner = None
+            if seg is not None:
+                audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.eval_hop)
+            with self.autocast():
+                feats, frames = self.frontend(audio, lengths)
+                out = model(feats, frames)
+            probs = F.softmax(out["logits"].float(), dim=-1)
+            attrs = out.get("attributes")
+            emb = out.get("embedding") if embeddings else None
+            if owner is not None:  # utterance score = mean of its segment scores
+                rows = len(batch.keys)
+                probs = segments.pool(probs, owner, rows)
+                attrs = None if attrs is None else segments.pool(attrs.float(), owner, rows)
+                emb = None if emb is None else segments.pool(emb.float(), owner, rows)
+            parts["keys"] += list(batch.keys)
+            parts["meta"] += list(batch.meta)
+            parts["probs"].append(probs.cpu().numpy())
+            parts["labels"].append(targets.label.cpu().numpy())
+            parts["gold"].append(targets.attributes.cpu().numpy())
+            if attrs is not None:
+                parts["attrs"].append(attrs.float().cpu().numpy())
+            if emb is not None:
+                parts["emb"].append(emb.float().cpu().numpy())
+        if was_training:
+            self.model.train()
+            self.frontend.train()
+        parts = gather_parts(parts, self.session.distributed)
+        return self._score(parts)
+
+    def _score(self, parts: dict[str, list[Any]]) -> Predictions:
+        num_classes = self.labels.num_classes
+
+        def cat(name: str, width: int | None) -> np.ndarray | None:
+            if not parts[name]:
+                return None if width is None else np.zeros((0, width), np.float32)
+            return np.concatenate(parts[name])
+
+        labels = cat("labels", None)
+        labels = np.zeros(0, np.int64) if labels is None else labels
+        pred = Predictions(keys=parts["keys"], probs=cat("probs", num_classes), labels=labels,
+                           attributes=cat("attrs", None), gold_attributes=cat("gold", 3),
+                           embeddings=cat("emb", None), meta=parts["meta"])
+        has = pred.labels != IGNORE
+        metrics: dict[str, float] = {}
+        if has.any():
+            rep = classification_report(pred.labels[has], pred.probs[has].argmax(1), self.labels.classes)
+            pred.report = rep
+            metrics.update({k: rep[k] for k in ("ua", "wa", "macro_f1", "weighted_f1")})
+            p = np.clip(pred.probs[has][np.arange(has.sum()), pred.labels[has]], 1e-12, 1.0)
+            metrics["loss"] = float(-np.log(p).mean())
+        if pred.attributes is not None and self.job.data.attributes:
+            values = []
+            for a in self.job.data.attributes:
+                col = ATTRIBUTES.index(a)
+                ok = np.isfinite(pred.gold_attributes[:, col])
+                if ok.sum() >= 2:
+                    metrics[f"ccc_{a}"] = ccc(pred.attributes[ok, col], pred.gold_attributes[ok, col])
+                    values.append(metrics[f"ccc_{a}"])
+            if values:
+                metrics["ccc_mean"] = float(np.mean(values))
+        metrics["n"] = float(len(pred.keys))
+        pred.metrics = metrics
+        return pred
+
+    # --- checkpoints and logs ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.bare_model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+                "epoch": self.epoch + 1, "step": self.step, "rng": ckpt.rng_state(),
+                "stream": {"seed": self.job.train.seed, "next_epoch": self.epoch + 1},
+                "method": self.method.state_dict(),
+                "augment": self.augmenter.state_dict() if self.augmenter is not None else {}}
+
+    def _checkpoint(self, metrics: dict[str, Any]) -> None:
+        if not self.session.is_main:
+            self.session.report(metrics, None)
+            return
+        score_key = f"valid_{self.job.train.metric}"
+        meta = {"epoch": self.epoch + 1, "step": self.step, "metrics": metrics,
+                "score": metrics.get(score_key), "score_attribute": score_key,
+                "score_mode": self.job.train.metric_mode, "fingerprints": self._fingerprints(),
+                "labels": self.labels.to_json(),
+                "extra_labels": {k: v.to_json() for k, v in self.extra_labels.items()},
+                "job": to_dict(self.job), "history": self.history}
+        with staging_dir() as directory:
+            ckpt.save(directory, self.state_dict(), meta)
+            self.session.report(metrics, directory)
+
+    def _log_epoch(self, metrics: dict[str, Any]) -> None:
+        if not self.session.is_main:
+            return
+        self._scalars({k.replace("_", "/", 1): v for k, v in metrics.items()
+                       if isinstance(v, (int, float)) and k != "epoch"}, metrics["epoch"])
+        if self.run_dir is not None:
+            with (self.run_dir / "metrics.jsonl").open("a") as out:
+                out.write(json.dumps(metrics, default=float) + "\n")
+        self.log(format_metrics(metrics, self.job.train.epochs))
+
+    def _scalars(self, values: dict[str, float], step: int) -> None:
+        if self.run_dir is None:
+            return
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        for k, v in values.items():
+            if isinstance(v, (int, float)) and np.isfinite(v):
+                self._writer.add_scalar(k, v, step)
+        self._writer.flush()
+
+    def _bar(self, total: int | None, desc: str) -> Any:
+        if not (self.progress and self.session.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+    def log(self, message: str) -> None:
+        if self.session.is_main:
+            print(f"[ssl-ser] {message}", flush=True)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def fingerprints_of(job: JobConfig) -> dict[str, str]:
+    """Hashes of what a checkpoint depends on: the model (front-end + model), the data
+    (shard sets, labels, segments) and the method."""
+    data = to_dict(job)["data"]
+    stable = {k: data[k] for k in ("train", "unlabelled", "labels", "attributes", "segment")}
+    return {"model": fingerprint(job, *MODEL_SECTIONS),
+            "data": hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16],
+            "method": str(job.method.get("name"))}
+
+
+def check_resumable(meta: dict[str, Any], current: dict[str, str], force: bool, where: Any) -> None:
+    saved = meta.get("fingerprints", {})
+    changed = [name for name in ("model", "data", "method")
+               if name in saved and saved[name] != current.get(name)]
+    if changed and not force:
+        raise ckpt.CheckpointError(
+            f"cannot resume from {where}: the job's {' and '.join(changed)} config changed since "
+            f"that checkpoint was written. Use a new run name, or --force to resume anyway.")
+
+
+def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {metrics['epoch']}/{epochs}"]
+    groups: dict[str, list[str]] = {}
+    for key, value in metrics.items():
+        if key in ("epoch", "time_s", "lr") or not isinstance(value, (int, float)):
+            continue
+        group, _, name = key.partition("_")
+        if name in ("n", "batches"):
+            continue
+        groups.setdefault(group, []).append(f"{name} {value:.4g}")
+    parts += [f"{g} " + " ".join(v) for g, v in groups.items()]
+    parts.append(f"lr {metrics.get('lr', 0):.3g}")
+    parts.append(f"{metrics.get('time_s', 0):.1f}s")
+    return " | ".join(parts)
+
+
+def gather_parts(parts: dict[str, list[Any]], distributed: bool) -> dict[str, list[Any]]:
+    """Concatenate every rank's evaluation parts (each rank saw a disjoint set of samples)."""
+    if not (distributed and dist.is_available() and dist.is_initialized()):
+        return parts
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, parts)
+    merged: dict[str, list[Any]] = {k: [] for k in parts}
+    for rank_parts in everyone:
+        for k, v in rank_parts.items():
+            merged[k] += v
+    return merged
+
+
+def stream_len(stream: Any) -> int | None:
+    try:
+        return len(stream)
+    except TypeError:
+        return None
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("train.precision: fp16 needs a GPU; use bf16 or fp32 on the CPU")
+        return torch.float16
+    raise ConfigError(f"train.precision: unknown {precision!r}")

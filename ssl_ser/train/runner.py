@@ -1,0 +1,116 @@
+"""Start a training run: on Ray Train (a local or remote cluster) or in one process (``--debug``).
+
+Both run the same :class:`~ssl_ser.train.loop.Loop`. A run is identified by
+``storage_path/name``: rerunning the same job continues from its latest checkpoint (Ray
+Train V2 restores it for the workers; debug mode reads the same directory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from ssl_ser.config import dump_yaml, from_dict, to_dict
+from ssl_ser.train import checkpoint as ckpt
+from ssl_ser.train.config import JobConfig
+from ssl_ser.train.session import LocalSession, RaySession
+
+
+def run_dir(job: JobConfig) -> Path | None:
+    """The run's directory when storage is local (None for remote storage)."""
+    return None if "://" in job.storage_path else Path(job.storage_path) / job.name
+
+
+def debug_job(job: JobConfig) -> JobConfig:
+    """What ``--debug`` changes: one worker, no GPU requirement, DataLoader in-process."""
+    return dataclasses.replace(job, scaling=dataclasses.replace(job.scaling, num_workers=1))
+
+
+def score_attribute(job: JobConfig) -> str | None:
+    return f"valid_{job.train.metric}" if job.data.valid else None
+
+
+def preflight(job: JobConfig, resume: bool, force: bool) -> None:
+    """Refuse, on the driver, a resume that cannot work (remote storage is checked on the workers)."""
+    directory = run_dir(job)
+    if directory is None:
+        return
+    try:
+        latest = ckpt.find_checkpoint(directory, "latest")
+    except ckpt.CheckpointError:
+        latest = None
+    if latest is None:
+        if resume:
+            raise ckpt.CheckpointError(f"--resume: no checkpoint of run {job.name!r} in {directory}")
+        return
+    from ssl_ser.train.loop import check_resumable, fingerprints_of
+
+    check_resumable(ckpt.load_meta(latest), fingerprints_of(job), force, latest)
+
+
+def save_resolved_config(job: JobConfig) -> None:
+    directory = run_dir(job)
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    dump_yaml(job, directory / "config.yaml")
+
+
+def run_training(job: JobConfig, *, debug: bool = False, resume: bool = False,
+                 force: bool = False) -> dict[str, Any]:
+    preflight(job, resume, force)
+    save_resolved_config(job)
+    if debug:
+        return run_local(debug_job(job), force=force)
+    return run_ray(job, force=force)
+
+
+def run_local(job: JobConfig, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    from ssl_ser.train.loop import Loop
+
+    directory = run_dir(job)
+    if directory is None:
+        raise ckpt.CheckpointError("--debug runs need a local storage_path")
+    session = LocalSession(directory, job.train.num_to_keep, score_attribute(job) or "train_loss",
+                           job.train.metric_mode if score_attribute(job) else "min")
+    return Loop(job, session, debug=True, force=force, progress=progress).run()
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train's entry point on every worker."""
+    from ssl_ser.train.loop import Loop
+
+    job = from_dict(JobConfig, config["job"], source="job")
+    Loop(job, RaySession(), force=bool(config.get("force"))).run()
+
+
+def run_ray(job: JobConfig, *, force: bool = False) -> dict[str, Any]:
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    scaling = job.scaling
+    storage = job.storage_path if "://" in job.storage_path else str(Path(job.storage_path).resolve())
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"job": to_dict(job), "force": force},
+        scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
+                                     resources_per_worker=scaling.resources_per_worker or None),
+        run_config=RunConfig(
+            name=job.name, storage_path=storage,
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=job.train.num_to_keep, checkpoint_score_attribute=score_attribute(job),
+                checkpoint_score_order=job.train.metric_mode),
+            failure_config=FailureConfig(max_failures=scaling.max_failures)),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    metrics = dict(result.metrics or {})
+    if result.checkpoint is not None:
+        metrics["checkpoint"] = result.checkpoint.path
+    return metrics

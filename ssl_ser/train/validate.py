@@ -1,0 +1,78 @@
+"""Everything about a job that can be checked before any worker starts.
+
+Each pluggable section is checked against the component it names: the method's options
+dataclass, and the front-end/model constructors' keyword arguments, so a misspelt option
+is refused on the driver with the key and the allowed names, not minutes later on a worker.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ssl_ser.config import ConfigError, from_dict
+from ssl_ser.errors import SslSerError
+from ssl_ser.train.config import JobConfig, component
+
+
+def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str,
+                  provided: tuple[str, ...] = ()) -> None:
+    """Refuse keyword options ``fn`` does not take (``provided`` are filled in by the system)."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [n for n, p in params.items() if n not in ("self", *provided)
+               and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown key '{where}.{key}'{hint}; allowed here: name, {', '.join(allowed)}")
+
+
+def validate_job(job: JobConfig, check_data: bool = True) -> None:
+    from ssl_ser.features import FRONTENDS
+    from ssl_ser.methods import METHODS
+    from ssl_ser.models import MODELS
+
+    name, options = component(job.method, "method")
+    method_cls = _lookup(METHODS, name, "method")
+    from_dict(method_cls.Options, options, source="job", prefix="method")
+    name, options = component(job.frontend, "frontend")
+    check_options(_lookup(FRONTENDS, name, "frontend"), options, "frontend")
+    name, options = component(job.model, "model")
+    check_options(_lookup(MODELS, name, "model"), options, "model",
+                  provided=("in_features", "num_classes", "num_speakers", "num_corpora"))
+    metrics = method_cls.metric_names(job)
+    if job.train.metric not in metrics:
+        raise ConfigError(f"train.metric {job.train.metric!r} is not reported by method "
+                          f"{job.method['name']!r}; choose one of: {', '.join(sorted(metrics))}")
+    if job.scaling.num_workers < 1:
+        raise ConfigError("scaling.num_workers must be at least 1")
+    if job.data.batch_size < 1:
+        raise ConfigError("data.batch_size must be at least 1")
+    if not job.data.train:
+        raise ConfigError("data.train must name at least one shard set")
+    if job.augment:
+        from ssl_ser.augment import check_augment
+
+        check_augment(job.augment)
+    if check_data:
+        from ssl_ser.data.stream import resolve_shards
+
+        for section in ("train", "unlabelled", "valid", "test"):
+            for spec in getattr(job.data, section):
+                try:
+                    resolve_shards(spec)
+                except SslSerError as err:
+                    raise ConfigError(f"data.{section}: {err}") from None
+
+
+def _lookup(registry: Any, name: str, where: str) -> Any:
+    try:
+        return registry.get(name)
+    except SslSerError as err:
+        raise ConfigError(f"{where}.name: {err}") from None

@@ -1,0 +1,102 @@
+"""The one loop in debug mode: trains, checkpoints, resumes exactly, refuses bad resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssl_ser.config import ConfigError
+from ssl_ser.train import checkpoint as ckpt
+from ssl_ser.train.config import job_from_dict
+from ssl_ser.train.loop import Loop
+from ssl_ser.train.runner import run_local, run_training
+
+
+def _job(demo_shards, make_tiny_job, tmp_path: Path, **sections):
+    data = make_tiny_job(demo_shards, **sections)
+    data["storage_path"] = str(tmp_path / "runs")
+    return job_from_dict(data)
+
+
+def _final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return ckpt.load_state(ckpt.find_checkpoint(run, "latest"))["model"]
+
+
+def test_debug_run_trains_checkpoints_and_logs(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    job = _job(demo_shards, make_tiny_job, tmp_path)
+    metrics = run_training(job, debug=True)
+    run = tmp_path / "runs" / "tiny"
+    assert metrics["epoch"] == 3 and 0.0 <= metrics["valid_ua"] <= 1.0
+    assert {"valid_wa", "valid_macro_f1", "valid_weighted_f1", "train_loss"} <= set(metrics)
+    assert (run / "config.yaml").is_file()
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    kept = sorted(p.name for p in run.glob("checkpoint_epoch-*"))
+    assert len(kept) <= job.train.num_to_keep + 1 and "checkpoint_epoch-000003" in kept
+    meta = ckpt.load_meta(run / "checkpoint_epoch-000003")
+    assert meta["labels"]["classes"] == sorted(meta["labels"]["classes"])
+    state = ckpt.load_state(run / "checkpoint_epoch-000003")  # weights_only=True inside
+    assert {"model", "optimizer", "scheduler", "rng", "epoch", "step", "method"} <= set(state)
+
+
+def test_interrupted_and_resumed_debug_run_equals_an_uninterrupted_one(
+        demo_shards, make_tiny_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = _job(demo_shards, make_tiny_job, tmp_path, name="whole")
+    run_local(whole, progress=False)
+
+    cut = _job(demo_shards, make_tiny_job, tmp_path, name="cut")
+    original = Loop._log_epoch
+
+    def interrupt_after_first_epoch(self: Loop, metrics: dict) -> None:
+        original(self, metrics)
+        if metrics["epoch"] == 1:
+            raise KeyboardInterrupt  # after the epoch-1 checkpoint, like Ctrl-C or a kill
+
+    monkeypatch.setattr(Loop, "_log_epoch", interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_local(cut, progress=False)
+    monkeypatch.setattr(Loop, "_log_epoch", original)
+    assert not (tmp_path / "runs" / "cut" / "checkpoint_epoch-000002").exists()
+    torch.manual_seed(12345)  # a resumed process starts with other RNG states
+    run_local(cut, progress=False)
+
+    a, b = _final_weights(tmp_path / "runs" / "whole"), _final_weights(tmp_path / "runs" / "cut")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+    def history(name: str) -> list[dict]:
+        rows = [json.loads(x) for x in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in rows]
+
+    assert history("whole") == history("cut")
+
+
+def test_resuming_with_a_changed_model_is_refused_unless_forced(
+        demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    job = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1})
+    run_training(job, debug=True)
+    changed = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 2},
+                   model={"name": "resnet34_xvector", "size": "tiny", "embedding_dim": 24})
+    with pytest.raises(ckpt.CheckpointError, match="model"):
+        run_training(changed, debug=True)
+    with pytest.raises(ckpt.CheckpointError, match="--resume: no checkpoint"):
+        run_training(_job(demo_shards, make_tiny_job, tmp_path, name="fresh"), debug=True, resume=True)
+
+
+def test_config_errors_name_the_key(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train.epocs"):
+        _job(demo_shards, make_tiny_job, tmp_path, train={"epocs": 2})
+    with pytest.raises(ConfigError, match="model.sise"):
+        _job(demo_shards, make_tiny_job, tmp_path, model={"name": "resnet34_xvector", "sise": "tiny"})
+    with pytest.raises(ConfigError, match="method.name.*'supervized'"):
+        _job(demo_shards, make_tiny_job, tmp_path, method={"name": "supervized"})
+    with pytest.raises(ConfigError, match="data.valid"):
+        _job(demo_shards, make_tiny_job, tmp_path, data={"valid": [str(tmp_path / "missing")]})
+    with pytest.raises(ConfigError, match="train.metric 'uar'"):
+        _job(demo_shards, make_tiny_job, tmp_path, train={"metric": "uar"})
