@@ -42,7 +42,9 @@ def decode(source: str | Path | bytes) -> tuple[np.ndarray, int]:
 def to_mono(wave: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Downmix ``[channels, samples]`` to ``[samples]`` by averaging channels."""
     wave = torch.as_tensor(wave, dtype=torch.float32)
-    return wave.mean(dim=0) if wave.dim() == 2 else wave
+    if wave.dim() == 2:
+        return wave[0] if wave.shape[0] == 1 else wave.mean(dim=0)  # skip a reduction for mono
+    return wave
 
 
 def resample(wave: torch.Tensor, rate: int, target: int = SAMPLE_RATE) -> torch.Tensor:
