@@ -196,6 +196,7 @@ class Loop:
         self.step = int(state["step"])
         self.history = list(meta.get("history", []))
         self.log(f"resumed from {directory} after epoch {self.start_epoch}")
+        self.event("resumed", epoch=self.start_epoch, checkpoint=str(directory))
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -441,6 +442,13 @@ class Loop:
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """An audit line in ``events.jsonl`` (resumes, restarts), written by rank 0."""
+        if self.session.is_main and self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with (self.run_dir / "events.jsonl").open("a") as out:
+                out.write(json.dumps({"event": kind, "time": time.time(), **fields}) + "\n")
 
     def log(self, message: str) -> None:
         if self.session.is_main:
