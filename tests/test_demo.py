@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from ssl_ser.cli import main
+from ssl_ser.data.manifest import read_manifest
+from ssl_ser.data.shards import read_index
+from ssl_ser.data.stream import make_stream
+from ssl_ser.data.synthetic import SyntheticConfig
+from ssl_ser.demo import PARTS, DemoPaths, run_demo
+
+TINY = dict(speakers=4, valid_speakers=1, test_speakers=1, utterances_per_class=2,
+            unlabelled_speakers=1, unlabelled_per_speaker=6, noise_clips=4, max_seconds=1.5)
+
+
+def test_run_demo_builds_every_shard_set(tmp_path):
+    lines: list[str] = []
+    paths = run_demo(tmp_path / "demo", SyntheticConfig(**TINY), progress=False, log=lines.append)
+
+    assert paths == DemoPaths.under(tmp_path / "demo")
+    assert (paths.corpus / "labels.csv").is_file()
+    expected = {"train_labelled": 2 * 4 * 2, "train_unlabelled": 6, "valid": 8, "test": 8, "noise": 4}
+    keys: set[str] = set()
+    for part in PARTS:
+        rows = read_manifest(paths.manifests[part])
+        index = read_index(paths.shards[part])
+        assert len(rows) == index.samples == expected[part], part
+        assert index.raw["totals"]["rejected"] == 0
+        keys |= {r.key for r in rows}
+    assert len(keys) == sum(expected.values())  # the parts do not overlap
+    assert read_index(paths.shards["train_unlabelled"]).labelled == 0
+    valid_speakers = set(read_index(paths.shards["valid"]).speakers)
+    assert valid_speakers.isdisjoint(read_index(paths.shards["train_labelled"]).speakers)
+    assert any("[3/3] building shard sets" in line for line in lines)
+
+    batch = next(iter(make_stream(paths.shards["train_labelled"], batch_size=4, crop_seconds=1.0,
+                                  rank=0, world_size=1, num_workers=0)))
+    assert batch.audio.shape == (4, 16000) and batch.labelled.all()
+
+
+def test_demo_command_prints_summaries(tmp_path, capsys):
+    settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "1", "--quiet", *settings]) == 0
+    out = capsys.readouterr().out
+    for part in PARTS:
+        assert f"== {part} ==" in out
+    assert "rows        16 = 16 samples + 0 rejected" in out
+    assert main(["demo", "--out", str(tmp_path / "d"), "--set", "speakrs=3"]) == 2
+    assert "did you mean 'speakers'" in capsys.readouterr().err
