@@ -65,10 +65,12 @@ def make_train_stream(loop: Loop, epoch: int) -> Any:
         samples_per_epoch=job.data.samples_per_epoch)
 
 
-def make_eval_stream(loop: Loop, specs: Sequence[str]) -> Any:
+def make_eval_stream(loop: Loop, specs: Sequence[str], whole: bool = False) -> Any:
+    """Every sample once: split over the ranks, or all of it on this rank (``whole``)."""
     job = loop.job
+    rank, world = (0, 1) if whole else (loop.session.world_rank, loop.session.world_size)
     return streaming.make_stream(
         sources=[streaming.StreamSource(shards=list(specs))], mode="exact", batch_size=job.data.batch_size,
         seed=job.train.seed, epoch=0, crop_seconds=None, max_seconds=job.data.eval_max_seconds,
         num_workers=job.debug.num_workers if loop.debug else job.data.num_workers,
-        rank=loop.session.world_rank, world_size=loop.session.world_size)
+        rank=rank, world_size=world)

@@ -20,20 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from ssl_ser import segments
 from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.errors import SslSerError
+from ssl_ser.inference import Predictions, Predictor, frontend_section
 from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
-from ssl_ser.metrics import ccc, classification_report
+from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.train import checkpoint as ckpt
 from ssl_ser.train.config import JobConfig, component, fingerprint
-from ssl_ser.train.data import attribute_targets, class_histogram, make_train_stream, make_eval_stream
+from ssl_ser.train.data import (attribute_targets, class_histogram, index_of, make_eval_stream,
+                                make_train_stream)
 from ssl_ser.train.optim import build_optimizer, build_scheduler
 from ssl_ser.train.session import Session, staging_dir
 
-ATTRIBUTES = ("arousal", "valence", "dominance")
 #: Config sections whose change makes a checkpoint unusable for resuming.
 MODEL_SECTIONS = ("frontend", "model")
 
@@ -53,31 +53,16 @@ class Targets:
     """[N] indices in the method's extra label spaces (speaker, corpus)."""
     owner: torch.Tensor | None = None
     """[N] utterance row of each segment (segment models), else None."""
+    speakers: list[str | None] | None = None
+    """``corpus/speaker`` of each row (speaker-wise feature normalisation), None if unknown."""
 
     def expand(self, owner: torch.Tensor) -> Targets:
         """Per-utterance targets repeated for each of its segments."""
         pick = owner.tolist()
         return Targets(keys=[self.keys[i] for i in pick], label=self.label[owner],
                        attributes=self.attributes[owner], labelled=self.labelled[owner],
-                       extra={k: v[owner] for k, v in self.extra.items()}, owner=owner)
-
-
-@dataclass
-class Predictions:
-    """Per-utterance outputs of an evaluation pass, gathered from every rank."""
-
-    keys: list[str]
-    probs: np.ndarray
-    """[N, C] class posteriors (segment models: the mean over segments)."""
-    labels: np.ndarray
-    """[N] gold indices, IGNORE where none."""
-    attributes: np.ndarray | None
-    """[N, 3] predicted attributes, when the model has an attribute head."""
-    gold_attributes: np.ndarray
-    embeddings: np.ndarray | None = None
-    meta: list[dict[str, Any]] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
+                       extra={k: v[owner] for k, v in self.extra.items()}, owner=owner,
+                       speakers=None if self.speakers is None else [self.speakers[i] for i in pick])
 
 
 class Loop:
@@ -114,11 +99,12 @@ class Loop:
             self.extra_labels[name] = LabelSpace(name, sorted(hist), {}, "drop")
         self.method = method_cls(options, self)
 
-        fe_name, fe_options = component(job.frontend, "frontend")
+        fe_name, fe_options, use_speaker_norm = frontend_section(job.frontend)
         self.frontend = build_frontend(fe_name, **fe_options).to(self.device)
         model_name, model_options = component(job.model, "model")
+        self.model_kwargs = self.method.model_kwargs()
         self.model = build_model(model_name, in_features=self.frontend.num_features,
-                                 **{**self.method.model_kwargs(), **model_options})
+                                 **{**self.model_kwargs, **model_options})
         if job.train.init_from:
             self._init_from(job.train.init_from)
         self.model = self.session.prepare_model(self.model)
@@ -126,6 +112,11 @@ class Loop:
         self.scheduler = build_scheduler(self.optimizer, job.schedule, job.train.epochs)
         self.amp_dtype = _amp_dtype(job.train.precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.predictor = Predictor(self.frontend, self.bare_model, self.labels, segment=job.data.segment,
+                                   attributes=job.data.attributes, device=self.device,
+                                   amp_dtype=self.amp_dtype)
+        if use_speaker_norm:
+            self.predictor.speaker_norm = self._fit_speaker_norm()
         self.augmenter = None
         if job.augment:
             from ssl_ser.augment import build_augmenter
@@ -138,6 +129,21 @@ class Loop:
     def bare_model(self) -> torch.nn.Module:
         """The model without its DDP wrapper."""
         return getattr(self.model, "module", self.model)
+
+    def _fit_speaker_norm(self) -> SpeakerNorm:
+        """Per-speaker feature statistics of every shard set of the job (unsupervised, so
+        validation and test speakers get their own, as at test time)."""
+        data = self.job.data
+        specs = [*data.train, *data.unlabelled, *data.valid, *data.test]
+        train_speakers = set()
+        for spec in data.train:
+            index = index_of(spec)
+            corpus = next(iter(index.corpora), "") if len(index.corpora) == 1 else None
+            train_speakers |= {f"{corpus}/{s}" for s in index.speakers} if corpus is not None else set()
+        norm = SpeakerNorm.fit(self.frontend, make_eval_stream(self, specs, whole=True),
+                               self.device, train_speakers or None)
+        self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers")
+        return norm
 
     def class_counts(self) -> torch.Tensor:
         """Training-shard counts of each class of the main label space."""
@@ -265,7 +271,7 @@ class Loop:
             audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.train_hop)
             targets = targets.expand(owner)
         with self.autocast():
-            outputs = self.forward(audio, lengths)
+            outputs = self.forward(audio, lengths, targets.speakers)
             loss, logs = self.method.loss(outputs, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -286,14 +292,14 @@ class Loop:
                               f"lower optim.lr or enable train.grad_clip")
         return value, logs
 
-    def forward(self, audio: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats, frames = self.frontend(audio, lengths)
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor,
+                speakers: list[str | None] | None = None) -> dict[str, torch.Tensor]:
+        """Front-end (+ speaker normalisation) and the (DDP-wrapped) model, for training."""
+        feats, frames = self.predictor.features(audio, lengths, speakers)
         return self.model(feats, frames)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return self.predictor.autocast()
 
     def targets(self, batch: Any) -> Targets:
         rows = batch.meta
@@ -302,92 +308,57 @@ class Loop:
                  for name, space in self.extra_labels.items()}
         return Targets(keys=list(batch.keys), label=label,
                        attributes=attribute_targets(rows, self.job.data.attributes).to(self.device),
-                       labelled=torch.as_tensor(batch.labelled, device=self.device), extra=extra)
+                       labelled=torch.as_tensor(batch.labelled, device=self.device), extra=extra,
+                       speakers=speaker_keys(rows))
 
     # --- evaluation ---------------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self, specs: list[str], *, embeddings: bool = False,
                  max_batches: int | None = None) -> Predictions:
         """Per-utterance predictions over shard sets (each sample exactly once over all ranks),
         gathered on every rank, with their metrics."""
-        was_training = self.model.training
-        self.model.eval()
-        self.frontend.eval()
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        parts: dict[str, list[Any]] = {"keys": [], "probs": [], "labels": [], "attrs": [],
-                                       "gold": [], "emb": [], "meta": []}
-        seg = self.job.data.segment
-        model = self.bare_model
-        for i, batch in enumerate(make_eval_stream(self, specs)):
-            if max_batches is not None and i >= max_batches:
-                break
-            batch = batch.to(self.device)
-            targets = self.targets(batch)
-            audio, lengths = batch.audio, batch.lengths
-            owner = None
-            if seg is not None:
-                audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.eval_hop)
-            with self.autocast():
-                feats, frames = self.frontend(audio, lengths)
-                out = model(feats, frames)
-            probs = F.softmax(out["logits"].float(), dim=-1)
-            attrs = out.get("attributes")
-            emb = out.get("embedding") if embeddings else None
-            if owner is not None:  # utterance score = mean of its segment scores
-                rows = len(batch.keys)
-                probs = segments.pool(probs, owner, rows)
-                attrs = None if attrs is None else segments.pool(attrs.float(), owner, rows)
-                emb = None if emb is None else segments.pool(emb.float(), owner, rows)
-            parts["keys"] += list(batch.keys)
-            parts["meta"] += list(batch.meta)
-            parts["probs"].append(probs.cpu().numpy())
-            parts["labels"].append(targets.label.cpu().numpy())
-            parts["gold"].append(targets.attributes.cpu().numpy())
-            if attrs is not None:
-                parts["attrs"].append(attrs.float().cpu().numpy())
-            if emb is not None:
-                parts["emb"].append(emb.float().cpu().numpy())
-        if was_training:
-            self.model.train()
-            self.frontend.train()
-        parts = gather_parts(parts, self.session.distributed)
-        return self._score(parts)
+        parts = self.predictor.predict(make_eval_stream(self, specs), embeddings=embeddings,
+                                       max_batches=max_batches)
+        return self.predictor.score(gather_parts(parts, self.session.distributed))
 
-    def _score(self, parts: dict[str, list[Any]]) -> Predictions:
-        num_classes = self.labels.num_classes
+    @torch.no_grad()
+    def embed(self, specs: list[str], *, gather: bool = True,
+              max_batches: int | None = None) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        """Sample keys, embeddings [N, D] and manifest rows of shard sets: this rank's share,
+        or (``gather``) everyone's, in the same order on every rank."""
+        if max_batches is None and self.debug:
+            max_batches = self.job.debug.max_eval_batches
+        parts = self.predictor.predict(make_eval_stream(self, specs), embeddings=True,
+                                       max_batches=max_batches)
+        parts = {k: parts[k] for k in ("keys", "emb", "meta")}
+        if gather:
+            parts = gather_parts(parts, self.session.distributed)
+        emb = np.concatenate(parts["emb"]) if parts["emb"] else np.zeros((0, self.bare_model.embedding_dim), np.float32)
+        return list(parts["keys"]), emb, list(parts["meta"])
 
-        def cat(name: str, width: int | None) -> np.ndarray | None:
-            if not parts[name]:
-                return None if width is None else np.zeros((0, width), np.float32)
-            return np.concatenate(parts[name])
-
-        labels = cat("labels", None)
-        labels = np.zeros(0, np.int64) if labels is None else labels
-        pred = Predictions(keys=parts["keys"], probs=cat("probs", num_classes), labels=labels,
-                           attributes=cat("attrs", None), gold_attributes=cat("gold", 3),
-                           embeddings=cat("emb", None), meta=parts["meta"])
-        has = pred.labels != IGNORE
-        metrics: dict[str, float] = {}
-        if has.any():
-            rep = classification_report(pred.labels[has], pred.probs[has].argmax(1), self.labels.classes)
-            pred.report = rep
-            metrics.update({k: rep[k] for k in ("ua", "wa", "macro_f1", "weighted_f1")})
-            p = np.clip(pred.probs[has][np.arange(has.sum()), pred.labels[has]], 1e-12, 1.0)
-            metrics["loss"] = float(-np.log(p).mean())
-        if pred.attributes is not None and self.job.data.attributes:
-            values = []
-            for a in self.job.data.attributes:
-                col = ATTRIBUTES.index(a)
-                ok = np.isfinite(pred.gold_attributes[:, col])
-                if ok.sum() >= 2:
-                    metrics[f"ccc_{a}"] = ccc(pred.attributes[ok, col], pred.gold_attributes[ok, col])
-                    values.append(metrics[f"ccc_{a}"])
-            if values:
-                metrics["ccc_mean"] = float(np.mean(values))
-        metrics["n"] = float(len(pred.keys))
-        pred.metrics = metrics
-        return pred
+    def refresh_parameters(self) -> None:
+        """Call after a method replaced parameters of the model (e.g. a head with a new size):
+        re-wraps the model for DDP and rebuilds the optimiser and schedule, keeping the state
+        of every parameter that is still there (matched by name)."""
+        old_names = {id(p): n for n, p in self.bare_model.named_parameters()}
+        saved = {}
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                if id(p) in old_names and p in self.optimizer.state:
+                    saved[old_names[id(p)]] = self.optimizer.state[p]
+        bare = self.bare_model
+        self.model = self.session.prepare_model(bare)
+        last_epoch = self.scheduler.last_epoch
+        self.optimizer = build_optimizer(self.model.parameters(), self.job.optim)
+        for name, p in self.bare_model.named_parameters():
+            if name in saved and all(
+                    not torch.is_tensor(v) or v.dim() == 0 or v.shape == p.shape for v in saved[name].values()):
+                self.optimizer.state[p] = saved[name]
+        self.scheduler = build_scheduler(self.optimizer, self.job.schedule, self.job.train.epochs)
+        for _ in range(last_epoch):
+            self.scheduler.step()
+        self.predictor.model = self.bare_model
 
     # --- checkpoints and logs ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -397,7 +368,9 @@ class Loop:
                 "epoch": self.epoch + 1, "step": self.step, "rng": ckpt.rng_state(),
                 "stream": {"seed": self.job.train.seed, "next_epoch": self.epoch + 1},
                 "method": self.method.state_dict(),
-                "augment": self.augmenter.state_dict() if self.augmenter is not None else {}}
+                "augment": self.augmenter.state_dict() if self.augmenter is not None else {},
+                "speaker_norm": (self.predictor.speaker_norm.state_dict()
+                                 if self.predictor.speaker_norm is not None else {})}
 
     def _checkpoint(self, metrics: dict[str, Any]) -> None:
         if not self.session.is_main:
@@ -407,7 +380,7 @@ class Loop:
         meta = {"epoch": self.epoch + 1, "step": self.step, "metrics": metrics,
                 "score": metrics.get(score_key), "score_attribute": score_key,
                 "score_mode": self.job.train.metric_mode, "fingerprints": self._fingerprints(),
-                "labels": self.labels.to_json(),
+                "labels": self.labels.to_json(), "model_kwargs": self.model_kwargs,
                 "extra_labels": {k: v.to_json() for k, v in self.extra_labels.items()},
                 "job": to_dict(self.job), "history": self.history}
         with staging_dir() as directory:

@@ -34,15 +34,17 @@ def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str,
 
 
 def validate_job(job: JobConfig, check_data: bool = True) -> None:
-    from ssl_ser.features import FRONTENDS
+    from ssl_ser.features import FRONTENDS, validate_options
+    from ssl_ser.inference import frontend_section
     from ssl_ser.methods import METHODS
     from ssl_ser.models import MODELS
 
     name, options = component(job.method, "method")
     method_cls = _lookup(METHODS, name, "method")
     from_dict(method_cls.Options, options, source="job", prefix="method")
-    name, options = component(job.frontend, "frontend")
-    check_options(_lookup(FRONTENDS, name, "frontend"), options, "frontend")
+    component(job.frontend, "frontend")
+    name, options, _ = frontend_section(job.frontend)
+    validate_options(_lookup(FRONTENDS, name, "frontend").__init__, options, what="frontend")
     name, options = component(job.model, "model")
     check_options(_lookup(MODELS, name, "model"), options, "model",
                   provided=("in_features", "num_classes", "num_speakers", "num_corpora"))

@@ -1,0 +1,199 @@
+"""Scoring audio with a trained model: the part of training that outlives training.
+
+A :class:`Predictor` is a front-end, optional speaker-wise feature normalisation, a model, its
+label space and its segment setting; it turns waveform batches into per-utterance class
+posteriors (segment models: the mean over their segments), attributes and embeddings. The
+training loop validates through it, and ``evaluate``, ``predict``, ``cv`` and ``export`` rebuild
+it from a checkpoint with :meth:`Predictor.from_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ssl_ser import segments
+from ssl_ser.labels import IGNORE, LabelSpace
+from ssl_ser.metrics import ccc, classification_report
+from ssl_ser.speaker_norm import speaker_keys
+
+ATTRIBUTES = ("arousal", "valence", "dominance")
+
+
+@dataclass
+class Predictions:
+    """Per-utterance outputs of an evaluation pass."""
+
+    keys: list[str]
+    probs: np.ndarray
+    """[N, C] class posteriors (segment models: the mean over segments)."""
+    labels: np.ndarray
+    """[N] gold indices, IGNORE where none."""
+    attributes: np.ndarray | None
+    """[N, 3] predicted arousal, valence, dominance, when the model has an attribute head."""
+    gold_attributes: np.ndarray
+    embeddings: np.ndarray | None = None
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def frontend_section(section: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
+    """Split a ``frontend`` config section into name, front-end options and ``speaker_norm``."""
+    options = dict(section)
+    name = options.pop("name", None)
+    speaker_norm = bool(options.pop("speaker_norm", False))
+    return name, options, speaker_norm  # type: ignore[return-value]
+
+
+class Predictor:
+    def __init__(self, frontend: torch.nn.Module, model: torch.nn.Module, labels: LabelSpace, *,
+                 segment: Any = None, attributes: Iterable[str] = (), device: torch.device | str = "cpu",
+                 amp_dtype: torch.dtype | None = None, speaker_norm: Any = None) -> None:
+        self.frontend = frontend
+        self.model = model
+        self.labels = labels
+        self.segment = segment
+        self.attributes = list(attributes)
+        self.device = torch.device(device)
+        self.amp_dtype = amp_dtype
+        self.speaker_norm = speaker_norm
+
+    # --- building blocks ------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def features(self, audio: torch.Tensor, lengths: torch.Tensor,
+                 speakers: list[str | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frames = self.frontend(audio, lengths)
+        if self.speaker_norm is not None:
+            feats = self.speaker_norm(feats, frames, speakers)
+        return feats, frames
+
+    @torch.no_grad()
+    def outputs(self, audio: torch.Tensor, lengths: torch.Tensor,
+                speakers: list[str | None] | None = None) -> dict[str, torch.Tensor]:
+        """Per-utterance ``probs`` [B, C], ``embedding`` and (if any) ``attributes``."""
+        owner = None
+        if self.segment is not None:
+            audio, lengths, owner = segments.split(audio, lengths, self.segment.seconds, self.segment.eval_hop)
+            if speakers is not None:
+                speakers = [speakers[i] for i in owner.tolist()]
+        with self.autocast():
+            feats, frames = self.features(audio, lengths, speakers)
+            out = self.model(feats, frames)
+        result = {"probs": F.softmax(out["logits"].float(), dim=-1)}
+        if "embedding" in out:
+            result["embedding"] = out["embedding"].float()
+        if "attributes" in out:
+            result["attributes"] = out["attributes"].float()
+        if owner is not None:  # utterance score = mean of its segment scores (Li et al. 2018)
+            rows = int(owner.max()) + 1 if owner.numel() else 0
+            result = {k: segments.pool(v, owner, rows) for k, v in result.items()}
+        return result
+
+    def predict(self, batches: Iterable[Any], *, embeddings: bool = False,
+                max_batches: int | None = None) -> dict[str, list[Any]]:
+        """This process' share of per-utterance outputs, as lists ready to gather across ranks."""
+        was_training = self.model.training, self.frontend.training
+        self.model.eval()
+        self.frontend.eval()
+        parts: dict[str, list[Any]] = {k: [] for k in ("keys", "probs", "labels", "attrs", "gold", "emb", "meta")}
+        try:
+            for i, batch in enumerate(batches):
+                if max_batches is not None and i >= max_batches:
+                    break
+                batch = batch.to(self.device)
+                out = self.outputs(batch.audio, batch.lengths, speaker_keys(batch.meta))
+                parts["keys"] += list(batch.keys)
+                parts["meta"] += list(batch.meta)
+                parts["probs"].append(out["probs"].cpu().numpy())
+                parts["labels"].append(np.asarray(self.labels.encode_all(batch.meta), dtype=np.int64))
+                parts["gold"].append(batch.attributes.cpu().numpy())
+                if "attributes" in out:
+                    parts["attrs"].append(out["attributes"].cpu().numpy())
+                if embeddings and "embedding" in out:
+                    parts["emb"].append(out["embedding"].cpu().numpy())
+        finally:
+            self.model.train(was_training[0])
+            self.frontend.train(was_training[1])
+        return parts
+
+    def score(self, parts: dict[str, list[Any]]) -> Predictions:
+        """Per-utterance predictions and their metrics (WA, UA, F1, loss, CCC per attribute)."""
+        return score(parts, self.labels, self.attributes)
+
+    # --- from a checkpoint ------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
+                        which: str = "best") -> tuple[Predictor, dict[str, Any]]:
+        """Rebuild the trained front-end + model of a run directory or checkpoint."""
+        from ssl_ser.features import build_frontend
+        from ssl_ser.models import build_model
+        from ssl_ser.speaker_norm import SpeakerNorm
+        from ssl_ser.train import checkpoint as ckpt
+        from ssl_ser.train.config import JobConfig, component
+        from ssl_ser.config import from_dict
+
+        directory = ckpt.find_checkpoint(path, which)
+        meta = ckpt.load_meta(directory)
+        state = ckpt.load_state(directory, map_location=device)
+        job = from_dict(JobConfig, meta["job"], source=f"{directory}/meta.json")
+        name, options, use_norm = frontend_section(job.frontend)
+        frontend = build_frontend(name, **options).to(device)
+        model_name, model_options = component(job.model, "model")
+        model = build_model(model_name, in_features=frontend.num_features,
+                            **{**meta.get("model_kwargs", {}), **model_options})
+        model.load_state_dict(state["model"])
+        model.to(device).eval()
+        norm = SpeakerNorm.from_state(state["speaker_norm"]) if use_norm and state.get("speaker_norm") else None
+        predictor = cls(frontend.eval(), model, LabelSpace.from_json(meta["labels"]),
+                        segment=job.data.segment, attributes=job.data.attributes, device=device,
+                        speaker_norm=norm)
+        meta["checkpoint"] = str(directory)
+        return predictor, meta
+
+
+def score(parts: dict[str, list[Any]], labels: LabelSpace, attributes: Iterable[str]) -> Predictions:
+    def cat(name: str) -> np.ndarray | None:
+        return np.concatenate(parts[name]) if parts[name] else None
+
+    probs = cat("probs")
+    gold = cat("gold")
+    gathered = cat("labels")
+    pred = Predictions(keys=list(parts["keys"]),
+                       probs=probs if probs is not None else np.zeros((0, labels.num_classes), np.float32),
+                       labels=gathered if gathered is not None else np.zeros(0, np.int64),
+                       attributes=cat("attrs"),
+                       gold_attributes=gold if gold is not None else np.zeros((0, 3), np.float32),
+                       embeddings=cat("emb"), meta=list(parts["meta"]))
+    has = pred.labels != IGNORE
+    metrics: dict[str, float] = {}
+    if has.any():
+        rep = classification_report(pred.labels[has], pred.probs[has].argmax(1), labels.classes)
+        pred.report = rep
+        metrics.update({k: rep[k] for k in ("ua", "wa", "macro_f1", "weighted_f1")})
+        p = np.clip(pred.probs[has][np.arange(int(has.sum())), pred.labels[has]], 1e-12, 1.0)
+        metrics["loss"] = float(-np.log(p).mean())
+    if pred.attributes is not None:
+        values = []
+        for a in attributes:
+            col = ATTRIBUTES.index(a)
+            ok = np.isfinite(pred.gold_attributes[:, col])
+            if ok.sum() >= 2:
+                metrics[f"ccc_{a}"] = ccc(pred.attributes[ok, col], pred.gold_attributes[ok, col])
+                values.append(metrics[f"ccc_{a}"])
+        if values:
+            metrics["ccc_mean"] = float(np.mean(values))
+    metrics["n"] = float(len(pred.keys))
+    pred.metrics = metrics
+    return pred

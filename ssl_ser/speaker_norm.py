@@ -1,0 +1,93 @@
+"""Speaker-wise feature normalisation (``frontend: {speaker_norm: true}``).
+
+A standard step in SER: each speaker's front-end features are normalised with that speaker's
+own mean and standard deviation (per feature, over all of their frames), which removes much
+of the speaker's voice from the input. Statistics are unsupervised (no labels), so they are
+computed for every speaker of the training, validation and test sets alike, the same way in
+training and test; audio of an unknown speaker (``predict`` on new files) falls back to the
+statistics pooled over all training speakers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from ssl_ser.features import frame_mask
+
+EPS = 1e-5
+
+
+class SpeakerNorm:
+    def __init__(self, speakers: list[str], mean: torch.Tensor, std: torch.Tensor,
+                 global_mean: torch.Tensor, global_std: torch.Tensor) -> None:
+        self.speakers = list(speakers)
+        self.index = {s: i for i, s in enumerate(self.speakers)}
+        self.mean, self.std = mean, std
+        self.global_mean, self.global_std = global_mean, global_std
+
+    @classmethod
+    def fit(cls, frontend: torch.nn.Module, batches: Iterable[Any], device: torch.device,
+            global_speakers: set[str] | None = None) -> SpeakerNorm:
+        """Accumulate per-speaker frame statistics over ``batches`` (front-end in eval mode).
+
+        ``global_speakers`` (the training speakers) form the fallback statistics.
+        """
+        sums: dict[str, torch.Tensor] = {}
+        squares: dict[str, torch.Tensor] = {}
+        counts: dict[str, float] = {}
+        was_training = frontend.training
+        frontend.eval()
+        with torch.no_grad():
+            for batch in batches:
+                batch = batch.to(device)
+                feats, frames = frontend(batch.audio, batch.lengths)
+                mask = frame_mask(frames, feats.shape[-1]).unsqueeze(1).to(feats.dtype)
+                for row, name in enumerate(speaker_keys(batch.meta)):
+                    if name is None:
+                        continue
+                    f = feats[row].double() * mask[row].double()
+                    sums[name] = sums.get(name, 0) + f.sum(-1)
+                    squares[name] = squares.get(name, 0) + (f * f).sum(-1)
+                    counts[name] = counts.get(name, 0.0) + float(frames[row])
+        frontend.train(was_training)
+        if not counts:
+            raise ValueError("speaker normalisation: no audio to compute statistics from")
+        names = sorted(counts)
+        mean = torch.stack([sums[n] / counts[n] for n in names])
+        var = torch.stack([squares[n] / counts[n] for n in names]) - mean**2
+        pool = [n for n in names if global_speakers is None or n in global_speakers] or names
+        total = sum(counts[n] for n in pool)
+        g_mean = sum(sums[n] for n in pool) / total
+        g_var = sum(squares[n] for n in pool) / total - g_mean**2
+        return cls(names, mean.float(), var.clamp(min=0).sqrt().float(), g_mean.float(),
+                   g_var.clamp(min=0).sqrt().float())
+
+    def __call__(self, feats: torch.Tensor, frames: torch.Tensor,
+                 speakers: list[str | None] | None) -> torch.Tensor:
+        """Normalise each row with its speaker's statistics (``speakers`` from :func:`speaker_keys`;
+        None or an unseen speaker: the pooled training statistics)."""
+        rows = [self.index.get(s, -1) if s is not None else -1
+                for s in (speakers or [None] * feats.shape[0])]
+        idx = torch.tensor(rows, device=feats.device)
+        known = (idx >= 0)[:, None]
+        mean = torch.where(known, self.mean.to(feats.device)[idx.clamp(min=0)], self.global_mean.to(feats.device))
+        std = torch.where(known, self.std.to(feats.device)[idx.clamp(min=0)], self.global_std.to(feats.device))
+        out = (feats - mean[:, :, None].to(feats.dtype)) / (std[:, :, None].to(feats.dtype) + EPS)
+        return out * frame_mask(frames, feats.shape[-1]).unsqueeze(1).to(feats.dtype)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"speakers": self.speakers, "mean": self.mean, "std": self.std,
+                "global_mean": self.global_mean, "global_std": self.global_std}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SpeakerNorm:
+        return cls(list(state["speakers"]), state["mean"], state["std"], state["global_mean"],
+                   state["global_std"])
+
+
+def speaker_keys(rows: Iterable[dict[str, Any]]) -> list[str | None]:
+    """``corpus/speaker`` of each manifest row (speaker ids are unique within a corpus only)."""
+    return [None if r.get("speaker") is None else f"{r.get('corpus', '')}/{r['speaker']}" for r in rows]
