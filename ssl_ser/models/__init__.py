@@ -1,0 +1,28 @@
+"""Models, picked by name from a job config (``model: {name: resnet34_xvector, ...options}``).
+
+Each model module registers its class in :data:`MODELS`; modules are imported on first lookup.
+Every model takes ``size`` (``tiny`` for tests and demos, ``full`` for the paper's network;
+``resnet34_xvector`` also has ``thin``); options given explicitly override the size preset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssl_ser.models.base import ModelInputError, SERModel
+from ssl_ser.registry import Registry
+
+MODELS: Registry[type[SERModel]] = Registry("model", package="ssl_ser.models")
+
+
+def build_model(name: str, *, in_features: int, num_classes: int, **options: Any) -> SERModel:
+    """The model registered as ``name`` with validated ``options`` (unknown ones are refused)."""
+    from ssl_ser.features import validate_options
+
+    cls = MODELS.get(name)
+    checked = validate_options(cls.__init__, dict(in_features=in_features, num_classes=num_classes, **options),
+                               what=f"model {name!r}")
+    return cls(**checked)
+
+
+__all__ = ["MODELS", "ModelInputError", "SERModel", "build_model"]
