@@ -52,8 +52,9 @@ class CorpusMapping:
 
 @config
 class LabelConfig:
-    field: Literal["emotion", "speaker"] = "emotion"
-    """Which manifest field the classes come from."""
+    field: Literal["emotion", "speaker", "corpus"] = "emotion"
+    """Which manifest field the classes come from. Speakers are ``corpus/speaker`` (speaker ids
+    are unique within a corpus only)."""
     classes: list[str] | None = None
     """The shared classes, in index order; by default every label of the training shards, sorted."""
     mapping: dict[str, CorpusMapping] = dataclasses.field(default_factory=dict)
@@ -91,24 +92,29 @@ class LabelSpace:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def encode(self, row: Mapping[str, Any]) -> int:
-        corpus = row.get("corpus") or "?"
-        label = row.get(self.field)
+    def lookup(self, corpus: str, label: str | None, row: Mapping[str, Any] | None = None) -> int | None:
+        """The class index of ``label`` of ``corpus``: IGNORE when there is no label or the
+        mapping drops it, None when nothing maps it (no side effects)."""
         table = self.mapping.get(corpus) or self.mapping.get("*")
         if table is not None:
             if label is not None and label in table.labels:
                 target = table.labels[label]
-                if target is None:
-                    self.dropped[f"{corpus}:{label}"] += 1
-                    return IGNORE
-                return self.index[target]
-            if table.quadrant is not None and row.get("arousal") is not None \
+                return IGNORE if target is None else self.index[target]
+            if table.quadrant is not None and row is not None and row.get("arousal") is not None \
                     and row.get("valence") is not None:
                 return self.index[_quadrant(table.quadrant, row["arousal"], row["valence"])]
         if label is None:
             return IGNORE
-        if label in self.index:
-            return self.index[label]
+        return self.index.get(label)
+
+    def encode(self, row: Mapping[str, Any]) -> int:
+        corpus = row.get("corpus") or "?"
+        label = label_of(row, self.field)
+        found = self.lookup(corpus, label, row)
+        if found is not None:
+            if found == IGNORE and label is not None:
+                self.dropped[f"{corpus}:{label}"] += 1
+            return found
         if self.unmapped == "drop":
             self.dropped[f"{corpus}:{label}"] += 1
             return IGNORE
@@ -170,6 +176,14 @@ def build_label_space(cfg: LabelConfig, histogram: Mapping[str, Any] | None = No
                 found.update([q.high_positive, q.high_negative, q.low_negative, q.low_positive])
         classes = sorted(found)
     return LabelSpace(cfg.field, list(classes), mapping, cfg.unmapped)
+
+
+def label_of(row: Mapping[str, Any], field_name: str) -> str | None:
+    """The value of ``field_name`` that classes are made of (speakers qualified by corpus)."""
+    if field_name == "speaker":
+        speaker = row.get("speaker")
+        return None if speaker is None else f"{row.get('corpus') or '?'}/{speaker}"
+    return row.get(field_name)
 
 
 def _quadrant(q: Quadrant, arousal: float, valence: float) -> str:

@@ -55,3 +55,10 @@ def test_mapping_to_an_unknown_class_is_refused_and_round_trip(tmp_path: Path) -
     space.save(tmp_path / "labels.json")
     again = LabelSpace.load(tmp_path / "labels.json")
     assert again.classes == space.classes and again.encode({"corpus": "c", "emotion": "x"}) == 0
+
+
+def test_speaker_classes_are_qualified_by_corpus() -> None:
+    space = build_label_space(_cfg(field="speaker"), {"ravdess/03": 2, "urdu/03": 1})
+    assert space.classes == ["ravdess/03", "urdu/03"]
+    assert space.encode({"corpus": "urdu", "speaker": "03"}) == 1
+    assert space.encode({"corpus": "urdu", "speaker": None}) == IGNORE

@@ -263,7 +263,7 @@ class _ShardWriter:
         self.seconds = 0.0
         self.labelled = 0
         self.rejects: list[dict[str, Any]] = []
-        self.hist: dict[str, Counter[str]] = {k: Counter() for k in ("emotion", "speaker", "corpus", "split")}
+        self.hist: dict[str, Counter[str]] = {k: Counter() for k in HISTOGRAMS}
 
     @property
     def tmp_path(self) -> Path:
@@ -286,9 +286,9 @@ class _ShardWriter:
         self.seconds += item.num_samples / SAMPLE_RATE
         self.labelled += item.utt.labelled
         for name in self.hist:
-            value = getattr(item.utt, name)
+            value = histogram_value(item.utt, name)
             if value is not None:
-                self.hist[name][str(value)] += 1
+                self.hist[name][value] += 1
 
     def reject(self, reject: Reject) -> None:
         self.rejects.append(reject.to_dict())
@@ -469,9 +469,19 @@ def _remove_stale(out_dir: Path, keep: int) -> None:
             path.unlink()
 
 
+HISTOGRAMS = ("emotion", "speaker", "corpus", "split", "corpus_speaker")
+
+
+def histogram_value(utt: Utterance, name: str) -> str | None:
+    if name == "corpus_speaker":
+        return None if utt.speaker is None else f"{utt.corpus}/{utt.speaker}"
+    value = getattr(utt, name)
+    return None if value is None else str(value)
+
+
 def _make_index(manifest: Path, manifest_sha: str, rows: int, build: str, settings: dict[str, Any],
                 records: list[ShardRecord], rejects: list[dict[str, Any]]) -> dict[str, Any]:
-    hist: dict[str, Counter[str]] = {k: Counter() for k in ("emotion", "speaker", "corpus", "split")}
+    hist: dict[str, Counter[str]] = {k: Counter() for k in HISTOGRAMS}
     for record in records:
         for name, counts in record.histograms.items():
             hist[name].update(counts)
@@ -558,6 +568,18 @@ class ShardIndex:
     @property
     def speakers(self) -> dict[str, int]:
         return dict(self.raw["histograms"]["speaker"])
+
+    @property
+    def corpus_speakers(self) -> dict[str, int]:
+        """Speakers as ``corpus/speaker`` (ids are unique within a corpus only)."""
+        hist = self.raw["histograms"].get("corpus_speaker")
+        if hist is None:  # an index written before this histogram existed
+            corpora = list(self.corpora)
+            if len(corpora) != 1:
+                raise ShardError(f"{self.path}: rebuild this shard set; its index has no "
+                                 f"corpus_speaker histogram and mixes corpora {corpora}")
+            hist = {f"{corpora[0]}/{s}": n for s, n in self.speakers.items()}
+        return dict(hist)
 
     @property
     def corpora(self) -> dict[str, int]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ssl_ser.train.loop import Loop
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
-_HISTOGRAMS = {"emotion": "emotions", "speaker": "speakers", "corpus": "corpora"}
+_HISTOGRAMS = {"emotion": "emotions", "speaker": "corpus_speakers", "corpus": "corpora"}
 
 
 def index_of(spec: str) -> shard_sets.ShardIndex:

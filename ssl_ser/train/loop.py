@@ -147,12 +147,15 @@ class Loop:
 
     def class_counts(self) -> torch.Tensor:
         """Training-shard counts of each class of the main label space."""
-        hist = class_histogram(self.job.data.train, self.job.data.labels.field)
         counts = torch.zeros(self.labels.num_classes)
-        for label, n in hist.items():
-            index = self.labels.encode({"corpus": "*", self.labels.field: label})
-            if index != IGNORE:
-                counts[index] += n
+        for spec in self.job.data.train:
+            index = index_of(spec)
+            corpus = next(iter(index.corpora)) if len(index.corpora) == 1 else "*"
+            for value, n in class_histogram([spec], self.labels.field).items():
+                found = (self.labels.index.get(value) if self.labels.field == "speaker"
+                         else self.labels.lookup(corpus, value))
+                if found is not None and found != IGNORE:
+                    counts[found] += n
         return counts
 
     def _init_from(self, source: str) -> None:

@@ -63,7 +63,8 @@ def test_build_writes_flac_and_row_per_sample_resampled_to_16k(tmp_path, write_a
                                "unlabelled": 1, "seconds": 0.8, "hours": round(0.8 / 3600, 6),
                                "bytes": (tmp_path / "out" / "shard-000000.tar").stat().st_size}
     assert index["histograms"] == {"emotion": {"happy": 1}, "speaker": {"s1": 1, "s2": 1},
-                                   "corpus": {"c": 2}, "split": {"train": 1}}
+                                   "corpus": {"c": 2}, "split": {"train": 1},
+                                   "corpus_speaker": {"c/s1": 1, "c/s2": 1}}
     assert index["shards"][0]["samples"] == 2 and index["shards"][0]["labelled"] == 1
     assert (tmp_path / "out" / REJECTS).read_text() == ""
     assert not (tmp_path / "out" / ".progress").exists()
