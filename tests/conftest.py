@@ -12,6 +12,18 @@ import soundfile as sf
 WriteAudio = Callable[..., Path]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a 2-core machine: one intra-op thread is many times faster than threads
+    fighting over the cores (and than pytest, Ray and DataLoader processes competing)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tone(seconds: float = 1.0, rate: int = 16_000, freq: float = 220.0, channels: int = 1,
          amplitude: float = 0.3, seed: int = 0) -> np.ndarray:
     """A tone plus a little noise, ``[samples, channels]``; different seeds differ."""

@@ -23,16 +23,6 @@ TINY: dict[str, dict[str, Any]] = {
 NUM_CLASSES = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """Tiny models on a shared 2-core machine: one intra-op thread is many times faster than
-    threads fighting over the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tiny() -> dict[str, dict[str, Any]]:
     """The :data:`TINY` table (test modules cannot import this conftest under importlib mode)."""
