@@ -38,10 +38,22 @@ def test_run_demo_builds_every_shard_set(tmp_path):
 
 def test_demo_command_prints_summaries(tmp_path, capsys):
     settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
-    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "1", "--quiet", *settings]) == 0
+    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "1", "--quiet", "--no-train",
+                 *settings]) == 0
     out = capsys.readouterr().out
     for part in PARTS:
         assert f"== {part} ==" in out
     assert "rows        16 = 16 samples + 0 rejected" in out
     assert main(["demo", "--out", str(tmp_path / "d"), "--set", "speakrs=3"]) == 2
     assert "did you mean 'speakers'" in capsys.readouterr().err
+
+
+def test_demo_trains_and_evaluates_through_the_trainer(tmp_path, capsys):
+    settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "1", "--quiet", *settings,
+                 "--job-set", "train.epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert "[6/6] evaluating on the test speakers" in out and "test: ua " in out
+    run = tmp_path / "d" / "runs" / "demo"
+    assert (run / "metrics.jsonl").read_text().count("\n") == 2
+    assert (tmp_path / "d" / "demo_job.yaml").is_file()

@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="processes for generation and sharding (default: every CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--job-set", dest="job_overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a field of the demo job, e.g. "
+                        "--job-set train.epochs=3 (repeatable)")
+    parser.add_argument("--no-train", action="store_true", help="stop after building the shards")
+    parser.add_argument("--ray", action="store_true",
+                        help="train with Ray Train (local cluster) instead of debug mode")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load(SyntheticConfig, overrides=args.overrides)
     workers = args.workers or os.cpu_count() or 1
-    paths = run_demo(args.out, cfg, workers=workers, progress=not args.quiet)
-    for part, shard_dir in paths.shards.items():
-        print(f"\n== {part} ==")
-        print(format_index(read_index(shard_dir)), end="")
+    paths = run_demo(args.out, cfg, workers=workers, progress=not args.quiet,
+                     train_model=not args.no_train, job_overrides=args.job_overrides, ray=args.ray)
+    if args.no_train:
+        for part, shard_dir in paths.shards.items():
+            print(f"\n== {part} ==")
+            print(format_index(read_index(shard_dir)), end="")
     return 0
