@@ -24,9 +24,12 @@ pytestmark = pytest.mark.ray
 def ray_cluster():
     import ray
 
+    saved = dict(os.environ)
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    os.environ.clear()  # ray.init sets RAY_AUTH_MODE=token for this process and its children
+    os.environ.update(saved)
 
 
 def _job(demo_shards, make_tiny_job, storage: Path, name: str, epochs: int, **extra):

@@ -256,6 +256,9 @@ def ray_head() -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if k not in sub.ADDRESS_ENV_VARS}
     env["PATH"] = f"{ray_cli.parent}{os.pathsep}{env.get('PATH', '')}"  # jobs' `python` is ours
     env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"  # stop at once on SIGTERM
+    # Ray 2.60 turns token auth on for a new head when ~/.ray/auth_token exists (any earlier
+    # local ray.init writes one); this plain-HTTP probe and head are the unauthenticated case
+    env["RAY_AUTH_MODE"] = "disabled"
     command = [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                f"--port={_free_port()}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
                f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
