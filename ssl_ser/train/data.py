@@ -62,7 +62,7 @@ def make_train_stream(loop: Loop, epoch: int) -> Any:
         crop_seconds=job.data.crop_seconds, shuffle_buffer=job.data.shuffle_buffer,
         num_workers=job.debug.num_workers if loop.debug else job.data.num_workers,
         rank=loop.session.world_rank, world_size=loop.session.world_size,
-        samples_per_epoch=job.data.samples_per_epoch)
+        samples_per_epoch=job.data.samples_per_epoch, pin_memory=loop.device.type == "cuda")
 
 
 def make_eval_stream(loop: Loop, specs: Sequence[str], whole: bool = False) -> Any:
@@ -73,4 +73,4 @@ def make_eval_stream(loop: Loop, specs: Sequence[str], whole: bool = False) -> A
         sources=[streaming.StreamSource(shards=list(specs))], mode="exact", batch_size=job.data.batch_size,
         seed=job.train.seed, epoch=0, crop_seconds=None, max_seconds=job.data.eval_max_seconds,
         num_workers=job.debug.num_workers if loop.debug else job.data.num_workers,
-        rank=rank, world_size=world)
+        rank=rank, world_size=world, pin_memory=loop.device.type == "cuda")

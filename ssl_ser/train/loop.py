@@ -261,6 +261,11 @@ class Loop:
                               f"(data.train: {job.data.train})")
         out = {k: v / count for k, v in totals.items()}
         out["batches"] = count
+        stats = stream.stats
+        if stats.shards_failed or stats.samples_failed:  # skipped, not fatal: say so every epoch
+            out["shards_failed"], out["samples_failed"] = stats.shards_failed, stats.samples_failed
+            self.log(f"warning: epoch {epoch + 1} skipped {stats.shards_failed} broken shard(s) "
+                     f"{stats.failed_shards} and {stats.samples_failed} broken sample(s)")
         return out
 
     def train_step(self, batch: Any, frozen: bool = False) -> tuple[float, dict[str, float]]:

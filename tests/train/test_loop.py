@@ -100,3 +100,18 @@ def test_config_errors_name_the_key(demo_shards, make_tiny_job, tmp_path: Path) 
         _job(demo_shards, make_tiny_job, tmp_path, data={"valid": [str(tmp_path / "missing")]})
     with pytest.raises(ConfigError, match="train.metric 'uar'"):
         _job(demo_shards, make_tiny_job, tmp_path, train={"metric": "uar"})
+
+
+def test_a_truncated_training_shard_is_skipped_counted_and_reported(
+        demo_shards, make_tiny_job, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    shards = tmp_path / "train"
+    shutil.copytree(demo_shards.shards["train_labelled"], shards)
+    victim = sorted(shards.glob("shard-*.tar"))[0]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
+    job = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1},
+               data={"train": [str(shards)], "samples_per_epoch": 64})
+    metrics = run_training(job, debug=True)
+    assert metrics["train_shards_failed"] >= 1
+    assert "skipped" in capsys.readouterr().out
