@@ -49,8 +49,10 @@ class Registry(Generic[T]):
 
     def _load(self) -> None:
         if not self._loaded:
-            self._loaded = True
+            # marked loaded only on success: a broken module must fail every lookup loudly,
+            # not leave a half-filled registry that reports "unknown name"
             import_submodules(self._package)  # type: ignore[arg-type]
+            self._loaded = True
 
     def get(self, name: str) -> T:
         self._load()

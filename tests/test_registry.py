@@ -12,3 +12,16 @@ def test_register_get_and_helpful_unknown_name() -> None:
         reg.get("alpah")
     with pytest.raises(ValueError, match="registered twice"):
         reg.register("alpha")(3)
+
+
+def test_a_broken_component_module_fails_every_lookup(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "brokenpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text("")
+    (package / "bad.py").write_text("import not_a_module_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg: Registry[int] = Registry("widget", package="brokenpkg")
+    for _ in range(2):
+        with pytest.raises(ModuleNotFoundError, match="not_a_module_anywhere"):
+            reg.get("anything")
