@@ -1,0 +1,62 @@
+"""``ssl-ser predict RUN_OR_CKPT AUDIO_OR_DIR... [--out preds.jsonl] [--embeddings]``"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = ("score audio files (any rate and channel count) with a trained model: per-file class "
+        "probabilities as JSON lines; exit status 1 if some file could not be scored")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a run directory (its best checkpoint) or a checkpoint directory")
+    parser.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR",
+                        help="audio files, or directories searched recursively for audio files")
+    parser.add_argument("--out", "-o", help="JSON-lines file to write (default: standard output)")
+    parser.add_argument("--embeddings", action="store_true", help="add each file's embedding")
+    parser.add_argument("--window", type=float, default=None,
+                        help="score files longer than this many seconds in windows (default: the "
+                             "job's data.eval_max_seconds; 0: always the whole file at once)")
+    parser.add_argument("--hop", type=float, default=None, help="seconds between windows (default: --window)")
+    parser.add_argument("--per-window", action="store_true", help="add each window's scores")
+    parser.add_argument("--which", choices=("best", "latest"), default="best")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows scored at once (default 8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from ssl_ser.inference import Predictor
+    from ssl_ser.predict import default_window, find_audio, predict_files
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    predictor, meta = Predictor.from_checkpoint(args.run, device=device, which=args.which)
+    window = default_window(meta) if args.window is None else (args.window or None)
+    paths = find_audio(args.inputs)
+    if not paths:
+        print("ssl-ser predict: no audio files found in " + ", ".join(args.inputs), file=sys.stderr)
+        return 1
+    out = Path(args.out).open("w") if args.out else sys.stdout
+    scored = failed = 0
+    try:
+        for row in predict_files(predictor, paths, window=window, hop=args.hop, per_window=args.per_window,
+                                 embeddings=args.embeddings, batch_size=args.batch_size):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            if "error" in row:
+                failed += 1
+                print(f"ssl-ser predict: {row['path']}: {row['error']}", file=sys.stderr)
+            else:
+                scored += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    where = f" to {args.out}" if args.out else ""
+    print(f"ssl-ser predict: scored {scored} file(s){where}"
+          + (f"; {failed} could not be scored (rows with an 'error' field)" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0

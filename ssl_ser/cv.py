@@ -1,0 +1,608 @@
+"""Cross-validation with the protocols SER papers report.
+
+``speaker``
+    Leave-one-speaker-out: one fold per speaker (``corpus/speaker``), tested on that speaker.
+``session``
+    Leave-one-session-out (IEMOCAP): one fold per value of the manifest's ``split`` field
+    (``corpus/split``; IEMOCAP's recipe stores the session there).
+``K`` (an integer)
+    K folds grouped by speaker: speakers, largest first, each go to the fold with the fewest
+    utterances so far (ties: lower fold index), so folds are deterministic and balanced and
+    no speaker is in two folds.
+
+In every protocol ``valid_speakers`` training speakers of each fold (drawn with a seeded
+generator) are held out for validation (best checkpoint); the rest train.
+
+How folds become training runs: the job's labelled training shard sets are split once into
+one shard set per (corpus, speaker, split) *group*, under ``<cv dir>/groups/`` (the audio is
+taken from the shards themselves, so the original files are not needed). A fold is then just
+a derived job, ``<job>-fold<i>``, whose ``data.train``/``valid``/``test`` list the shard sets of
+its groups: every existing piece (stream, label histograms, speaker normalisation fitted over
+all of a job's sets, checkpoints, resume) works unchanged, and disk holds one extra copy of
+the corpus whatever the number of folds. The job's own ``valid``/``test`` sets are not used;
+its ``unlabelled`` sets are kept as they are.
+
+Each fold trains as its own run in ``<cv dir>/<job>-fold<i>`` and is then evaluated on its
+test groups (``test/metrics.json``, ``test/predictions.jsonl``, ``test/confusion.png``).
+Folds run one after another in this process (``debug``), or as Ray tasks, ``parallel`` at a
+time, each with ``cpus_per_fold`` CPUs and ``gpus_per_fold`` (fractional) GPUs. A fold whose
+final checkpoint and test evaluation exist is not rerun, and an interrupted fold resumes from
+its latest checkpoint. The report gives per-fold numbers, their mean and (sample) standard
+deviation, and UA/WA/F1 pooled over every test utterance of every fold, with its confusion
+matrix (``cv_results.json``, ``confusion.png``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_ser.errors import SslSerError
+
+GROUPS_DIR = "groups"
+FOLDS_FILE = "folds.json"
+RESULTS_FILE = "cv_results.json"
+REPORT_FILE = "cv_report.txt"
+CONFUSION_FILE = "confusion.png"
+TEST_DIR = "test"
+METRIC_KEYS = ("ua", "wa", "macro_f1", "weighted_f1")
+
+Log = Callable[[str], None]
+
+
+class CvError(SslSerError):
+    """A cross-validation that cannot be set up or finished; names the fold or shard set."""
+
+
+# --- folds -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Group:
+    """The samples of one (corpus, speaker, split): the unit folds are made of."""
+
+    name: str
+    corpus: str
+    speaker: str
+    split: str | None
+    samples: int
+
+    @property
+    def speaker_id(self) -> str:
+        return f"{self.corpus}/{self.speaker}"
+
+    @property
+    def session_id(self) -> str:
+        return f"{self.corpus}/{self.split}"
+
+
+@dataclass
+class Fold:
+    index: int
+    name: str
+    """The fold's run name, ``<job>-fold<i>``."""
+    held_out: list[str]
+    """The test speakers (``corpus/speaker``) or sessions (``corpus/split``)."""
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+    """Group names."""
+    valid_speakers: list[str] = field(default_factory=list)
+
+
+def parse_protocol(text: str | int) -> str | int:
+    """``speaker``, ``session`` or a number of speaker-grouped folds (at least 2)."""
+    value = str(text).strip().lower()
+    if value in ("speaker", "session"):
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise CvError(f"--folds must be 'speaker', 'session' or a number of folds, got {text!r}") from None
+    if k < 2:
+        raise CvError(f"--folds {k}: K-fold cross-validation needs at least 2 folds")
+    return k
+
+
+def protocol_name(protocol: str | int) -> str:
+    return f"k{protocol}" if isinstance(protocol, int) else protocol
+
+
+def make_groups(rows: Sequence[dict[str, Any]], where: str = "the training shards") -> list[Group]:
+    """One :class:`Group` per (corpus, speaker, split) of ``rows`` (manifest rows), sorted."""
+    from ssl_ser.data.manifest import make_key
+
+    counts: Counter[tuple[str, str, str | None]] = Counter()
+    missing = 0
+    for row in rows:
+        if row.get("speaker") in (None, ""):
+            missing += 1
+            continue
+        counts[(str(row.get("corpus") or ""), str(row["speaker"]), row.get("split"))] += 1
+    if missing:
+        raise CvError(f"{missing} sample(s) of {where} have no speaker: cross-validation folds are "
+                      f"speaker-independent and need every sample's speaker")
+    groups, names = [], {}
+    for (corpus, speaker, split), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
+        name = make_key(corpus, speaker, split)
+        if name in names:  # two groups that only differ in characters make_key replaces
+            raise CvError(f"groups {names[name]} and {(corpus, speaker, split)} get the same name {name!r}")
+        names[name] = (corpus, speaker, split)
+        groups.append(Group(name=name, corpus=corpus, speaker=speaker, split=split, samples=n))
+    return groups
+
+
+def make_folds(groups: Sequence[Group], protocol: str | int, *, job_name: str = "cv",
+               valid_speakers: int = 1, seed: int = 0) -> list[Fold]:
+    """The folds of ``protocol`` over ``groups``: deterministic for the same groups and seed."""
+    speakers = sorted({g.speaker_id for g in groups})
+    if protocol == "speaker":
+        held = [[s] for s in speakers]
+        unit = {g.name: g.speaker_id for g in groups}
+    elif protocol == "session":
+        no_split = sorted({g.speaker_id for g in groups if g.split is None})
+        if no_split:
+            raise CvError(f"--folds session needs the manifest's split field (e.g. IEMOCAP's sessions); "
+                          f"it is empty for speaker(s) {', '.join(no_split[:10])}")
+        held = [[s] for s in sorted({g.session_id for g in groups})]
+        unit = {g.name: g.session_id for g in groups}
+    elif isinstance(protocol, int):
+        if protocol > len(speakers):
+            raise CvError(f"--folds {protocol}: only {len(speakers)} speakers to share out")
+        sizes = Counter()
+        for g in groups:
+            sizes[g.speaker_id] += g.samples
+        members: list[list[str]] = [[] for _ in range(protocol)]
+        load = [0] * protocol
+        for speaker in sorted(speakers, key=lambda s: (-sizes[s], s)):
+            target = min(range(protocol), key=lambda i: (load[i], i))
+            members[target].append(speaker)
+            load[target] += sizes[speaker]
+        held = [sorted(m) for m in members]
+        unit = {g.name: g.speaker_id for g in groups}
+    else:
+        raise CvError(f"unknown protocol {protocol!r}")
+    if len(held) < 2:
+        raise CvError(f"--folds {protocol_name(protocol)}: only one {'session' if protocol == 'session' else 'speaker'} "
+                      f"({held[0][0] if held else 'none'}); cross-validation needs at least two")
+
+    width = len(str(len(held) - 1))
+    folds = []
+    for index, test_units in enumerate(held):
+        test = [g.name for g in groups if unit[g.name] in test_units]
+        rest = sorted({g.speaker_id for g in groups if g.name not in test})
+        if valid_speakers and len(rest) <= valid_speakers:
+            raise CvError(f"fold {index}: {len(rest)} training speaker(s) left, cannot hold out "
+                          f"{valid_speakers} for validation (use --valid-speakers 0 or fewer)")
+        chosen = sorted(random.Random(f"{seed}-{index}").sample(rest, valid_speakers)) if valid_speakers else []
+        valid = [g.name for g in groups if g.name not in test and g.speaker_id in chosen]
+        train = [g.name for g in groups if g.name not in test and g.name not in valid]
+        folds.append(Fold(index=index, name=f"{job_name}-fold{index:0{width}d}", held_out=list(test_units),
+                          train=train, valid=valid, test=test, valid_speakers=chosen))
+    return folds
+
+
+# --- splitting the shards into groups --------------------------------------------------------
+
+def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], bytes]]:
+    """(manifest row, FLAC bytes) of every sample of the shard sets, in order. A shard that
+    cannot be read stops everything: a fold must not silently lose data."""
+    from webdataset.handlers import reraise_exception
+    from webdataset.tariterators import group_by_keys, tar_file_expander
+
+    from ssl_ser.data.shards import open_url
+    from ssl_ser.data.stream import resolve_shards
+
+    for spec in specs:
+        for url in resolve_shards(spec):
+            try:
+                with open_url(url) as stream:
+                    files = tar_file_expander([{"url": url, "stream": stream}], handler=reraise_exception)
+                    for sample in group_by_keys(files, handler=reraise_exception):
+                        if "json" not in sample or "flac" not in sample:
+                            raise CvError(f"{url}: sample {sample.get('__key__')!r} lacks its .json or .flac member")
+                        yield json.loads(sample["json"]), sample["flac"]
+            except CvError:
+                raise
+            except Exception as err:
+                raise CvError(f"cannot read shard {url}: {type(err).__name__}: {err}") from None
+
+
+def source_fingerprint(specs: Sequence[str]) -> list[dict[str, Any]]:
+    """What the groups were made from: each shard set's index (manifest hash, sample count)."""
+    from ssl_ser.train.data import index_of
+
+    out = []
+    for spec in specs:
+        index = index_of(spec)
+        out.append({"shards": spec, "manifest_sha256": index.raw.get("manifest", {}).get("sha256"),
+                    "samples": index.samples})
+    return out
+
+
+def split_into_groups(specs: Sequence[str], cv_dir: Path, log: Log = print) -> list[Group]:
+    """Build ``cv_dir/groups/<group>/`` shard sets from the labelled training shard sets.
+
+    Samples are read back from the shards (their 16-kHz FLAC, no original file needed),
+    written to a scratch folder, and each group's manifest is sharded with
+    :func:`~ssl_ser.data.shards.build_shards`. Groups already built from the same rows are kept.
+    """
+    from ssl_ser.data.manifest import Utterance, write_manifest
+    from ssl_ser.data.shards import build_shards, read_index
+
+    root = cv_dir / GROUPS_DIR
+    scratch = cv_dir / ".audio"
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        for row, flac in iter_shard_samples(specs):
+            key = row["key"]
+            if key in seen:
+                raise CvError(f"sample key {key!r} occurs twice in data.train {list(specs)}")
+            seen.add(key)
+            path = scratch / f"{key}.flac"
+            if not path.is_file() or path.stat().st_size != len(flac):
+                path.write_bytes(flac)
+            extra = {k: v for k, v in (row.get("extra") or {}).items() if k != "num_samples"}
+            extra.setdefault("source_audio", row.get("audio"))
+            rows.append({**row, "audio": str(path.resolve()), "extra": extra})
+        groups = make_groups(rows, where=f"data.train {list(specs)}")
+        by_group: dict[str, list[dict[str, Any]]] = {g.name: [] for g in groups}
+        lookup = {(g.corpus, g.speaker, g.split): g.name for g in groups}
+        for row in rows:
+            by_group[lookup[(str(row.get("corpus") or ""), str(row["speaker"]), row.get("split"))]].append(row)
+        for n, group in enumerate(groups, 1):
+            manifest = root / f"{group.name}.jsonl"
+            write_manifest((Utterance.from_dict(r, where=f"group {group.name}") for r in by_group[group.name]),
+                           manifest)
+            out = root / group.name
+            digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+            try:
+                if read_index(out).raw.get("manifest", {}).get("sha256") == digest:
+                    continue
+            except SslSerError:
+                pass
+            report = build_shards(manifest, out, workers=1, overwrite=True, progress=False)
+            if report.rejected:
+                raise CvError(f"group {group.name}: {report.rejected} sample(s) rejected while re-sharding "
+                              f"(see {out}/rejects.jsonl)")
+            if n % 10 == 0 or n == len(groups):
+                log(f"cv: shard sets for {n}/{len(groups)} groups in {root}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return groups
+
+
+# --- the plan: groups + folds + label classes, stored in folds.json ---------------------------
+
+@dataclass
+class Plan:
+    cv_dir: Path
+    protocol: str | int
+    groups: list[Group]
+    folds: list[Fold]
+    classes: list[str]
+    sources: list[dict[str, Any]]
+
+    def group_dir(self, name: str) -> str:
+        return str(self.cv_dir / GROUPS_DIR / name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocol": protocol_name(self.protocol), "classes": self.classes, "sources": self.sources,
+                "groups": [asdict(g) for g in self.groups], "folds": [asdict(f) for f in self.folds]}
+
+
+def cv_dir_of(job: Any, protocol: str | int) -> Path:
+    if "://" in job.storage_path:
+        raise CvError("cross-validation needs a local (or shared, mounted) storage_path; "
+                      f"got {job.storage_path}")
+    return Path(job.storage_path) / f"{job.name}-cv-{protocol_name(protocol)}"
+
+
+def prepare(job: Any, protocol: str | int, *, cv_dir: str | Path | None = None, valid_speakers: int = 1,
+            log: Log = print) -> Plan:
+    """Split the job's training shards into groups (once) and make the folds; a rerun checks
+    that the data and folds are still those of the existing ``folds.json``."""
+    from ssl_ser.labels import build_label_space
+    from ssl_ser.train.data import class_histogram
+
+    directory = Path(cv_dir) if cv_dir is not None else cv_dir_of(job, protocol)
+    directory.mkdir(parents=True, exist_ok=True)
+    sources = source_fingerprint(job.data.train)
+    stored = _read_json(directory / FOLDS_FILE)
+    if stored is not None and stored.get("sources") != sources:
+        raise CvError(f"{directory} was made from other training shards ({stored.get('sources')}); "
+                      f"use another --out or delete it")
+    all_built = stored is not None and all(
+        (directory / GROUPS_DIR / g["name"] / "index.json").is_file() for g in stored.get("groups", []))
+    if all_built:
+        groups = [Group(**g) for g in stored["groups"]]
+    else:
+        log(f"cv: splitting {', '.join(job.data.train)} into per-speaker shard sets")
+        groups = split_into_groups(job.data.train, directory, log)
+    folds = make_folds(groups, protocol, job_name=job.name, valid_speakers=valid_speakers, seed=job.train.seed)
+    labels = job.data.labels
+    classes = labels.classes or build_label_space(
+        labels, class_histogram([str(directory / GROUPS_DIR / g.name) for g in groups], labels.field)).classes
+    plan = Plan(directory, protocol, groups, folds, list(classes), sources)
+    if stored is not None and {k: stored.get(k) for k in ("folds", "classes")} != \
+            {k: plan.to_json()[k] for k in ("folds", "classes")}:
+        raise CvError(f"{directory / FOLDS_FILE} holds other folds or classes (changed --valid-speakers, "
+                      f"seed, labels or job name?); use another --out or delete it")
+    _write_json(directory / FOLDS_FILE, plan.to_json())
+    return plan
+
+
+def fold_job(job: Any, plan: Plan, fold: Fold) -> Any:
+    """The fold's own job: its groups as train/valid/test, the plan's classes, its own run."""
+    from ssl_ser.config import to_dict
+    from ssl_ser.train.config import job_from_dict
+
+    data = to_dict(job)
+    data["name"] = fold.name
+    data["storage_path"] = str(plan.cv_dir)
+    data["data"]["train"] = [plan.group_dir(g) for g in fold.train]
+    data["data"]["valid"] = [plan.group_dir(g) for g in fold.valid]
+    data["data"]["test"] = [plan.group_dir(g) for g in fold.test]
+    data["data"]["labels"]["classes"] = plan.classes
+    return job_from_dict(data, check_data=True)
+
+
+# --- running a fold ----------------------------------------------------------------------------
+
+def fold_status(job: Any) -> str:
+    """``done`` (trained and tested), ``trained``, ``partial`` (has checkpoints) or ``new``."""
+    from ssl_ser.train import checkpoint as ckpt
+
+    run = Path(job.storage_path) / job.name
+    try:
+        latest = ckpt.find_checkpoint(run, "latest")
+    except ckpt.CheckpointError:
+        return "new"
+    if int(ckpt.load_meta(latest).get("epoch", 0)) < job.train.epochs:
+        return "partial"
+    return "done" if (run / TEST_DIR / "metrics.json").is_file() else "trained"
+
+
+def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = False) -> dict[str, Any]:
+    """Train one fold (resuming it if it was interrupted) and evaluate it on its test groups.
+
+    Takes the job as a plain dict so that it can run as a Ray task; returns the test summary.
+    """
+    import torch
+
+    from ssl_ser.config import from_dict
+    from ssl_ser.evaluate import evaluate, write_results
+    from ssl_ser.train.config import JobConfig
+    from ssl_ser.train.loop import Loop
+    from ssl_ser.train.runner import preflight, run_dir, save_resolved_config, score_attribute
+    from ssl_ser.train.session import LocalSession
+
+    job = from_dict(JobConfig, job_data, source="cv fold")
+    directory = run_dir(job)
+    assert directory is not None
+    status = fold_status(job)
+    if status in ("new", "partial"):
+        (directory / TEST_DIR / "metrics.json").unlink(missing_ok=True)  # stale once training goes on
+        preflight(job, resume=False, force=False)
+        save_resolved_config(job)
+        scored = score_attribute(job)
+        session = LocalSession(directory, job.train.num_to_keep, scored or "train_loss",
+                               job.train.metric_mode if scored else "min")
+        Loop(job, session, debug=debug, progress=progress).run()
+    if status != "done":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        result = evaluate(directory, job.data.test, which="best", device=device,
+                          num_workers=job.debug.num_workers if debug else job.data.num_workers)
+        write_results(result, directory / TEST_DIR, title=f"{job.name}: test")
+    return json.loads((directory / TEST_DIR / "metrics.json").read_text())
+
+
+def run_folds_local(jobs: Sequence[Any], *, debug: bool, log: Log = print) -> dict[str, str]:
+    """Folds one after another in this process; returns {fold: error} for those that failed."""
+    from ssl_ser.config import to_dict
+
+    failed = {}
+    for n, job in enumerate(jobs, 1):
+        log(f"cv: fold {job.name} ({n}/{len(jobs)})")
+        try:
+            run_fold(to_dict(job), debug=debug, progress=debug)
+        except SslSerError as err:
+            failed[job.name] = str(err)
+            log(f"cv: fold {job.name} failed: {err}")
+    return failed
+
+
+def run_folds_ray(jobs: Sequence[Any], *, parallel: int, cpus_per_fold: float = 1.0,
+                  gpus_per_fold: float = 0.0, log: Log = print) -> dict[str, str]:
+    """Folds as Ray tasks, at most ``parallel`` at a time (each one process training on its
+    fractional share of a GPU, or on CPUs); returns {fold: error} for those that failed."""
+    import ray
+
+    from ssl_ser.config import to_dict
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    available = ray.cluster_resources()
+    for name, need in (("GPU", gpus_per_fold), ("CPU", cpus_per_fold)):
+        if need > available.get(name, 0.0):  # Ray would wait for them forever
+            raise CvError(f"each fold asks for {need:g} {name}(s) but the Ray cluster has "
+                          f"{available.get(name, 0.0):g}; use --{name.lower()}s-per-fold "
+                          f"{'0 (or --set scaling.use_gpu=false)' if name == 'GPU' else 'with less'}")
+    task = ray.remote(run_fold).options(num_cpus=cpus_per_fold, num_gpus=gpus_per_fold, max_retries=0)
+    waiting = list(jobs)
+    running: dict[Any, str] = {}
+    failed: dict[str, str] = {}
+    while waiting or running:
+        while waiting and len(running) < max(1, parallel):
+            job = waiting.pop(0)
+            running[task.remote(to_dict(job), False, False)] = job.name
+            log(f"cv: fold {job.name} started on Ray")
+        ready, _ = ray.wait(list(running), num_returns=1)
+        for ref in ready:
+            name = running.pop(ref)
+            try:
+                summary = ray.get(ref)
+                log(f"cv: fold {name} done: UA {_fmt(summary['metrics'].get('ua'))}")
+            except Exception as err:  # the task's own error, wrapped by Ray
+                cause = getattr(err, "cause", None) or err
+                failed[name] = f"{type(cause).__name__}: {cause}"
+                log(f"cv: fold {name} failed: {failed[name]}")
+    return failed
+
+
+# --- the whole cross-validation ---------------------------------------------------------------
+
+def run_cv(job: Any, protocol: str | int, *, debug: bool = False, parallel: int = 1,
+           cpus_per_fold: float = 1.0, gpus_per_fold: float = 0.0, valid_speakers: int = 1,
+           cv_dir: str | Path | None = None, only: Sequence[int] | None = None,
+           log: Log = print) -> dict[str, Any]:
+    """Prepare the folds, run those not finished, and summarise every finished fold."""
+    if job.data.valid or job.data.test:
+        log("cv: the job's data.valid/data.test are not used; each fold validates and tests on its own speakers")
+    plan = prepare(job, protocol, cv_dir=cv_dir, valid_speakers=valid_speakers, log=log)
+    folds = plan.folds if only is None else [f for f in plan.folds if f.index in set(only)]
+    jobs = [fold_job(job, plan, f) for f in folds]
+    todo = [j for j in jobs if fold_status(j) != "done"]
+    log(f"cv: {len(plan.folds)} folds ({protocol_name(protocol)}), {len(jobs) - len(todo)} already done, "
+        f"{len(todo)} to run, in {plan.cv_dir}")
+    started = time.perf_counter()
+    if todo:
+        if debug:
+            failed = run_folds_local(todo, debug=True, log=log)
+        else:
+            failed = run_folds_ray(todo, parallel=parallel, cpus_per_fold=cpus_per_fold,
+                                   gpus_per_fold=gpus_per_fold, log=log)
+    else:
+        failed = {}
+    results = summarise(plan, elapsed=time.perf_counter() - started)
+    log("\n" + cv_report(results))
+    if failed:
+        raise CvError(f"{len(failed)} fold(s) failed (finished folds are kept; rerun to retry): "
+                      + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return results
+
+
+def summarise(plan: Plan, elapsed: float | None = None) -> dict[str, Any]:
+    """Per-fold test numbers, mean and sample standard deviation over folds, and the numbers
+    pooled over every test utterance; writes ``cv_results.json``, ``confusion.png`` and
+    ``cv_report.txt``."""
+    from ssl_ser.evaluate import confusion_png
+    from ssl_ser.metrics import classification_report
+
+    classes = plan.classes
+    index = {c: i for i, c in enumerate(classes)}
+    per_fold, gold, pred = [], [], []
+    for fold in plan.folds:
+        run = plan.cv_dir / fold.name / TEST_DIR
+        summary = _read_json(run / "metrics.json")
+        if summary is None:
+            continue
+        per_fold.append({"fold": fold.index, "name": fold.name, "held_out": fold.held_out,
+                         "valid_speakers": fold.valid_speakers, "epoch": summary.get("epoch"),
+                         "train_s": _training_seconds(plan.cv_dir / fold.name),
+                         **summary["metrics"], "n": summary.get("labelled")})
+        with (run / "predictions.jsonl").open() as lines:
+            for line in lines:
+                row = json.loads(line)
+                if row.get("label") is not None:
+                    gold.append(index[row["label"]])
+                    pred.append(index[row["pred"]])
+    results: dict[str, Any] = {
+        "protocol": protocol_name(plan.protocol), "classes": classes, "folds_total": len(plan.folds),
+        "folds_done": len(per_fold), "folds": per_fold, "cv_dir": str(plan.cv_dir),
+    }
+    stats = {}
+    for key in sorted({k for f in per_fold for k in f if k in METRIC_KEYS or k.startswith("ccc_")}):
+        values = [f[key] for f in per_fold if isinstance(f.get(key), (int, float)) and math.isfinite(f[key])]
+        if values:
+            stats[key] = {"mean": float(np.mean(values)),
+                          "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, "folds": len(values)}
+    results["mean_std"] = stats
+    if gold:
+        report = classification_report(np.asarray(gold), np.asarray(pred), classes)
+        results["pooled"] = {k: report[k] for k in ("ua", "wa", "macro_f1", "weighted_f1", "n")}
+        results["pooled"]["per_class"] = report["per_class"]
+        results["pooled"]["confusion"] = report["confusion"]
+        confusion_png(report["confusion"], classes, plan.cv_dir / CONFUSION_FILE,
+                      f"{plan.cv_dir.name}: pooled over {len(per_fold)} folds (n = {report['n']})")
+    results["train_s"] = sum(f["train_s"] for f in per_fold)
+    if elapsed is not None:  # wall time of this run_cv call: only the folds it ran
+        results["elapsed_s"] = elapsed
+    _write_json(plan.cv_dir / RESULTS_FILE, results)
+    (plan.cv_dir / REPORT_FILE).write_text(cv_report(results) + "\n")
+    return results
+
+
+def cv_report(results: dict[str, Any]) -> str:
+    """:func:`format_cv` plus the pooled per-class scores and confusion matrix."""
+    from ssl_ser.evaluate import format_report
+
+    text = format_cv(results)
+    pooled = results.get("pooled")
+    if pooled:
+        text += "\n\n" + format_report(pooled, pooled["per_class"], pooled["confusion"], results["classes"],
+                                       title="pooled over all test utterances")
+    return text
+
+
+def format_cv(results: dict[str, Any]) -> str:
+    """Per-fold table, mean +- std and pooled numbers."""
+    names = [("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro F1"), ("weighted_f1", "weighted F1")]
+    rows = results["folds"]
+    held_width = max([8, *(len(", ".join(f["held_out"])) for f in rows)])
+    lines = [f"cross-validation ({results['protocol']}): {results['folds_done']}/{results['folds_total']} folds "
+             f"done in {results['cv_dir']} (training: {results.get('train_s', 0) / 60:.1f} min)",
+             f"{'fold':<5} {'held out':<{held_width}} {'n':>5}  " + "  ".join(f"{n:>15}" for _, n in names)]
+    for f in rows:
+        lines.append(f"{f['fold']:<5} {', '.join(f['held_out']):<{held_width}} {f['n'] or 0:>5}  "
+                     + "  ".join(f"{_fmt(f.get(k)):>15}" for k, _ in names))
+    stats = results.get("mean_std", {})
+    if stats:
+        cells = [f"{stats[k]['mean']:.4f} ± {stats[k]['std']:.4f}" if k in stats else "-" for k, _ in names]
+        lines.append(f"{'mean ± std over folds':<{held_width + 12}}  " + "  ".join(f"{c:>15}" for c in cells))
+    pooled = results.get("pooled")
+    if pooled:
+        label = f"pooled (n = {pooled['n']})"
+        lines.append(f"{label:<{held_width + 12}}  " + "  ".join(f"{_fmt(pooled.get(k)):>15}" for k, _ in names))
+    return "\n".join(lines)
+
+
+def _training_seconds(run: Path) -> float:
+    """Seconds the run's epochs took (training + validation), from its ``metrics.jsonl``."""
+    try:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return 0.0
+    return float(sum(json.loads(line).get("time_s", 0.0) for line in lines if line.strip()))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise CvError(f"{path}: not valid JSON ({err}); delete it to redo that step") from None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,347 @@
+"""Exporting a trained model for use outside the training stack: TorchScript or ONNX.
+
+The exported graph takes a waveform and returns scores: ``wave [batch, samples]`` (float32,
+16 kHz mono, every row the same length) -> ``probs [batch, classes]`` (softmax),
+``embedding [batch, D]`` and, for models with an attribute head, ``attributes [batch, 3]``
+(arousal, valence, dominance). Inside it: the front-end, speaker-wise normalisation with the
+statistics pooled over the training speakers (an exported model has no speaker ids; this is
+what ``predict`` does for unknown speakers), the model and the softmax. Segment models cut
+the waveform into their segments inside the graph (``unfold``: ``seconds`` every
+``eval_hop``, as in evaluation) and average the segments' outputs; their input must be at
+least one segment long. Batch size and length are dynamic in both formats.
+
+Export goes through :class:`WaveformScorer`, which calls the front-end's ``compute`` and the
+model with its input checks replaced by plain masking (every row is full length by
+construction; the checks read tensor values, which neither tracing nor ``torch.export`` can
+follow). Every export is then checked against the PyTorch pipeline (:class:`Predictor`) on
+random audio of several batch sizes and lengths, and refused if they differ.
+
+What exports (``torch`` 2.11, ``onnxruntime`` 1.31):
+
+- front-ends ``logmel``, ``logmel_deepemocluster``, ``spectrogram_mulaw``, ``spectrogram_daae``
+  and ``mfcc`` with ``vad: false``: TorchScript and ONNX (the ONNX exporter is the
+  ``torch.export``-based one, ``dynamo=True``; the older TorchScript-based exporter cannot
+  export the complex STFT at all);
+- ``mfcc`` with its energy VAD (the default): neither; the number of voiced frames it keeps
+  depends on the audio, a data-dependent shape neither tracing nor ``torch.export`` handles;
+- ``fbank`` (Kaldi): neither; it computes row by row with Python lengths, and
+  ``aten::fft_rfft`` has no ONNX export;
+- models ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``, ``vgg16_cluster``: both;
+  ``daae``: neither (its forward also runs the adversarial heads through a Python autograd
+  function, which TorchScript cannot save, and ``torch.export`` cannot take its
+  packed-sequence BLSTM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import types
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ssl_ser import SAMPLE_RATE
+from ssl_ser.errors import SslSerError
+from ssl_ser.inference import Predictor
+
+FORMATS = ("torchscript", "onnx")
+
+#: (format, front-end or model name) -> why it cannot be exported.
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("torchscript", "fbank"): "the Kaldi fbank front-end computes row by row with Python lengths, "
+                              "which a trace freezes to the example's shape",
+    ("onnx", "fbank"): "the Kaldi fbank front-end computes row by row with Python lengths and uses "
+                       "aten::fft_rfft, which has no ONNX export",
+    ("torchscript", "mfcc+vad"): "the MFCC front-end's energy VAD keeps a data-dependent number of frames; "
+                                 "export a model trained with frontend.vad: false",
+    ("onnx", "mfcc+vad"): "the MFCC front-end's energy VAD keeps a data-dependent number of frames; "
+                          "export a model trained with frontend.vad: false",
+    ("onnx", "daae"): "torch.export cannot take the DAAE's packed-sequence BLSTM",
+    ("torchscript", "daae"): "the DAAE's forward runs its adversarial heads through a Python autograd "
+                             "function (gradient reversal), which TorchScript cannot save",
+}
+
+TOLERANCE = 1e-4
+"""Largest accepted difference between the export and PyTorch (relative to the output's scale)."""
+
+
+class ExportError(SslSerError):
+    """A model that cannot be exported, or an export that does not reproduce PyTorch."""
+
+
+class WaveformScorer(nn.Module):
+    """Waveform -> (probs, embedding[, attributes]): front-end, global speaker normalisation,
+    model and softmax, with in-graph segment windowing for segment models."""
+
+    def __init__(self, frontend: nn.Module, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
+                 segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.model = model
+        self.segment = segment
+        self.attributes = attributes
+        self.normalise = norm is not None
+        mean, std = norm if norm is not None else (torch.zeros(1), torch.ones(1))
+        self.register_buffer("norm_mean", mean.detach().float().clone().reshape(1, -1, 1))
+        self.register_buffer("norm_std", std.detach().float().clone().reshape(1, -1, 1))
+
+    def forward(self, wave: Tensor) -> tuple[Tensor, ...]:
+        from ssl_ser.features import mask_frames
+        from ssl_ser.speaker_norm import EPS
+
+        batch = wave.shape[0]
+        if self.segment is not None:
+            size, step = self.segment
+            wave = wave.unfold(1, size, step).reshape(-1, size)
+        wave = wave.float()
+        lengths = torch.ones_like(wave[:, 0], dtype=torch.long) * wave.shape[1]
+        feats, frames = self.frontend.compute(wave, lengths)
+        feats = mask_frames(feats, frames)
+        if self.normalise:
+            feats = mask_frames((feats - self.norm_mean) / (self.norm_std + EPS), frames)
+        out = self.model(feats, frames)
+        results = [F.softmax(out["logits"].float(), dim=-1), out["embedding"].float()]
+        if self.attributes:
+            results.append(out["attributes"].float())
+        if self.segment is not None:  # utterance score = mean of its segments' scores
+            results = [r.reshape(batch, -1, r.shape[-1]).mean(1) for r in results]
+        return tuple(results)
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    format: str
+    outputs: list[str]
+    classes: list[str]
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    """Per checked input shape: the largest absolute difference of each output."""
+    seconds: float = 0.0
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max((max(c["max_abs_diff"].values()) for c in self.checks), default=float("nan"))
+
+    def summary(self) -> str:
+        lines = [f"exported {self.format} model to {self.path} ({self.seconds:.1f} s); outputs: "
+                 f"{', '.join(self.outputs)}; classes: {', '.join(self.classes)}"]
+        for check in self.checks:
+            diffs = ", ".join(f"{k} {v:.3g}" for k, v in check["max_abs_diff"].items())
+            lines.append(f"  random audio {check['shape']}: max abs difference vs PyTorch: {diffs}")
+        lines.append(f"max abs difference vs PyTorch: {self.max_abs_diff:.3g}")
+        return "\n".join(lines)
+
+
+def scorer_of(predictor: Predictor) -> WaveformScorer:
+    """The exportable module of a predictor (moved to the CPU, in eval mode)."""
+    frontend = predictor.frontend.cpu().eval()
+    model = predictor.model.cpu().eval()
+    norm = None
+    if predictor.speaker_norm is not None:
+        norm = (predictor.speaker_norm.global_mean.cpu(), predictor.speaker_norm.global_std.cpu())
+    segment = None
+    if predictor.segment is not None:
+        segment = (int(round(predictor.segment.seconds * SAMPLE_RATE)),
+                   int(round(predictor.segment.eval_hop * SAMPLE_RATE)))
+    with torch.no_grad():
+        probe = model(*_probe_features(frontend))
+    return WaveformScorer(frontend, model, norm=norm, segment=segment, attributes="attributes" in probe).eval()
+
+
+def check_exportable(predictor: Predictor, fmt: str) -> None:
+    """Refuse, before any work, a format/front-end/model combination known not to export."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    frontend = _registered_name(predictor.frontend, "frontend")
+    if frontend == "mfcc" and getattr(predictor.frontend, "vad", False):
+        frontend = "mfcc+vad"
+    for name in (frontend, _registered_name(predictor.model, "model")):
+        reason = UNSUPPORTED.get((fmt, name or ""))
+        if reason:
+            raise ExportError(f"cannot export to {fmt}: {reason}")
+
+
+def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, example_seconds: float | None = None,
+                     check: bool = True, seed: int = 0, meta: dict[str, Any] | None = None) -> ExportReport:
+    """Export ``predictor`` as ``fmt`` to ``path`` (plus ``path.json`` describing inputs and
+    outputs), then check it against the PyTorch pipeline on random audio."""
+    started = time.perf_counter()
+    check_exportable(predictor, fmt)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    predictor.device = torch.device("cpu")
+    scorer = scorer_of(predictor)
+    minimum = scorer.segment[0] if scorer.segment is not None else SAMPLE_RATE // 10
+    seconds = example_seconds or max(3.0, 1.5 * minimum / SAMPLE_RATE)
+    example = _random_audio(2, int(seconds * SAMPLE_RATE), seed)
+    outputs = ["probs", "embedding"] + (["attributes"] if scorer.attributes else [])
+    with torch.no_grad(), _without_input_checks(predictor.model):
+        if fmt == "torchscript":
+            with warnings.catch_warnings():  # the Python ints a trace records are checked below
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                traced = torch.jit.trace(scorer, (example,), check_trace=False)
+            try:
+                torch.jit.save(traced, str(path))
+            except RuntimeError as err:
+                raise ExportError(f"TorchScript cannot save this model: {_first_line(err)}") from None
+        else:
+            _export_onnx(scorer, example, path, outputs, minimum)
+    report = ExportReport(path=path, format=fmt, outputs=outputs, classes=list(predictor.labels.classes))
+    if check:
+        try:
+            report.checks = verify(predictor, path, fmt, outputs, minimum, seed=seed + 1,
+                                   lengths=(example.shape[1], int(example.shape[1] * 1.37) + 7))
+        except ExportError:
+            path.unlink(missing_ok=True)
+            raise
+    report.seconds = time.perf_counter() - started
+    _write_sidecar(path, fmt, predictor, scorer, outputs, minimum, report, meta)
+    return report
+
+
+def verify(predictor: Predictor, path: Path, fmt: str, outputs: list[str], minimum: int, *, seed: int = 1,
+           lengths: tuple[int, ...] = (48000, 65767), batches: tuple[int, ...] = (2, 1, 3)) -> list[dict[str, Any]]:
+    """Run the export and the PyTorch :class:`Predictor` on the same random audio (several
+    batch sizes and lengths); raise :class:`ExportError` if an output differs."""
+    run = load_exported(path, fmt)
+    checks = []
+    for i, (batch, length) in enumerate(zip(batches, [*lengths, *lengths][: len(batches)])):
+        wave = _random_audio(batch, max(length, minimum), seed + i)
+        expected = predictor.outputs(wave, torch.full((batch,), wave.shape[1], dtype=torch.long), None)
+        try:
+            got = run(wave)
+        except Exception as err:
+            raise ExportError(f"the exported {fmt} model fails on input shape {list(wave.shape)}: "
+                              f"{type(err).__name__}: {str(err)[:300]}") from None
+        diffs = {}
+        for name, value in zip(outputs, got):
+            ref = expected["probs" if name == "probs" else name].float()
+            if tuple(value.shape) != tuple(ref.shape):
+                raise ExportError(f"the exported {fmt} model gives {name} of shape {list(value.shape)} for input "
+                                  f"{list(wave.shape)}; PyTorch gives {list(ref.shape)}")
+            diffs[name] = float((value - ref).abs().max())
+            scale = max(1.0, float(ref.abs().max()))
+            if not diffs[name] <= TOLERANCE * scale:
+                raise ExportError(f"the exported {fmt} model differs from PyTorch on input {list(wave.shape)}: "
+                                  f"max abs difference of {name} {diffs[name]:.3g}")
+        checks.append({"shape": list(wave.shape), "max_abs_diff": diffs})
+    return checks
+
+
+def load_exported(path: str | Path, fmt: str) -> Any:
+    """A callable ``wave [B, T] tensor -> tuple of output tensors`` running the exported file."""
+    if fmt == "torchscript":
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+
+        def run_torchscript(wave: Tensor) -> tuple[Tensor, ...]:
+            with torch.no_grad():
+                return tuple(module(wave))
+
+        return run_torchscript
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run_onnx(wave: Tensor) -> tuple[Tensor, ...]:
+        return tuple(torch.from_numpy(v) for v in session.run(None, {name: wave.numpy()}))
+
+    return run_onnx
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _export_onnx(scorer: WaveformScorer, example: Tensor, path: Path, outputs: list[str], minimum: int) -> None:
+    import logging
+
+    batch = torch.export.Dim("batch", min=1)
+    samples = torch.export.Dim("samples", min=minimum, max=SAMPLE_RATE * 3600)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(scorer, (example,), str(path), dynamo=True, input_names=["wave"],
+                              output_names=outputs, dynamic_shapes=({0: batch, 1: samples},),
+                              external_data=False, verbose=False)
+        except Exception as err:
+            raise ExportError(f"ONNX export failed: {type(err).__name__}: {_first_line(err)}") from None
+
+
+@contextlib.contextmanager
+def _without_input_checks(model: nn.Module) -> Iterator[None]:
+    """Temporarily replace the model's ``check_input`` by the masking it also does: the checks
+    read tensor values (``int(lengths.min())``), which a trace or ``torch.export`` cannot follow,
+    and the exported graph's rows are full length by construction."""
+
+    def mask_only(self: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        lengths = lengths.long()
+        mask = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
+        return x * mask.unsqueeze(1).to(x.dtype), lengths
+
+    had = "check_input" in vars(model)
+    saved = vars(model).get("check_input")
+    model.check_input = types.MethodType(mask_only, model)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if had:
+            model.check_input = saved  # type: ignore[method-assign]
+        else:
+            del model.check_input
+
+
+def _probe_features(frontend: nn.Module) -> tuple[Tensor, Tensor]:
+    with torch.no_grad():
+        wave = _random_audio(1, SAMPLE_RATE, 0)
+        return frontend(wave, torch.tensor([SAMPLE_RATE]))
+
+
+def _random_audio(batch: int, samples: int, seed: int) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (0.1 * torch.randn(batch, samples, generator=generator)).clamp(-1, 1)
+
+
+def _registered_name(component: nn.Module, kind: str) -> str | None:
+    from ssl_ser.features import FRONTENDS
+    from ssl_ser.models import MODELS
+
+    registry = FRONTENDS if kind == "frontend" else MODELS
+    for name in registry.names():
+        if registry.get(name) is type(component):
+            return name
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("Failed to export the model with torch.export"):
+            return line.strip()[:300]
+    return text[:300]
+
+
+def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformScorer, outputs: list[str],
+                   minimum: int, report: ExportReport, meta: dict[str, Any] | None) -> None:
+    segment = predictor.segment
+    info = {
+        "format": fmt, "file": path.name, "sample_rate": SAMPLE_RATE,
+        "input": {"name": "wave", "shape": ["batch", "samples"], "dtype": "float32",
+                  "min_samples": minimum, "note": "mono, 16 kHz, every row the same length"},
+        "outputs": {name: {"probs": ["batch", "classes"], "embedding": ["batch", "D"],
+                           "attributes": ["batch", "arousal/valence/dominance"]}[name] for name in outputs},
+        "classes": list(predictor.labels.classes),
+        "speaker_norm": "global (pooled training speakers)" if scorer.normalise else None,
+        "segments": None if segment is None else {"seconds": segment.seconds, "hop": segment.eval_hop,
+                                                  "pooling": "mean of segment outputs, inside the graph"},
+        "checkpoint": (meta or {}).get("checkpoint"), "epoch": (meta or {}).get("epoch"),
+        "checks": report.checks,
+    }
+    path.with_name(path.name + ".json").write_text(json.dumps(info, indent=2) + "\n")

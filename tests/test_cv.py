@@ -1,0 +1,209 @@
+"""Cross-validation: fold construction per protocol, an end-to-end 2-fold run, resuming."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ssl_ser.cli import main
+from ssl_ser.cv import (CvError, Group, fold_job, fold_status, make_folds, make_groups, parse_protocol,
+                        prepare, run_cv)
+from ssl_ser.data.shards import read_index
+from ssl_ser.train import checkpoint as ckpt
+from ssl_ser.train.config import job_from_dict
+
+
+def _rows(speakers: dict[str, int], corpus: str = "c", split: dict[str, str] | None = None) -> list[dict]:
+    return [{"key": f"{s}-{i}", "corpus": corpus, "speaker": s, "split": (split or {}).get(s)}
+            for s, n in speakers.items() for i in range(n)]
+
+
+def _check_partition(groups: list[Group], folds) -> None:
+    """Every group in exactly one of train/valid/test per fold; no speaker on two sides; every
+    group tested exactly once over the folds."""
+    by_name = {g.name: g for g in groups}
+    tested = Counter()
+    for fold in folds:
+        sides = [set(fold.train), set(fold.valid), set(fold.test)]
+        assert sum(map(len, sides)) == len(groups) and set().union(*sides) == set(by_name)
+        speakers = [{by_name[g].speaker_id for g in side} for side in sides]
+        assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
+        tested.update(fold.test)
+    assert tested == Counter(set(by_name))
+
+
+def test_leave_one_speaker_out() -> None:
+    rows = _rows({"a": 3, "b": 2, "c": 4, "d": 1}) + _rows({"a": 2}, corpus="other")
+    groups = make_groups(rows)
+    assert [(g.corpus, g.speaker, g.samples) for g in groups] == [
+        ("c", "a", 3), ("c", "b", 2), ("c", "c", 4), ("c", "d", 1), ("other", "a", 2)]
+    folds = make_folds(groups, "speaker", job_name="job", valid_speakers=1, seed=0)
+    assert [f.held_out for f in folds] == [["c/a"], ["c/b"], ["c/c"], ["c/d"], ["other/a"]]  # a per corpus
+    assert [f.name for f in folds] == [f"job-fold{i}" for i in range(5)]
+    assert all(len(f.valid_speakers) == 1 and len(f.test) == 1 for f in folds)
+    _check_partition(groups, folds)
+    assert make_folds(groups, "speaker", valid_speakers=1, seed=0) == make_folds(groups, "speaker", seed=0)
+    assert make_folds(groups, "speaker", seed=0) != make_folds(groups, "speaker", seed=5)  # other valid picks
+
+
+def test_leave_one_session_out() -> None:
+    sessions = {"F1": "Session1", "M1": "Session1", "F2": "Session2", "M2": "Session2", "F3": "Session3"}
+    groups = make_groups(_rows({s: 2 for s in sessions}, corpus="iemocap", split=sessions))
+    folds = make_folds(groups, "session", valid_speakers=2, seed=1)
+    assert [f.held_out for f in folds] == [["iemocap/Session1"], ["iemocap/Session2"], ["iemocap/Session3"]]
+    assert [len(f.test) for f in folds] == [2, 2, 1]
+    assert all(len(f.valid_speakers) == 2 for f in folds)
+    _check_partition(groups, folds)
+    with pytest.raises(CvError, match="split field"):
+        make_folds(make_groups(_rows({"a": 1, "b": 1})), "session")
+
+
+def test_k_folds_grouped_by_speaker_are_balanced_and_deterministic() -> None:
+    sizes = {"s1": 10, "s2": 8, "s3": 7, "s4": 5, "s5": 4, "s6": 3, "s7": 2}
+    groups = make_groups(_rows(sizes))
+    folds = make_folds(groups, 3, valid_speakers=1)
+    _check_partition(groups, folds)
+    # largest first, each to the fold with the fewest utterances so far (ties: lower index)
+    assert [f.held_out for f in folds] == [["c/s1", "c/s6"], ["c/s2", "c/s5", "c/s7"], ["c/s3", "c/s4"]]
+    assert [sum(g.samples for g in groups if g.name in f.test) for f in folds] == [13, 14, 12]
+    assert make_folds(groups, 3, valid_speakers=1) == folds
+    with pytest.raises(CvError, match="only 7 speakers"):
+        make_folds(groups, 8)
+
+
+def test_bad_protocols_and_data_are_refused() -> None:
+    assert parse_protocol("Speaker") == "speaker" and parse_protocol("5") == 5
+    for bad in ("speakers", "1", "x3"):
+        with pytest.raises(CvError, match="--folds"):
+            parse_protocol(bad)
+    with pytest.raises(CvError, match="2 sample\\(s\\) of the training shards have no speaker"):
+        make_groups(_rows({"a": 2}) + [{"key": "x", "corpus": "c", "speaker": None}] * 2)
+    with pytest.raises(CvError, match="cannot hold out 2"):
+        make_folds(make_groups(_rows({"a": 1, "b": 1, "c": 1})), "speaker", valid_speakers=2)
+    with pytest.raises(CvError, match="only one speaker"):
+        make_folds(make_groups(_rows({"a": 3})), "speaker", valid_speakers=0)
+
+
+def _cv_job(demo_shards, make_tiny_job, storage: Path):
+    data = make_tiny_job(demo_shards, name="cvjob", frontend={"name": "logmel", "speaker_norm": True})
+    data["data"]["valid"] = []
+    data["train"] = {**data["train"], "epochs": 1}
+    data["debug"] = {**data["debug"], "max_train_batches": 2}
+    data["storage_path"] = str(storage)
+    return job_from_dict(data)
+
+
+def test_two_fold_debug_cv_runs_end_to_end_and_resumes(
+        demo_shards, make_tiny_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = _cv_job(demo_shards, make_tiny_job, tmp_path)
+    logs: list[str] = []
+    results = run_cv(job, 2, debug=True, valid_speakers=0, log=logs.append)
+    cv_dir = tmp_path / "cvjob-cv-k2"
+    source = read_index(demo_shards.shards["train_labelled"])
+    assert results["folds_done"] == 2 and results["pooled"]["n"] == source.samples  # each once
+    assert (cv_dir / "cv_results.json").is_file() and (cv_dir / "confusion.png").is_file()
+    assert f"pooled (n = {source.samples})" in (cv_dir / "cv_report.txt").read_text()
+    keys = [set(json.loads(line)["key"] for line in (cv_dir / f"cvjob-fold{i}" / "test" / "predictions.jsonl")
+                .read_text().splitlines()) for i in (0, 1)]
+    assert not keys[0] & keys[1] and len(keys[0] | keys[1]) == source.samples
+    stats = results["mean_std"]["ua"]
+    uas = [f["ua"] for f in results["folds"]]
+    assert stats["mean"] == pytest.approx(sum(uas) / 2) and stats["folds"] == 2
+
+    # speaker-wise normalisation: every fold's test speakers have their own statistics in the
+    # checkpoint (fitted without labels during training) and evaluation used exactly those
+    for fold in results["folds"]:
+        state = ckpt.load_state(ckpt.find_checkpoint(cv_dir / fold["name"]))
+        test_speakers = {s for s in fold["held_out"]}
+        assert test_speakers <= set(state["speaker_norm"]["speakers"])
+        summary = json.loads((cv_dir / fold["name"] / "test" / "metrics.json").read_text())
+        assert summary["speaker_norm"] == {"from_checkpoint": len(test_speakers), "fitted_here": 0}
+
+    # a rerun trains nothing; a fold without its test evaluation is only re-evaluated
+    import ssl_ser.train.loop as loop_module
+
+    class NoTraining:
+        def __init__(self, *args, **kwargs) -> None:
+            raise AssertionError("a finished fold was trained again")
+
+    monkeypatch.setattr(loop_module, "Loop", NoTraining)
+    before = (cv_dir / "cvjob-fold0" / "test" / "metrics.json").stat().st_mtime_ns
+    (cv_dir / "cvjob-fold1" / "test" / "metrics.json").unlink()
+    logs.clear()
+    again = run_cv(job, 2, debug=True, valid_speakers=0, log=logs.append)
+    assert any("1 already done, 1 to run" in line for line in logs)
+    assert (cv_dir / "cvjob-fold0" / "test" / "metrics.json").stat().st_mtime_ns == before
+    assert again["pooled"] == results["pooled"]
+
+    # the folds must stay those of folds.json
+    import dataclasses
+
+    with pytest.raises(CvError, match="other folds"):
+        run_cv(dataclasses.replace(job, name="renamed"), 2, debug=True, valid_speakers=0, cv_dir=cv_dir,
+               log=logs.append)
+
+
+def test_fold_jobs_point_at_their_groups_and_share_the_classes(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    job = _cv_job(demo_shards, make_tiny_job, tmp_path)
+    plan = prepare(job, "speaker", valid_speakers=1, log=lambda _: None)
+    assert plan.classes == ["angry", "happy", "neutral", "sad"] and len(plan.folds) == 3
+    first = fold_job(job, plan, plan.folds[0])
+    assert first.name == "cvjob-fold0" and first.storage_path == str(plan.cv_dir)
+    assert first.data.labels.classes == plan.classes
+    assert [Path(p).name for p in first.data.test] == plan.folds[0].test
+    assert fold_status(first) == "new"
+    speakers = {s for p in first.data.train + first.data.valid for s in read_index(p).speakers}
+    assert not speakers & set(read_index(first.data.test[0]).speakers)
+    # the groups hold every training sample once, with the audio the shards had
+    total = sum(read_index(plan.group_dir(g.name)).samples for g in plan.groups)
+    assert total == read_index(demo_shards.shards["train_labelled"]).samples
+
+
+def test_cv_command_plan(demo_shards, make_tiny_job, tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from ssl_ser.config import to_dict
+
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(to_dict(_cv_job(demo_shards, make_tiny_job, tmp_path))))
+    assert main(["cv", str(path), "--folds", "speaker", "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("cvjob-fold") == 3 and "0/3 folds done" in out
+    assert main(["cv", str(path), "--folds", "nine"]) == 2
+    assert "--folds must be" in capsys.readouterr().err
+
+
+@pytest.mark.ray
+def test_folds_run_concurrently_on_ray(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    try:
+        job = _cv_job(demo_shards, make_tiny_job, tmp_path)
+        logs: list[str] = []
+        results = run_cv(job, 2, parallel=2, cpus_per_fold=1, valid_speakers=0, log=logs.append)
+    finally:
+        ray.shutdown()
+    assert results["folds_done"] == 2
+    assert sum("started on Ray" in line for line in logs) == 2
+    assert results["pooled"]["n"] == read_index(demo_shards.shards["train_labelled"]).samples
+
+
+@pytest.mark.parametrize("recipe", ["attention_cnn", "pyresnet"])
+def test_paper_recipes_are_valid_jobs(recipe: str, demo_shards) -> None:
+    from ssl_ser.train.config import load_job
+
+    root = Path(__file__).resolve().parents[1]
+    job = load_job(root / "jobs" / f"{recipe}.yaml",
+                   [f"data.train=[{demo_shards.shards['train_labelled']}]", "model.size=tiny"])
+    assert job.data.labels.classes == ["angry", "happy", "neutral", "sad"] and job.optim.name == "sgd"
+    if recipe == "attention_cnn":
+        assert job.frontend["name"] == "spectrogram_mulaw" and job.data.segment is not None
+        assert (job.data.segment.seconds, job.data.segment.train_hop, job.data.segment.eval_hop) == (2.0, 1.0, 0.4)
+        assert job.schedule.milestones == [21, 31, 41] and job.optim.nesterov
+    else:
+        assert job.frontend == {"name": "logmel", "n_mels": 128, "n_fft": 1024, "hop_length": 512}
+        assert (job.schedule.name, job.schedule.step_size, job.optim.lr) == ("step", 20, 0.01)
