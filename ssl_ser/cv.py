@@ -386,9 +386,7 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
     from ssl_ser.config import from_dict
     from ssl_ser.evaluate import evaluate, write_results
     from ssl_ser.train.config import JobConfig
-    from ssl_ser.train.loop import Loop
-    from ssl_ser.train.runner import preflight, run_dir, save_resolved_config, score_attribute
-    from ssl_ser.train.session import LocalSession
+    from ssl_ser.train.runner import preflight, run_dir, run_local, save_resolved_config
 
     job = from_dict(JobConfig, job_data, source="cv fold")
     directory = run_dir(job)
@@ -398,10 +396,7 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
         (directory / TEST_DIR / "metrics.json").unlink(missing_ok=True)  # stale once training goes on
         preflight(job, resume=False, force=False)
         save_resolved_config(job)
-        scored = score_attribute(job)
-        session = LocalSession(directory, job.train.num_to_keep, scored or "train_loss",
-                               job.train.metric_mode if scored else "min")
-        Loop(job, session, debug=debug, progress=progress).run()
+        run_local(job, progress=progress, debug=debug)
     if status != "done":
         device = "cuda" if torch.cuda.is_available() else "cpu"
         result = evaluate(directory, job.data.test, which="best", device=device,

@@ -34,12 +34,9 @@ What exports (``torch`` 2.11, ``onnxruntime`` 1.31):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-import types
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,7 +180,7 @@ def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, exampl
     seconds = example_seconds or max(3.0, 1.5 * minimum / SAMPLE_RATE)
     example = _random_audio(2, int(seconds * SAMPLE_RATE), seed)
     outputs = ["probs", "embedding"] + (["attributes"] if scorer.attributes else [])
-    with torch.no_grad(), _without_input_checks(predictor.model):
+    with torch.no_grad():
         if fmt == "torchscript":
             with warnings.catch_warnings():  # the Python ints a trace records are checked below
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -273,29 +270,6 @@ def _export_onnx(scorer: WaveformScorer, example: Tensor, path: Path, outputs: l
                               external_data=False, verbose=False)
         except Exception as err:
             raise ExportError(f"ONNX export failed: {type(err).__name__}: {_first_line(err)}") from None
-
-
-@contextlib.contextmanager
-def _without_input_checks(model: nn.Module) -> Iterator[None]:
-    """Temporarily replace the model's ``check_input`` by the masking it also does: the checks
-    read tensor values (``int(lengths.min())``), which a trace or ``torch.export`` cannot follow,
-    and the exported graph's rows are full length by construction."""
-
-    def mask_only(self: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        lengths = lengths.long()
-        mask = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
-        return x * mask.unsqueeze(1).to(x.dtype), lengths
-
-    had = "check_input" in vars(model)
-    saved = vars(model).get("check_input")
-    model.check_input = types.MethodType(mask_only, model)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        if had:
-            model.check_input = saved  # type: ignore[method-assign]
-        else:
-            del model.check_input
 
 
 def _probe_features(frontend: nn.Module) -> tuple[Tensor, Tensor]:

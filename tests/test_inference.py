@@ -41,7 +41,7 @@ def test_speaker_norm_gives_each_speaker_zero_mean_unit_variance(demo_shards) ->
     stream = lambda: make_stream(demo_shards.shards["valid"], mode="exact", batch_size=4,  # noqa: E731
                                  num_workers=0)
     norm = SpeakerNorm.fit(Identity(), stream(), torch.device("cpu"))
-    feats_all, masks = [], []
+    feats_all = []
     for batch in stream():
         feats, frames = Identity()(batch.audio, batch.lengths)
         out = norm(feats, frames, speaker_keys(batch.meta))

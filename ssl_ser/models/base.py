@@ -60,7 +60,9 @@ class SERModel(nn.Module):
         lengths = torch.as_tensor(lengths, device=x.device).long()
         if lengths.shape != (x.shape[0],):
             raise ModelInputError(f"lengths must have shape [{x.shape[0]}], got {list(lengths.shape)}")
-        if lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[2]):
+        # reading values is impossible inside a trace/export (graphs see symbols, not numbers)
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if not tracing and lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[2]):
             raise ModelInputError(f"lengths must lie in [1, {x.shape[2]}] frames, got {lengths.tolist()}")
         mask = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
         return x * mask.unsqueeze(1).to(x.dtype), lengths

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ssl_ser.config import dump_yaml, from_dict, to_dict
+from ssl_ser.config import ConfigError, dump_yaml, from_dict, to_dict
 from ssl_ser.train import checkpoint as ckpt
 from ssl_ser.train.config import JobConfig
 from ssl_ser.train.session import LocalSession, RaySession
@@ -67,15 +67,38 @@ def run_training(job: JobConfig, *, debug: bool = False, resume: bool = False,
     return run_ray(job, force=force)
 
 
-def run_local(job: JobConfig, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_local(job: JobConfig, *, force: bool = False, progress: bool = True,
+              debug: bool = True) -> dict[str, Any]:
+    """The loop in this process with checkpoints in the run directory (``--debug``; with
+    ``debug=False`` the job's own data caps and DataLoader workers apply, e.g. for cv folds)."""
     from ssl_ser.train.loop import Loop
 
     directory = run_dir(job)
     if directory is None:
-        raise ckpt.CheckpointError("--debug runs need a local storage_path")
-    session = LocalSession(directory, job.train.num_to_keep, score_attribute(job) or "train_loss",
-                           job.train.metric_mode if score_attribute(job) else "min")
-    return Loop(job, session, debug=True, force=force, progress=progress).run()
+        raise ckpt.CheckpointError("a run in this process needs a local storage_path")
+    scored = score_attribute(job)
+    session = LocalSession(directory, job.train.num_to_keep, scored or "train_loss",
+                           job.train.metric_mode if scored else "min")
+    return Loop(job, session, debug=debug, force=force, progress=progress).run()
+
+
+def check_resources(job: JobConfig, available: dict[str, float]) -> None:
+    """Refuse a job the cluster can never place (Ray would wait for it forever); autoscaling
+    clusters that add nodes on demand can set SSL_SER_SKIP_RESOURCE_CHECK=1."""
+    if os.environ.get("SSL_SER_SKIP_RESOURCE_CHECK"):
+        return
+    scaling = job.scaling
+    per_worker = dict(scaling.resources_per_worker)
+    per_worker.setdefault("CPU", 1.0)
+    if scaling.use_gpu:
+        per_worker.setdefault("GPU", 1.0)
+    for name, amount in per_worker.items():
+        need = amount * scaling.num_workers
+        if need > available.get(name, 0.0):
+            raise ConfigError(
+                f"scaling: {scaling.num_workers} worker(s) x {amount:g} {name} = {need:g} {name}, but "
+                f"the Ray cluster has {available.get(name, 0.0):g}; lower scaling.num_workers or "
+                f"scaling.resources_per_worker{' or set scaling.use_gpu: false' if name == 'GPU' else ''}")
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -94,6 +117,7 @@ def run_ray(job: JobConfig, *, force: bool = False) -> dict[str, Any]:
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
     scaling = job.scaling
+    check_resources(job, ray.cluster_resources())
     storage = job.storage_path if "://" in job.storage_path else str(Path(job.storage_path).resolve())
     trainer = TorchTrainer(
         train_loop_per_worker,

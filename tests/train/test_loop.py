@@ -115,3 +115,15 @@ def test_a_truncated_training_shard_is_skipped_counted_and_reported(
     metrics = run_training(job, debug=True)
     assert metrics["train_shards_failed"] >= 1
     assert "skipped" in capsys.readouterr().out
+
+
+def test_a_job_the_cluster_cannot_place_is_refused(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    from ssl_ser.train.runner import check_resources
+
+    job = _job(demo_shards, make_tiny_job, tmp_path, scaling={"num_workers": 2, "use_gpu": True})
+    with pytest.raises(ConfigError, match="2 GPU, but the Ray cluster has 0"):
+        check_resources(job, {"CPU": 16.0})
+    check_resources(job, {"CPU": 16.0, "GPU": 2.0})
+    small = _job(demo_shards, make_tiny_job, tmp_path, scaling={"num_workers": 3})
+    with pytest.raises(ConfigError, match="3 CPU"):
+        check_resources(small, {"CPU": 2.0})
