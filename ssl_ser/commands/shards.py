@@ -1,7 +1,7 @@
-"""``ssl-ser shards build|info ...``: build and inspect WebDataset shard sets.
+"""``ssl-ser shards build|info|noisy ...``: build, inspect and make noisy copies of shard sets.
 
 Each subcommand is one ``@subcommand(name, help)`` function taking the parsed arguments, with
-an ``arguments(parser)`` function beside it; adding one (e.g. ``noisy``) is adding that pair.
+an ``arguments(parser)`` function beside it; adding one is adding that pair.
 """
 
 from __future__ import annotations
@@ -121,3 +121,19 @@ def _info(args: argparse.Namespace) -> int:
               f"shard(s) intact")
         return 1 if problems else 0
     return 0
+
+
+# --- noisy --------------------------------------------------------------------------------
+
+def _noisy_arguments(parser: argparse.ArgumentParser) -> None:
+    from ssl_ser.augment import noisy_copy
+
+    noisy_copy.add_arguments(parser)
+
+
+@subcommand("noisy", "a noisy copy of a shard set (same keys and labels) for robustness evaluation",
+            _noisy_arguments)
+def _noisy(args: argparse.Namespace) -> int:
+    from ssl_ser.augment import noisy_copy
+
+    return noisy_copy.run(args)
