@@ -47,7 +47,7 @@ def test_ccc_loss_masks_missing_gold_and_has_gradients() -> None:
     loss = ccc_loss(pred, gold)
     expected = np.mean([1 - _ccc_reference(pred.detach().numpy()[:, 0], gold.numpy()[:, 0]),
                         1 - _ccc_reference(np.array([1.0, 2.0]), np.array([1.0, 2.0]))])
-    assert float(loss) == pytest.approx(expected, abs=1e-6)
+    assert float(loss.detach()) == pytest.approx(expected, abs=1e-6)
     loss.backward()
     assert pred.grad is not None and torch.all(pred.grad[[0, 2], 1] == 0)
 
