@@ -322,10 +322,10 @@ class KMeansResult:
     """Per iteration run, before its update (FAISS's in gathered mode, which runs every
     iteration; distributed mode stops at a fixed point, where more would change nothing)."""
     nsplit: int = 0
+    """Empty clusters re-seeded by splitting during the iterations."""
     spread: float = 0.0
     """Variance of the clustered points around their mean, relative to their mean square norm:
     0 when every point is the same (nothing to cluster), 1 when their mean is 0."""
-    """Empty clusters re-seeded by splitting during the iterations."""
     num_points: int = 0
     time_s: float = 0.0
     device: str = "cpu"

@@ -12,7 +12,10 @@ add rows), then additive noise (which may then also fall on CopyPaste rows)::
 Randomness is counter-based: every call draws from generators seeded by ``(train.seed,
 call number)`` (batch-level choices, the same on every rank) and ``(train.seed, rank, call
 number)`` (row-level choices), so the checkpointed state is just the call counter plus the
-CopyPaste reservoirs, and a resumed run draws exactly what the uninterrupted one would have.
+CopyPaste reservoirs, and a resumed single-process (``--debug``) run draws exactly what the
+uninterrupted one would have. Under DDP only rank 0's reservoirs are checkpointed; the other
+ranks refill theirs from their own stream, so their first partners after a resume differ
+(which batches are augmented does not).
 """
 
 from __future__ import annotations

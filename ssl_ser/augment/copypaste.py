@@ -286,7 +286,11 @@ class CopyPaste:
             attributes=torch.cat([targets.attributes, targets.attributes[anchors]]),
             labelled=torch.cat([targets.labelled, torch.ones(len(waves), dtype=torch.bool,
                                                              device=targets.labelled.device)]),
-            extra=extra)
+            extra=extra,
+            # every per-row field grows with the batch: segmenting and speaker-wise
+            # normalisation index it by row (a pair is normalised as its anchor's speaker)
+            speakers=None if targets.speakers is None
+            else [*targets.speakers, *(targets.speakers[r.anchor] for r in self.last)])
         return out, torch.cat([lengths, new_lengths]), new_targets
 
     # --- checkpointed state -----------------------------------------------------------------

@@ -272,8 +272,8 @@ class _Autoencoding(Method):
 
     def __init__(self, options: Any, loop: Loop) -> None:
         super().__init__(options, loop)
-        # Workaround until the loop qualifies speaker ids by corpus itself: the loop encodes
-        # targets.extra["speaker"] (and saves the space in checkpoints) from this space.
+        # The loop's speaker labels are already corpus-qualified ("corpus/speaker"); this space
+        # fixes their integer ids from the training indexes (saved in checkpoints with the run).
         loop.extra_labels["speaker"] = corpus_speaker_space(loop.job.data.train)
         self.tap = InputTap()
 

@@ -46,7 +46,6 @@ from pydantic import Field
 
 from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, config, from_dict
-from ssl_ser.errors import SslSerError
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
 from ssl_ser.metrics import ccc_loss, nmi
@@ -131,6 +130,7 @@ def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int,
         raise ConfigError(f"method.clustering must be gathered or distributed, not {mode!r}")
     parts = comm.gather((list(keys), np.asarray(embeddings, dtype=np.float32), labels))
     payload: Any = None
+    failure: BaseException | None = None
     if parts is not None:  # rank 0
         all_keys = [key for p in parts for key in p[0]]
         all_labels = np.concatenate([p[2] for p in parts]).astype(np.int64)
@@ -140,11 +140,12 @@ def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int,
             payload = PseudoLabels(keys=all_keys, assignment=result.assignment, centroids=result.centroids,
                                    sizes=result.sizes, labels=all_labels, stats=result.summary(),
                                    device_reason=result.device_reason)
-        except SslSerError as err:
+        except Exception as err:  # any failure (bad input, FAISS out of memory...) must reach
+            failure = err           # the other ranks, or they wait in broadcast until timeout
             payload = f"{type(err).__name__}: {err}"
     payload = comm.broadcast(payload)
     if isinstance(payload, str):
-        raise kmeans.KMeansError(f"k-means on rank 0 failed: {payload}")
+        raise kmeans.KMeansError(f"k-means on rank 0 failed: {payload}") from failure
     return payload
 
 

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class Loop:
         job = self.job
         _seed_everything(job.train.seed)
         self.labels = build_label_space(job.data.labels, class_histogram(job.data.train, job.data.labels.field))
+        self._report_dropped_labels()
         method_name, method_options = component(job.method, "method")
         method_cls = METHODS.get(method_name)
         options = from_dict(method_cls.Options, method_options, source="job", prefix="method")
@@ -144,6 +146,34 @@ class Loop:
                                self.device, train_speakers or None)
         self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers")
         return norm
+
+    def _report_dropped_labels(self) -> None:
+        """Say up front which training labels the label space drops (mapped to null, or
+        unmapped with ``unmapped: drop``), with counts from the shard indexes: the rows still
+        train as unlabelled audio, but a researcher must see that their labels are gone."""
+        if self.labels.field == "speaker":
+            return
+        mapped_away: Counter[str] = Counter()
+        unmapped: Counter[str] = Counter()
+        for spec in self.job.data.train:
+            index = index_of(spec)
+            if len(index.corpora) != 1:
+                continue  # the index counts labels over all its corpora, not per corpus
+            corpus = next(iter(index.corpora))
+            table = self.labels.mapping.get(corpus) or self.labels.mapping.get("*")
+            if table is not None and table.quadrant is not None:
+                continue  # labels come from arousal/valence, not from the categorical histogram
+            for value, n in class_histogram([spec], self.labels.field).items():
+                found = self.labels.lookup(corpus, value)
+                if found == IGNORE:
+                    mapped_away[f"{corpus}:{value}"] += n
+                elif found is None and self.labels.unmapped == "drop":  # else: an error when met
+                    unmapped[f"{corpus}:{value}"] += n
+        for what, counts in (("mapped to no class", mapped_away), ("not mapped (unmapped: drop)", unmapped)):
+            if counts:
+                listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+                self.log(f"labels: {sum(counts.values())} training label(s) {what}, kept as unlabelled "
+                         f"audio: {listed}")
 
     def class_counts(self) -> torch.Tensor:
         """Training-shard counts of each class of the main label space."""
@@ -238,6 +268,11 @@ class Loop:
             limit = min(limit or job.debug.max_train_batches, job.debug.max_train_batches)
         stream = make_train_stream(self, epoch)
         frozen = epoch < job.train.freeze_body_epochs
+        if frozen:  # a fixed body keeps its normalisation statistics too, not just its weights
+            prefix = self.bare_model.classifier_prefix
+            for name, module in self.bare_model.named_modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not name.startswith(prefix):
+                    module.eval()
         totals: dict[str, float] = {}
         count = 0
         bar = self._bar(limit or stream_len(stream), f"epoch {epoch + 1}/{job.train.epochs}")

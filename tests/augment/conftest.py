@@ -56,7 +56,8 @@ class CodedBatches:
         attributes = torch.tensor([[float(i), math.nan, math.nan] for i in range(len(labels))])
         targets = Targets(keys=keys, label=label, attributes=attributes,
                           labelled=torch.tensor(flags, dtype=torch.bool),
-                          extra={k: torch.tensor(list(v)) for k, v in (extra or {}).items()})
+                          extra={k: torch.tensor(list(v)) for k, v in (extra or {}).items()},
+                          speakers=[f"corpus/s{uid % 3}" for uid in range(self.next_id - len(labels), self.next_id)])
         return audio, torch.tensor(list(lengths)), targets
 
 

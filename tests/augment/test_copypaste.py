@@ -33,6 +33,9 @@ def check_rows(cp: CopyPaste, batches: CodedBatches, audio: torch.Tensor, length
     assert torch.equal(out_audio[:n, :audio.shape[1]], audio)
     assert torch.equal(out_lengths[:n], lengths)
     assert out_targets.keys[:n] == targets.keys
+    if targets.speakers is not None:  # every per-row field has a row for every added pair
+        assert len(out_targets.speakers) == out_audio.shape[0]
+        assert out_targets.speakers[:n] == targets.speakers
     for i, row in enumerate(cp.last, start=n):
         first, second = row.parts
         assert int(out_lengths[i]) == first.length + second.length
@@ -45,6 +48,8 @@ def check_rows(cp: CopyPaste, batches: CodedBatches, audio: torch.Tensor, length
         assert bool(out_targets.labelled[i])
         assert out_targets.keys[i] == row.key
         assert torch.allclose(out_targets.attributes[i], targets.attributes[row.anchor], equal_nan=True)
+        if targets.speakers is not None:
+            assert out_targets.speakers[i] == targets.speakers[row.anchor]
         offset = 0
         for p in row.parts:  # each part is a crop of its source at most crop_seconds long
             assert p.length <= round(cp.cfg.crop_seconds * SR)

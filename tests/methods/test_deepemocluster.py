@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.kmeans import KMeansConfig, KMeansError, LocalCollective
 from ssl_ser.labels import IGNORE
@@ -74,6 +75,19 @@ def test_a_failure_on_rank_0_reaches_every_rank() -> None:
                                                   comm=comm))
     for err in results:
         assert isinstance(err, KMeansError) and "6 points, k=10" in str(err)
+
+
+def test_an_unexpected_failure_on_rank_0_reaches_every_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("FAISS: out of GPU memory")
+
+    monkeypatch.setattr(kmeans, "fit", out_of_memory)
+    x = blobs(n=6)
+    results = on_ranks(2, lambda r, comm: cluster([f"k{r}{i}" for i in range(3)], x[3 * r:3 * r + 3],
+                                                  np.full(3, IGNORE), 2, seed=0, cfg=KMeansConfig(),
+                                                  comm=comm))
+    for err in results:
+        assert isinstance(err, KMeansError) and "RuntimeError: FAISS: out of GPU memory" in str(err)
 
 
 def test_balance_weights_ignore_empty_clusters() -> None:

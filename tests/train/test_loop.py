@@ -117,6 +117,25 @@ def test_a_truncated_training_shard_is_skipped_counted_and_reported(
     assert "skipped" in capsys.readouterr().out
 
 
+def test_dropped_training_labels_are_reported_with_counts(
+        demo_shards, make_tiny_job, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from ssl_ser.train.loop import Loop
+    from ssl_ser.train.session import LocalSession
+
+    job = _job(demo_shards, make_tiny_job, tmp_path,
+               data={"labels": {"classes": ["angry", "happy", "neutral"], "unmapped": "drop"}})
+    Loop(job, LocalSession(tmp_path / "run", 1, "ua", "max"), debug=True, progress=False)
+    out = capsys.readouterr().out
+    from ssl_ser.train.data import class_histogram
+
+    sad = class_histogram(job.data.train, "emotion")["sad"]
+    assert sad > 0
+    assert f"labels: {sad} training label(s) not mapped (unmapped: drop)" in out and f"synthetic:sad {sad}" in out
+    job = _job(demo_shards, make_tiny_job, tmp_path, name="all_mapped")
+    Loop(job, LocalSession(tmp_path / "run2", 1, "ua", "max"), debug=True, progress=False)
+    assert "labels:" not in capsys.readouterr().out  # nothing dropped, nothing said
+
+
 def test_a_job_the_cluster_cannot_place_is_refused(demo_shards, make_tiny_job, tmp_path: Path) -> None:
     from ssl_ser.train.runner import check_resources
 
