@@ -35,7 +35,7 @@ from pydantic import Field
 from ssl_ser.config import ConfigError, config
 from ssl_ser.labels import IGNORE, LabelSpace, label_of
 from ssl_ser.methods.base import CLASSIFICATION_METRICS, METHODS, Method
-from ssl_ser.metrics_speaker import cosine_scores, eer, make_trials
+from ssl_ser.metrics_speaker import TrialError, cosine_scores, eer, make_trials
 
 if TYPE_CHECKING:
     from ssl_ser.train.config import JobConfig
@@ -83,6 +83,8 @@ class Speaker(Method):
             raise ConfigError("method 'speaker' needs data.labels.field: speaker")
         self._hooked: torch.nn.Module | None = None
         self._handle: Any = None
+        if options.trials_from:  # refuse now what would only fail after the first epoch
+            check_trial_sets(options.trials_from)
 
     @classmethod
     def metric_names(cls, job: JobConfig) -> set[str]:
@@ -170,8 +172,12 @@ class Speaker(Method):
         order = np.argsort(np.asarray(pred.keys, dtype=object), kind="stable")
         keep = [int(i) for i in order if label_of(pred.meta[i], "speaker") is not None]
         speakers = [str(label_of(pred.meta[i], "speaker")) for i in keep]
-        trials = make_trials(speakers, max_target=self.options.max_target_trials,
-                             max_nontarget=self.options.max_nontarget_trials, seed=self.options.trials_seed)
+        try:
+            trials = make_trials(speakers, max_target=self.options.max_target_trials,
+                                 max_nontarget=self.options.max_nontarget_trials, seed=self.options.trials_seed)
+        except TrialError as err:  # e.g. debug.max_eval_batches left too few utterances
+            raise TrialError(f"method.trials_from {self.options.trials_from}: {len(speakers)} utterance(s) "
+                             f"evaluated: {err}") from None
         scores = cosine_scores(pred.embeddings[keep], trials)
         rate, threshold = eer(scores, trials.target)
         return {"eer": rate, "eer_threshold": threshold, "trials_target": float(trials.target.sum()),
@@ -189,3 +195,18 @@ def unseen_labels_allowed(space: LabelSpace) -> Iterator[None]:
     finally:
         space.unmapped = before
         space.dropped = dropped
+
+
+def check_trial_sets(specs: list[str]) -> None:
+    """The trial shard sets must hold two speakers or more and a speaker with two utterances
+    (from their indexes, before any training)."""
+    from ssl_ser.train.data import index_of
+
+    counts: dict[str, int] = {}
+    for spec in specs:
+        for speaker, n in index_of(spec).corpus_speakers.items():
+            counts[speaker] = counts.get(speaker, 0) + n
+    if len(counts) < 2 or max(counts.values()) < 2:
+        raise ConfigError(f"method.trials_from {specs}: verification trials need 2 speakers or more and "
+                          f"one with 2 utterances; these shard sets hold {len(counts)} speaker(s), "
+                          f"{sum(counts.values())} utterance(s)")

@@ -179,6 +179,13 @@ def test_the_method_needs_speaker_labels() -> None:
         from_dict(SpeakerOptions, {"margin": 2.0}, prefix="method")
 
 
+def test_trial_sets_without_two_speakers_are_refused_before_training(demo_shards) -> None:
+    model = build_model("resnet34_xvector", in_features=23, num_classes=3, size="tiny")
+    noise = str(demo_shards.shards["noise"])  # clips without speakers
+    with pytest.raises(ConfigError, match=r"method.trials_from .*noise.*0 speaker\(s\)"):
+        Speaker(from_dict(SpeakerOptions, {"trials_from": [noise]}), fake_loop(model, field="speaker"))
+
+
 # --- the method in the loop, and transfer into an emotion model -------------------------------
 
 @pytest.fixture(scope="module")
