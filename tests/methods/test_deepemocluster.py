@@ -68,26 +68,24 @@ def test_table_covers_every_key_once_identical_on_both_ranks_in_both_modes() -> 
     assert single.table() == tables["gathered"]
 
 
-def test_a_failure_on_rank_0_reaches_every_rank() -> None:
+def _out_of_memory(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("FAISS: out of GPU memory")
+
+
+@pytest.mark.parametrize("k, broken_fit, message", [
+    (10, None, "6 points, k=10"),  # a refused input (fewer points than clusters)
+    (2, _out_of_memory, "RuntimeError: FAISS: out of GPU memory"),  # anything else that breaks
+])
+def test_a_failure_on_rank_0_reaches_every_rank(monkeypatch: pytest.MonkeyPatch, k: int, broken_fit,
+                                                 message: str) -> None:
+    if broken_fit is not None:
+        monkeypatch.setattr(kmeans, "fit", broken_fit)
     x = blobs(n=6)
     results = on_ranks(2, lambda r, comm: cluster([f"k{r}{i}" for i in range(3)], x[3 * r:3 * r + 3],
-                                                  np.full(3, IGNORE), 10, seed=0, cfg=KMeansConfig(),
+                                                  np.full(3, IGNORE), k, seed=0, cfg=KMeansConfig(),
                                                   comm=comm))
     for err in results:
-        assert isinstance(err, KMeansError) and "6 points, k=10" in str(err)
-
-
-def test_an_unexpected_failure_on_rank_0_reaches_every_rank(monkeypatch: pytest.MonkeyPatch) -> None:
-    def out_of_memory(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("FAISS: out of GPU memory")
-
-    monkeypatch.setattr(kmeans, "fit", out_of_memory)
-    x = blobs(n=6)
-    results = on_ranks(2, lambda r, comm: cluster([f"k{r}{i}" for i in range(3)], x[3 * r:3 * r + 3],
-                                                  np.full(3, IGNORE), 2, seed=0, cfg=KMeansConfig(),
-                                                  comm=comm))
-    for err in results:
-        assert isinstance(err, KMeansError) and "RuntimeError: FAISS: out of GPU memory" in str(err)
+        assert isinstance(err, KMeansError) and message in str(err)
 
 
 def test_balance_weights_ignore_empty_clusters() -> None:
