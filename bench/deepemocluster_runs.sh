@@ -5,11 +5,13 @@
 # the shared machine do not overlap; then `ssl-ser evaluate` of the best checkpoint (by
 # valid UA) on the test actors.
 #
-#   DEC=/path/to/workdir bash bench/deepemocluster_runs.sh [dec|sup|dec_labelled|all] [SEED]
+#   DEC=/path/to/workdir bash bench/deepemocluster_runs.sh [dec|sup|dec_labelled|dec_matched|all] [SEED]
 #
 # dec:          DeepEmoCluster, 25% labelled + 75% unlabelled training audio
 # sup:          the same model, supervised on the labelled 25% only
 # dec_labelled: DeepEmoCluster on the labelled 25% only (clustering without the unlabelled audio)
+# dec_matched:  dec with samples_per_epoch 1920, so its emotion loss sees as many labelled samples
+#               per epoch as sup does (960)
 set -euo pipefail
 DEC=${DEC:-/work/dec_bench}
 SSL="${SSL:-/work/venv/bin/ssl-ser}"
@@ -48,7 +50,12 @@ run() {
       train --set name="dec_labelled_s$SEED" --set "method=$DEC_METHOD" \
         --set "data.train=[$S/train_labelled]" --set 'data.unlabelled=[]'
       evaluate "dec_labelled_s$SEED" ;;
-    all) for r in dec sup dec_labelled; do run "$r"; done ;;
+    dec_matched)  # as dec, with as many labelled samples per epoch as sup (twice the steps)
+      train --set name="dec_matched_s$SEED" --set "method=$DEC_METHOD" \
+        --set "data.train=[$S/train_labelled]" --set "data.unlabelled=[$S/train_unlabelled]" \
+        --set data.unlabelled_weight=0.5 --set data.samples_per_epoch=1920
+      evaluate "dec_matched_s$SEED" ;;
+    all) for r in dec sup dec_labelled dec_matched; do run "$r"; done ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
   esac
 }
