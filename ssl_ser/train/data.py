@@ -32,13 +32,18 @@ def index_of(spec: str) -> shard_sets.ShardIndex:
         return shard_sets.read_index(parent)
 
 
-def class_histogram(specs: Sequence[str], field: str) -> Counter[str]:
-    """Label counts of ``field`` summed over the shard sets' ``index.json`` files."""
+def index_histogram(index: shard_sets.ShardIndex, field: str) -> Mapping[str, int]:
+    """Label counts of ``field`` in one shard set's index."""
     if field not in _HISTOGRAMS:
         raise SslSerError(f"no label histogram for field {field!r} (one of {', '.join(_HISTOGRAMS)})")
+    return getattr(index, _HISTOGRAMS[field])
+
+
+def class_histogram(specs: Sequence[str], field: str) -> Counter[str]:
+    """Label counts of ``field`` summed over the shard sets' ``index.json`` files."""
     total: Counter[str] = Counter()
     for spec in specs:
-        total.update(getattr(index_of(spec), _HISTOGRAMS[field]))
+        total.update(index_histogram(index_of(spec), field))
     return total
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.train import checkpoint as ckpt
 from ssl_ser.train.config import JobConfig, component, fingerprint
-from ssl_ser.train.data import (attribute_targets, class_histogram, index_of, make_eval_stream,
-                                make_train_stream)
+from ssl_ser.train.data import (attribute_targets, class_histogram, index_histogram, index_of,
+                                make_eval_stream, make_train_stream)
 from ssl_ser.train.optim import build_optimizer, build_scheduler
 from ssl_ser.train.session import Session, staging_dir
 
@@ -147,29 +148,35 @@ class Loop:
         self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers")
         return norm
 
+    def _training_labels(self) -> Iterator[tuple[str | None, str, int]]:
+        """``(corpus, label, count)`` of the main label field, from each training shard set's
+        index; corpus None when the set mixes corpora (its histogram is not per corpus)."""
+        for spec in self.job.data.train:
+            index = index_of(spec)
+            corpus = next(iter(index.corpora)) if len(index.corpora) == 1 else None
+            for value, n in index_histogram(index, self.labels.field).items():
+                yield corpus, value, n
+
     def _report_dropped_labels(self) -> None:
         """Say up front which training labels the label space drops (mapped to null, or
         unmapped with ``unmapped: drop``), with counts from the shard indexes: the rows still
         train as unlabelled audio, but a researcher must see that their labels are gone."""
         if self.labels.field == "speaker":
             return
-        mapped_away: Counter[str] = Counter()
-        unmapped: Counter[str] = Counter()
-        for spec in self.job.data.train:
-            index = index_of(spec)
-            if len(index.corpora) != 1:
-                continue  # the index counts labels over all its corpora, not per corpus
-            corpus = next(iter(index.corpora))
+        dropped: dict[str, Counter[str]] = {"mapped to no class": Counter(),
+                                            "not mapped (unmapped: drop)": Counter()}
+        for corpus, value, n in self._training_labels():
+            if corpus is None:
+                continue  # labels of a mixed set cannot be told apart by corpus
             table = self.labels.mapping.get(corpus) or self.labels.mapping.get("*")
             if table is not None and table.quadrant is not None:
                 continue  # labels come from arousal/valence, not from the categorical histogram
-            for value, n in class_histogram([spec], self.labels.field).items():
-                found = self.labels.lookup(corpus, value)
-                if found == IGNORE:
-                    mapped_away[f"{corpus}:{value}"] += n
-                elif found is None and self.labels.unmapped == "drop":  # else: an error when met
-                    unmapped[f"{corpus}:{value}"] += n
-        for what, counts in (("mapped to no class", mapped_away), ("not mapped (unmapped: drop)", unmapped)):
+            found = self.labels.lookup(corpus, value)
+            if found == IGNORE:
+                dropped["mapped to no class"][f"{corpus}:{value}"] += n
+            elif found is None and self.labels.unmapped == "drop":  # else: an error when met
+                dropped["not mapped (unmapped: drop)"][f"{corpus}:{value}"] += n
+        for what, counts in dropped.items():
             if counts:
                 listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
                 self.log(f"labels: {sum(counts.values())} training label(s) {what}, kept as unlabelled "
@@ -178,14 +185,11 @@ class Loop:
     def class_counts(self) -> torch.Tensor:
         """Training-shard counts of each class of the main label space."""
         counts = torch.zeros(self.labels.num_classes)
-        for spec in self.job.data.train:
-            index = index_of(spec)
-            corpus = next(iter(index.corpora)) if len(index.corpora) == 1 else "*"
-            for value, n in class_histogram([spec], self.labels.field).items():
-                found = (self.labels.index.get(value) if self.labels.field == "speaker"
-                         else self.labels.lookup(corpus, value))
-                if found is not None and found != IGNORE:
-                    counts[found] += n
+        for corpus, value, n in self._training_labels():
+            found = (self.labels.index.get(value) if self.labels.field == "speaker"
+                     else self.labels.lookup(corpus or "*", value))
+            if found is not None and found != IGNORE:
+                counts[found] += n
         return counts
 
     def _init_from(self, source: str) -> None:
