@@ -84,11 +84,9 @@ def corpus_speaker_space(specs: Sequence[str]) -> LabelSpace:
     """The speakers of shard sets as classes ``corpus/speaker``: a per-corpus table maps each
     row's own speaker id to its qualified class, so ``03`` of two corpora are two speakers.
     Speakers not in the shards (validation, test) encode to IGNORE."""
-    from ssl_ser.train.data import index_of
+    from ssl_ser.train.data import class_histogram
 
-    classes: set[str] = set()
-    for spec in specs:
-        classes |= set(index_of(spec).corpus_speakers)
+    classes = set(class_histogram(specs, "speaker"))
     tables: dict[str, dict[str, str | None]] = {}
     for name in sorted(classes):
         corpus, _, speaker = name.partition("/")

@@ -200,12 +200,9 @@ def unseen_labels_allowed(space: LabelSpace) -> Iterator[None]:
 def check_trial_sets(specs: list[str]) -> None:
     """The trial shard sets must hold two speakers or more and a speaker with two utterances
     (from their indexes, before any training)."""
-    from ssl_ser.train.data import index_of
+    from ssl_ser.train.data import class_histogram
 
-    counts: dict[str, int] = {}
-    for spec in specs:
-        for speaker, n in index_of(spec).corpus_speakers.items():
-            counts[speaker] = counts.get(speaker, 0) + n
+    counts = class_histogram(specs, "speaker")
     if len(counts) < 2 or max(counts.values()) < 2:
         raise ConfigError(f"method.trials_from {specs}: verification trials need 2 speakers or more and "
                           f"one with 2 utterances; these shard sets hold {len(counts)} speaker(s), "
