@@ -44,7 +44,7 @@ build "$M/speaker_trials.jsonl" speaker_trials
 build "$M/noise.jsonl" noise
 
 # A noisy copy of the test actors for robustness (5 dB SNR, seeded per utterance key). The copy
-# in bench/results_xvector.md was made by `python -m ssl_ser.augment.noisy_copy` with these same
-# arguments before the subcommand was wired; both run ssl_ser.augment.noisy_copy.run.
+# in bench/results_xvector.md was made by the module's former `python -m` entry point with these same arguments, before
+# the subcommand was wired; both ran ssl_ser.augment.noisy_copy.run.
 $SSL shards noisy "$XV/shards/ravdess_test" "$XV/shards/noise" \
     "$XV/shards/ravdess_test_noisy5" --snr 5 --seed 0 --quiet --overwrite

@@ -122,16 +122,3 @@ def run(args: argparse.Namespace) -> int:
     print(format_index(read_index(report.out_dir)), end="")
     return 0
 
-
-if __name__ == "__main__":  # python -m ssl_ser.augment.noisy_copy ... (same as `ssl-ser shards noisy`)
-    import sys
-
-    from ssl_ser.errors import SslSerError as _Error
-
-    _parser = argparse.ArgumentParser(prog="ssl-ser shards noisy", description=HELP)
-    add_arguments(_parser)
-    try:
-        sys.exit(run(_parser.parse_args()))
-    except _Error as err:
-        print(f"ssl-ser shards noisy: error: {err}", file=sys.stderr)
-        sys.exit(2)

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ssl_ser.augment import noisy_copy
+
 HELP = "build WebDataset shard sets from a manifest and inspect them"
 
 
@@ -123,17 +125,6 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- noisy --------------------------------------------------------------------------------
+# --- noisy: defined beside its library function (light to import: torch loads in `run`) ---
 
-def _noisy_arguments(parser: argparse.ArgumentParser) -> None:
-    from ssl_ser.augment import noisy_copy
-
-    noisy_copy.add_arguments(parser)
-
-
-@subcommand("noisy", "a noisy copy of a shard set (same keys and labels) for robustness evaluation",
-            _noisy_arguments)
-def _noisy(args: argparse.Namespace) -> int:
-    from ssl_ser.augment import noisy_copy
-
-    return noisy_copy.run(args)
+subcommand("noisy", noisy_copy.HELP, noisy_copy.add_arguments)(noisy_copy.run)
