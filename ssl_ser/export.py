@@ -50,6 +50,8 @@ from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictor
 
 FORMATS = ("torchscript", "onnx")
+#: What ONNX export and its check import (the `onnx` extra).
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 
 #: (format, front-end or model name) -> why it cannot be exported.
 UNSUPPORTED: dict[tuple[str, str], str] = {
@@ -157,6 +159,13 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
     """Refuse, before any work, a format/front-end/model combination known not to export."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "onnx":  # optional packages: say which, instead of a traceback half way
+        import importlib.util
+
+        missing = [m for m in ONNX_PACKAGES if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ExportError(f"ONNX export needs {', '.join(missing)}: pip install 'ssl-ser[onnx]' "
+                              f"(or -e '.[onnx]' in a checkout)")
     frontend = _registered_name(predictor.frontend, "frontend")
     if frontend == "mfcc" and getattr(predictor.frontend, "vad", False):
         frontend = "mfcc+vad"

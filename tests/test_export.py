@@ -90,6 +90,17 @@ def test_front_ends_and_models_that_cannot_export_are_refused_up_front() -> None
         check_exportable(_predictor("logmel", "pyresnet"), "tflite")
 
 
+def test_onnx_export_without_the_onnx_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxscript" else find_spec(name, *a))
+    with pytest.raises(ExportError, match=r"needs onnxscript: pip install 'ssl-ser\[onnx\]'"):
+        check_exportable(_predictor("logmel", "pyresnet"), "onnx")
+    check_exportable(_predictor("logmel", "pyresnet"), "torchscript")  # needs nothing extra
+
+
 def test_export_command_from_a_checkpoint(demo_shards, make_tiny_job, tmp_path: Path, capsys) -> None:
     from ssl_ser.train.config import job_from_dict
     from ssl_ser.train.runner import run_local
