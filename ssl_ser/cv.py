@@ -494,7 +494,7 @@ def summarise(plan: Plan, elapsed: float | None = None) -> dict[str, Any]:
     """Per-fold test numbers, mean and sample standard deviation over folds, and the numbers
     pooled over every test utterance; writes ``cv_results.json``, ``confusion.png`` and
     ``cv_report.txt``."""
-    from ssl_ser.evaluate import confusion_png
+    from ssl_ser.plots import confusion_png
     from ssl_ser.metrics import classification_report
 
     classes = plan.classes

@@ -1,14 +1,17 @@
-"""``ssl-ser demo``: the whole pipeline on a generated corpus, no download needed.
+"""``ssl-ser demo``: the system's main job on a generated corpus, no download needed.
 
-A sequence of small steps, each taking and returning paths, so a new step (train, evaluate)
-is one more function called from :func:`run_demo`:
+A sequence of small steps, each taking and returning paths, so a new step is one more
+function called from :func:`run_demo`:
 
 1. :func:`generate_corpus`: the synthetic corpus (:mod:`ssl_ser.data.synthetic`);
 2. :func:`prepare_manifests`: the ``synthetic`` recipe's rows, split into the parts below;
 3. :func:`build_shard_sets`: one shard set per part;
-4. :func:`write_job`: the demo job (``ssl_ser/resources/jobs/demo.yaml``) with this demo's paths;
-5. :func:`train`: ``ssl-ser train`` on it (debug mode: one process; or Ray Train);
-6. :func:`evaluate`: the trained model on the held-out test speakers.
+4. :func:`write_jobs`: the demo job (``ssl_ser/resources/jobs/demo.yaml``: DeepEmoCluster on
+   the labelled + unlabelled parts) and its supervised-only twin, with this demo's paths;
+5. :func:`train`: both through the trainer, on local Ray Train with 2 workers (or, with
+   ``--debug``, in one process); every epoch of DeepEmoCluster re-clusters, and
+   :func:`cluster_table` shows how its clusters agree with the unlabelled part's hidden labels;
+6. :func:`evaluate`: both models on the held-out test speakers, side by side.
 
 Parts: ``train_labelled``, ``train_unlabelled``, ``valid``, ``test`` (speaker independent)
 and ``noise`` (for noise augmentation).
@@ -16,9 +19,11 @@ and ``noise`` (for noise augmentation).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ssl_ser.data.synthetic import SyntheticConfig
 
@@ -42,6 +47,10 @@ class DemoPaths:
         return cls(out=out, corpus=out / "corpus",
                    manifests={p: out / "manifests" / f"{p}.jsonl" for p in PARTS},
                    shards={p: out / "shards" / p for p in PARTS})
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results"
 
 
 def generate_corpus(paths: DemoPaths, cfg: SyntheticConfig | None = None, *,
@@ -83,10 +92,18 @@ def build_shard_sets(paths: DemoPaths, *, workers: int = 1, progress: bool = Tru
 
 JOB_TEMPLATE = Path(__file__).resolve().parent / "resources" / "jobs" / "demo.yaml"
 STEPS = 6
+BASELINE = "supervised"
+"""Name suffix of the supervised-only twin of the demo job."""
+BASELINE_OVERRIDES = ("method={name: supervised}", "data.unlabelled=[]")
+"""What turns the demo job into its baseline: the same model, frontend, labelled data, epochs
+and checkpoint choice, trained on the labelled part alone (with as many training samples per
+epoch as DeepEmoCluster draws from labelled + unlabelled audio, so both take the same number
+of optimiser steps: :func:`write_jobs`)."""
 
 
-def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) -> Path:
-    """The demo job with this demo's absolute paths, written to ``<out>/demo_job.yaml``."""
+def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = (), *,
+              file_name: str = "demo_job.yaml") -> Path:
+    """The demo job with this demo's absolute paths, written to ``<out>/<file_name>``."""
     import yaml
 
     from ssl_ser.config import apply_overrides, read_yaml
@@ -96,14 +113,29 @@ def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) -> 
     for section in ("train", "unlabelled", "valid", "test"):
         job["data"][section] = [str(out / p) for p in job["data"].get(section, [])]
     job["storage_path"] = str(out / job.get("storage_path", "runs"))
-    path = paths.out / "demo_job.yaml"
+    path = paths.out / file_name
     path.write_text(f"# written by ssl-ser demo from {JOB_TEMPLATE.name}\n"
                     + yaml.safe_dump(job, sort_keys=False))
     return path
 
 
+def write_jobs(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Path]:
+    """The DeepEmoCluster job and its supervised-only baseline (``<name>_supervised``)."""
+    from ssl_ser.config import apply_overrides, read_yaml
+
+    from ssl_ser.data.shards import read_index
+
+    job = apply_overrides(read_yaml(JOB_TEMPLATE), overrides)
+    steps = job["data"].get("samples_per_epoch") or sum(
+        read_index(paths.shards[p]).samples for p in ("train_labelled", "train_unlabelled"))
+    baseline = [*overrides, *BASELINE_OVERRIDES, f"name={job['name']}_{BASELINE}",
+                f"data.samples_per_epoch={steps}"]
+    return {"deepemocluster": write_job(paths, overrides),
+            BASELINE: write_job(paths, baseline, file_name=f"demo_job_{BASELINE}.yaml")}
+
+
 def train(job_path: Path, *, ray: bool = False) -> Path:
-    """Train the demo job from scratch; returns the run directory."""
+    """Train a demo job from scratch; returns the run directory."""
     import shutil
 
     from ssl_ser.train.config import load_job
@@ -117,26 +149,75 @@ def train(job_path: Path, *, ray: bool = False) -> Path:
     return directory
 
 
-def evaluate(run: Path, paths: DemoPaths, log: Log = print) -> dict[str, float]:
-    """Score the best checkpoint on the test speakers (never seen in training or validation)."""
-    from ssl_ser.data.stream import make_stream
-    from ssl_ser.inference import Predictor
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    predictor, meta = Predictor.from_checkpoint(run)
-    stream = make_stream(paths.shards["test"], mode="exact", batch_size=16, num_workers=0)
-    pred = predictor.score(predictor.predict(stream))
-    classes = pred.report.get("classes", [])
-    log(f"  checkpoint {meta['checkpoint']} (epoch {meta['epoch']})")
-    log("  test: " + "  ".join(f"{k} {pred.metrics[k]:.3f}" for k in ("ua", "wa", "macro_f1", "weighted_f1")
-                               if k in pred.metrics) + f"  ({int(pred.metrics['n'])} utterances)")
-    for name, row in zip(classes, pred.report.get("confusion", [])):
-        log(f"    {name:>10}: " + " ".join(f"{n:3d}" for n in row))
-    return pred.metrics
+
+def cluster_table(run: Path) -> str:
+    """Per epoch of a DeepEmoCluster run: cluster sizes, agreement of the clusters with the
+    hidden labels of the unlabelled part, and the validation UA (from its logs)."""
+    sizes = {e["epoch"]: e["sizes"] for e in _jsonl(run / "events.jsonl") if e.get("event") == "recluster"}
+    k = len(next(iter(sizes.values()), []))
+    lines = [f"  epoch  {f'cluster sizes (K = {k})':<32} NMI hidden  purity hidden  valid UA"]
+    for row in _jsonl(run / "metrics.jsonl"):
+        epoch = row["epoch"]
+        size = " ".join(f"{n:3d}" for n in sizes.get(epoch, [])) or "(kept)"
+        lines.append(f"  {epoch:5d}  {size:<32} {_num(row.get('pre_nmi_hidden')):>10}  "
+                     f"{_num(row.get('pre_purity_hidden')):>13}  {_num(row.get('valid_ua')):>8}")
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def evaluate(run: Path, paths: DemoPaths) -> dict[str, Any]:
+    """Score a run's best checkpoint (chosen on the validation speakers) on the test speakers,
+    never seen in training or validation; writes metrics.json, predictions.jsonl and
+    confusion.png under ``<out>/results/<run>/``."""
+    from ssl_ser.evaluate import evaluate as evaluate_run
+    from ssl_ser.evaluate import write_results
+
+    result = evaluate_run(run, [str(paths.shards["test"])])
+    summary = result.summary()
+    summary["files"] = {k: str(v) for k, v in write_results(result, paths.results / run.name).items()}
+    return summary
+
+
+TITLES = {"deepemocluster": "DeepEmoCluster (labelled + unlabelled)",
+          BASELINE: "supervised, labelled part only"}
+
+
+def comparison(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["  model                                   UA     WA     macro F1  CCC mean  (epoch)"]
+    for kind, summary in results.items():
+        m = summary["metrics"]
+        lines.append(f"  {TITLES[kind]:<38} {_num(m.get('ua'))}  {_num(m.get('wa'))}  {_num(m.get('macro_f1')):>8}  "
+                     f"{_num(m.get('ccc_mean')):>8}  ({summary['epoch']})")
+    n = next(iter(results.values()))["utterances"]
+    lines.append(f"  ({n} test utterances of speakers never seen in training or validation; chance UA 0.25)")
+    return "\n".join(lines)
+
+
+EXPLAIN = """\
+What the numbers mean:
+  UA          unweighted accuracy: the mean of the per-class recalls (chance 0.25 for 4
+              classes); the headline SER metric, insensitive to class imbalance. WA is plain
+              accuracy, macro F1 the mean per-class F1, CCC mean the concordance of the
+              predicted arousal/valence/dominance with the labels (1 = perfect).
+  NMI hidden  how much the k-means clusters of the unlabelled utterances tell about their
+              emotions, which training never sees (the corpus keeps them for analysis):
+              0 = unrelated, 1 = the clusters are the emotions. Purity: the share of
+              unlabelled utterances whose emotion is their cluster's most common one.
+  (epoch)     the checkpoint scored: the best validation UA, chosen on the validation
+              speakers, never on the test speakers."""
 
 
 def run_demo(out: str | Path = "demo_out", cfg: SyntheticConfig | None = None, *,
              workers: int = 1, progress: bool = True, log: Log = print, train_model: bool = False,
-             job_overrides: list[str] | tuple[str, ...] = (), ray: bool = False) -> DemoPaths:
+             job_overrides: list[str] | tuple[str, ...] = (), ray: bool = True) -> DemoPaths:
     import time
 
     paths = DemoPaths.under(out)
@@ -150,14 +231,35 @@ def run_demo(out: str | Path = "demo_out", cfg: SyntheticConfig | None = None, *
         log(f"  {part:<17} {rows:4d} rows  {manifest}")
     log(f"[3/{steps}] building shard sets in {paths.out / 'shards'}")
     build_shard_sets(paths, workers=workers, progress=progress, log=log)
-    if train_model:
-        job_path = write_job(paths, job_overrides)
-        log(f"[4/{steps}] job config: {job_path}")
-        log(f"[5/{steps}] training ({'Ray Train' if ray else 'debug mode, one process'}): "
-            f"ssl-ser train {job_path}{'' if ray else ' --debug'}")
-        run = train(job_path, ray=ray)
-        log(f"  run directory: {run} (checkpoints, metrics.jsonl, tensorboard/, config.yaml)")
-        log(f"[6/{steps}] evaluating on the test speakers")
-        evaluate(run, paths, log=log)
+    if not train_model:
+        log(f"done in {time.perf_counter() - started:.1f} s")
+        return paths
+    jobs = write_jobs(paths, job_overrides)
+    log(f"[4/{steps}] job configs: {jobs['deepemocluster']} (DeepEmoCluster, labelled + unlabelled) "
+        f"and {jobs[BASELINE]} (the same model, supervised on the labelled part only)")
+    how = "on local Ray Train" if ray else "in one process (--debug)"
+    runs: dict[str, Path] = {}
+    for kind, job_path in jobs.items():
+        log(f"[5/{steps}] training {kind} {how}: ssl-ser train {job_path}{'' if ray else ' --debug'}")
+        runs[kind] = train(job_path, ray=ray)
+        log(f"  run directory: {runs[kind]}")
+    log("\nDeepEmoCluster, per epoch: every epoch embeds every labelled and unlabelled training "
+        "utterance and re-clusters them (k-means); the sizes are the clusters' utterance counts")
+    log(cluster_table(runs["deepemocluster"]))
+    log(f"\n[6/{steps}] evaluating both best checkpoints on the test speakers")
+    results = {kind: evaluate(run, paths) for kind, run in runs.items()}
+    log(comparison(results))
+    log("\n" + EXPLAIN)
+    log("\nWhere everything went:")
+    log(f"  corpus, manifests, shards  {paths.corpus}, {paths.out / 'manifests'}, {paths.out / 'shards'}")
+    for kind, run in runs.items():
+        log(f"  {kind + ' run':<26} {run}: learning curves {run / 'curves.png'}, checkpoints "
+            f"checkpoint_epoch-*, metrics.jsonl, events.jsonl, tensorboard/, config.yaml")
+    for kind, summary in results.items():
+        log(f"  {kind + ' test':<26} {Path(summary['files']['metrics']).parent}: "
+            f"confusion.png, metrics.json, predictions.jsonl")
+    epochs = len(_jsonl(runs["deepemocluster"] / "metrics.jsonl"))
+    log(f"  to resume or extend a run: rerun its job, e.g. ssl-ser train {jobs['deepemocluster']} "
+        f"--set train.epochs={epochs + 10}{'' if ray else ' --debug'}: it continues from its latest checkpoint")
     log(f"done in {time.perf_counter() - started:.1f} s")
     return paths

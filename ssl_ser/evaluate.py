@@ -24,6 +24,7 @@ import numpy as np
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import ATTRIBUTES, Predictions, Predictor
 from ssl_ser.labels import IGNORE
+from ssl_ser.plots import confusion_png, normalise_rows
 
 HEADLINE = (("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro F1"), ("weighted_f1", "weighted F1"))
 METRICS_FILE = "metrics.json"
@@ -167,48 +168,6 @@ def write_results(evaluation: Evaluation, out_dir: str | Path, title: str | None
     # metrics.json last: its presence says the evaluation is complete (cv relies on it)
     _write_json(paths["metrics"], summary)
     return paths
-
-
-def normalise_rows(confusion: Any) -> np.ndarray:
-    """Each row divided by its total (recall per true class); rows without samples are NaN."""
-    cm = np.asarray(confusion, dtype=np.float64)
-    totals = cm.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(totals > 0, cm / totals, np.nan)
-
-
-def confusion_png(confusion: Any, classes: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """A confusion matrix normalised per true class (rows sum to 1), with the counts, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed (clusters, CI)
-    import matplotlib.pyplot as plt
-
-    cm = np.asarray(confusion, dtype=np.int64)
-    norm = normalise_rows(cm)
-    n = len(classes)
-    size = max(3.5, 0.75 * n + 1.5)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
-    image = ax.imshow(np.nan_to_num(norm), cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    ax.set_xticks(range(n), labels=list(classes), rotation=45, ha="right")
-    ax.set_yticks(range(n), labels=list(classes))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(n):
-        for j in range(n):
-            if math.isnan(norm[i, j]):
-                continue
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({cm[i, j]})", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def format_report(metrics: dict[str, Any], per_class: dict[str, Any] | None = None,

@@ -21,6 +21,10 @@ from ssl_ser.config import config, from_dict, read_yaml
 from ssl_ser.errors import SslSerError
 
 IGNORE = -1
+HIDDEN = "hidden_emotion"
+"""``extra`` field of an unlabelled manifest row that keeps the emotion its label hiding
+removed, so that analyses (cluster purity, NMI with the hidden labels) can score against it.
+Training never reads it."""
 """Index of a sample without a usable label (unlabelled, or dropped by the mapping)."""
 
 
@@ -121,6 +125,15 @@ class LabelSpace:
         raise LabelError(f"corpus {corpus!r}: {self.field} label {label!r} is not mapped to any "
                          f"class ({', '.join(self.classes)}); add it to labels.mapping.{corpus}.labels "
                          f"or set labels.unmapped: drop")
+
+    def encode_hidden(self, row: Mapping[str, Any]) -> int:
+        """The class of an unlabelled row's hidden label (:data:`HIDDEN`), IGNORE without one or
+        when it maps to no class. For analysis only: never a training target."""
+        label = (row.get("extra") or {}).get(HIDDEN)
+        if label is None:
+            return IGNORE
+        found = self.lookup(row.get("corpus") or "?", label, row)
+        return IGNORE if found is None else found
 
     def encode_all(self, rows: Iterable[Mapping[str, Any]]) -> list[int]:
         return [self.encode(r) for r in rows]

@@ -105,5 +105,16 @@ def nmi(a: np.ndarray, b: np.ndarray) -> float:
     return mi / denom if denom > 0 else 0.0
 
 
+def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
+    """Cluster purity: the fraction of samples whose label is their cluster's most common one."""
+    clusters = np.unique(np.asarray(clusters), return_inverse=True)[1]
+    labels = np.unique(np.asarray(labels), return_inverse=True)[1]
+    if clusters.size == 0:
+        return float("nan")
+    joint = np.zeros((clusters.max() + 1, labels.max() + 1), dtype=np.int64)
+    np.add.at(joint, (clusters, labels), 1)
+    return float(joint.max(axis=1).sum() / clusters.size)
+
+
 def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+
+import yaml
+
 from ssl_ser.cli import main
 from ssl_ser.data.manifest import read_manifest
 from ssl_ser.data.shards import read_index
@@ -48,12 +52,25 @@ def test_demo_command_prints_summaries(tmp_path, capsys):
     assert "did you mean 'speakers'" in capsys.readouterr().err
 
 
-def test_demo_trains_and_evaluates_through_the_trainer(tmp_path, capsys):
+def test_demo_trains_deepemocluster_and_its_baseline_and_scores_both(tmp_path, capsys):
     settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
-    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "1", "--quiet", *settings,
+    assert main(["demo", "--out", str(tmp_path / "d"), "--workers", "1", "--quiet", "--debug", *settings,
                  "--job-set", "train.epochs=2"]) == 0
     out = capsys.readouterr().out
-    assert "[6/6] evaluating on the test speakers" in out and "test: ua " in out
-    run = tmp_path / "d" / "runs" / "demo"
-    assert (run / "metrics.jsonl").read_text().count("\n") == 2
-    assert (tmp_path / "d" / "demo_job.yaml").is_file()
+    assert "[6/6] evaluating both best checkpoints on the test speakers" in out
+    table = out[out.index("cluster sizes (K = 8)"):].splitlines()
+    assert [line.split()[0] for line in table[1:3]] == ["1", "2"]  # re-clustered every epoch
+    assert sum(int(n) for n in table[1].split()[1:9]) == 16 + 6  # labelled + unlabelled, each once
+    assert "DeepEmoCluster (labelled + unlabelled)" in out and "supervised, labelled part only" in out
+    runs = tmp_path / "d" / "runs"
+    for name in ("demo", "demo_supervised"):
+        assert (runs / name / "metrics.jsonl").read_text().count("\n") == 2
+        assert (runs / name / "curves.png").read_bytes().startswith(b"\x89PNG")
+        result = json.loads((tmp_path / "d" / "results" / name / "metrics.json").read_text())
+        assert result["utterances"] == 8 and 0.0 <= result["metrics"]["ua"] <= 1.0
+        assert (tmp_path / "d" / "results" / name / "confusion.png").is_file()
+    dec = [json.loads(line) for line in (runs / "demo" / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["pre_reclustered"] == 1.0 and "pre_nmi_hidden" in row for row in dec)
+    baseline = yaml.safe_load((tmp_path / "d" / "demo_job_supervised.yaml").read_text())
+    assert baseline["method"] == {"name": "supervised"} and baseline["data"]["unlabelled"] == []
+    assert baseline["data"]["samples_per_epoch"] == 16 + 6  # as many steps as DeepEmoCluster

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from ssl_ser.config import from_dict
-from ssl_ser.labels import IGNORE, LabelConfig, LabelError, LabelSpace, build_label_space
+from ssl_ser.labels import HIDDEN, IGNORE, LabelConfig, LabelError, LabelSpace, build_label_space
 
 
 def _cfg(**data: object) -> LabelConfig:
@@ -36,6 +36,18 @@ def test_unmapped_drop_counts_instead_of_failing() -> None:
     assert space.encode({"corpus": "c", "emotion": "z"}) == IGNORE
     assert space.encode({"corpus": "c", "emotion": "z"}) == IGNORE
     assert space.dropped["c:z"] == 2
+
+
+def test_hidden_labels_are_encoded_without_counting_drops_or_failing() -> None:
+    cfg = _cfg(classes=["angry", "neutral"], mapping={"ravdess": {"labels": {"calm": "neutral", "sad": None}}})
+    space = build_label_space(cfg)
+    row = lambda hidden: {"corpus": "ravdess", "emotion": None, "labelled": False,  # noqa: E731
+                          "extra": {HIDDEN: hidden} if hidden else {}}
+    assert space.encode_hidden(row("calm")) == 1 and space.encode_hidden(row("angry")) == 0
+    assert space.encode_hidden(row("sad")) == IGNORE and space.encode_hidden(row("surprised")) == IGNORE
+    assert space.encode_hidden(row(None)) == IGNORE
+    assert space.encode(row("angry")) == IGNORE  # training never sees the hidden label
+    assert not space.dropped
 
 
 def test_quadrant_mapping_from_valence_and_arousal() -> None:

@@ -4,7 +4,7 @@ import torch
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score,
                              normalized_mutual_info_score)
 
-from ssl_ser.metrics import ccc, ccc_loss, classification_report, nmi
+from ssl_ser.metrics import ccc, ccc_loss, classification_report, nmi, purity
 
 
 def test_classification_report_matches_sklearn() -> None:
@@ -50,6 +50,13 @@ def test_ccc_loss_masks_missing_gold_and_has_gradients() -> None:
     assert float(loss.detach()) == pytest.approx(expected, abs=1e-6)
     loss.backward()
     assert pred.grad is not None and torch.all(pred.grad[[0, 2], 1] == 0)
+
+
+def test_purity_counts_each_clusters_majority_label() -> None:
+    clusters = np.array([0, 0, 0, 1, 1, 2])
+    labels = np.array([5, 5, 7, 7, 7, 9])
+    assert purity(clusters, labels) == pytest.approx(5 / 6)
+    assert purity(labels, labels) == 1.0 and np.isnan(purity(np.array([]), np.array([])))
 
 
 def test_nmi_matches_sklearn() -> None:

@@ -26,7 +26,10 @@ A training sample whose key has no pseudo-label (e.g. ``--debug`` capped the emb
 is left out of the cluster loss and counted (``train_unclustered``), never an error. Logged
 per epoch as ``pre_*``: k-means objective and time, embedding time, cluster sizes
 (min/median/max, empty), NMI with the previous epoch's assignment and with the emotion labels
-of the labelled samples. Checkpoints carry the centroids and the table: a resumed run
+of the labelled samples, and, where unlabelled rows keep their hidden emotion for analysis
+(``extra.hidden_emotion``: the demo corpus, label-hiding recipes), NMI and purity of the
+unlabelled samples' clusters against it (``pre_nmi_hidden``, ``pre_purity_hidden``).
+Checkpoints carry the centroids and the table: a resumed run
 continues with the same pseudo-labels (and, as every seed is derived from the epoch,
 re-clusters exactly as the uninterrupted run would have).
 """
@@ -48,7 +51,7 @@ from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, config, from_dict
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
-from ssl_ser.metrics import ccc_loss, nmi
+from ssl_ser.metrics import ccc_loss, nmi, purity
 
 if TYPE_CHECKING:
     from ssl_ser.train.config import JobConfig
@@ -96,6 +99,9 @@ class PseudoLabels:
     """[K] int64 points per cluster (0: empty after the final assignment)."""
     labels: np.ndarray
     """[N] emotion class of labelled samples, IGNORE elsewhere (for the NMI)."""
+    hidden: np.ndarray | None = None
+    """[N] hidden emotion class of unlabelled samples that keep one for analysis
+    (:data:`ssl_ser.labels.HIDDEN`), IGNORE elsewhere; None when restored from a checkpoint."""
     stats: dict[str, float] = dataclasses.field(default_factory=dict)
     device_reason: str = ""
 
@@ -109,7 +115,7 @@ class PseudoLabels:
 
 def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
             cfg: kmeans.KMeansConfig, mode: str = "gathered",
-            comm: kmeans.Collective | None = None) -> PseudoLabels:
+            comm: kmeans.Collective | None = None, hidden: np.ndarray | None = None) -> PseudoLabels:
     """Pseudo-labels of every rank's samples (each rank passes its own share), on every rank.
 
     gathered: rank 0 receives everything, clusters it, and broadcasts the table (an error
@@ -118,27 +124,31 @@ def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int,
     """
     comm = comm or kmeans.default_collective()
     labels = np.asarray(labels, dtype=np.int64)
+    hidden = np.full(len(labels), IGNORE, np.int64) if hidden is None else np.asarray(hidden, dtype=np.int64)
     if mode == "distributed":
         result = kmeans.fit_distributed(embeddings, k, seed=seed, cfg=cfg, comm=comm)
-        parts = comm.all_gather((list(keys), result.assignment, labels))
+        parts = comm.all_gather((list(keys), result.assignment, labels, hidden))
         return PseudoLabels(keys=[key for p in parts for key in p[0]],
                             assignment=np.concatenate([p[1] for p in parts]).astype(np.int64),
                             centroids=result.centroids, sizes=result.sizes,
                             labels=np.concatenate([p[2] for p in parts]).astype(np.int64),
+                            hidden=np.concatenate([p[3] for p in parts]).astype(np.int64),
                             stats=result.summary(), device_reason=result.device_reason)
     if mode != "gathered":
         raise ConfigError(f"method.clustering must be gathered or distributed, not {mode!r}")
-    parts = comm.gather((list(keys), np.asarray(embeddings, dtype=np.float32), labels))
+    parts = comm.gather((list(keys), np.asarray(embeddings, dtype=np.float32), labels, hidden))
     payload: Any = None
     failure: BaseException | None = None
     if parts is not None:  # rank 0
         all_keys = [key for p in parts for key in p[0]]
         all_labels = np.concatenate([p[2] for p in parts]).astype(np.int64)
+        all_hidden = np.concatenate([p[3] for p in parts]).astype(np.int64)
         try:
             x = np.concatenate([p[1] for p in parts if len(p[1])] or [np.zeros((0, 1), np.float32)])
             result = kmeans.fit(x, k, seed=seed, cfg=cfg)
             payload = PseudoLabels(keys=all_keys, assignment=result.assignment, centroids=result.centroids,
-                                   sizes=result.sizes, labels=all_labels, stats=result.summary(),
+                                   sizes=result.sizes, labels=all_labels, hidden=all_hidden,
+                                   stats=result.summary(),
                                    device_reason=result.device_reason)
         except Exception as err:  # any failure (bad input, FAISS out of memory...) must reach
             failure = err           # the other ranks, or they wait in broadcast until timeout
@@ -156,6 +166,18 @@ def agreement(previous: dict[str, int], current: PseudoLabels) -> float | None:
         return None
     a, b = zip(*common)
     return nmi(np.asarray(a), np.asarray(b))
+
+
+def hidden_agreement(pseudo: PseudoLabels) -> dict[str, float]:
+    """How the clusters of the unlabelled samples agree with their hidden labels (NMI, purity),
+    where the data keeps them for analysis; empty otherwise."""
+    if pseudo.hidden is None:
+        return {}
+    has = pseudo.hidden != IGNORE
+    if has.sum() < 2:
+        return {}
+    return {"nmi_hidden": nmi(pseudo.assignment[has], pseudo.hidden[has]),
+            "purity_hidden": purity(pseudo.assignment[has], pseudo.hidden[has])}
 
 
 def balance_weights(sizes: np.ndarray) -> torch.Tensor:
@@ -232,11 +254,13 @@ class DeepEmoCluster(Method):
         start = time.perf_counter()
         keys, embeddings, rows = loop.embed([*job.data.train, *job.data.unlabelled], gather=False)
         labels = np.array([loop.labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
+        hidden = np.array([IGNORE if r.get("labelled") else loop.labels.encode_hidden(r) for r in rows], np.int64)
         embed_time = time.perf_counter() - start
         seed = epoch_seed(job.train.seed, epoch, "kmeans")
         pseudo = cluster(keys, embeddings, labels, self.options.num_clusters, seed=seed,
                          cfg=self.options.kmeans, mode=self.options.clustering,
-                         comm=kmeans.default_collective() if loop.session.distributed else kmeans.LocalCollective())
+                         comm=kmeans.default_collective() if loop.session.distributed else kmeans.LocalCollective(),
+                         hidden=hidden)
         previous = self.table
         self._install(pseudo, epoch)
         stats = {"reclustered": 1.0, "embed_time_s": embed_time, **pseudo.stats}
@@ -245,6 +269,7 @@ class DeepEmoCluster(Method):
         has = pseudo.labels != IGNORE
         if has.sum() >= 2:
             stats["nmi_labels"] = nmi(pseudo.assignment[has], pseudo.labels[has])
+        stats.update(hidden_agreement(pseudo))
         if pseudo.stats.get("kmeans_spread", 1.0) < 1e-6:
             loop.log(f"warning: the {len(pseudo.keys)} embeddings are nearly identical (relative spread "
                      f"{pseudo.stats['kmeans_spread']:.1e}): the pseudo-labels carry no information yet. "
@@ -256,11 +281,14 @@ class DeepEmoCluster(Method):
                  f"embedding): sizes {stats['cluster_min']:.0f}/{stats['cluster_median']:.0f}/"
                  f"{stats['cluster_max']:.0f} min/median/max"
                  + (f", empty clusters {pseudo.empty} (no weight, no pseudo-labels)" if pseudo.empty else "")
-                 + (f", {duplicates} duplicate keys" if duplicates else ""))
+                 + (f", {duplicates} duplicate keys" if duplicates else "")
+                 + (f"; hidden labels: NMI {stats['nmi_hidden']:.3f}, purity {stats['purity_hidden']:.3f}"
+                    if "nmi_hidden" in stats else ""))
         loop.event("recluster", epoch=epoch + 1, seed=seed, points=len(pseudo.keys),
                    clusters=self.options.num_clusters, device=pseudo.device_reason,
                    objective=stats["kmeans_objective"], empty=pseudo.empty,
-                   sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"])
+                   sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"],
+                   **{k: stats[k] for k in ("nmi_labels", "nmi_hidden", "purity_hidden") if k in stats})
         return stats
 
     def _install(self, pseudo: PseudoLabels, epoch: int) -> None:

@@ -28,6 +28,7 @@ from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictions, Predictor, frontend_section
 from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
+from ssl_ser.plots import CURVES_FILE, learning_curves_png
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.train import checkpoint as ckpt
 from ssl_ser.train.config import JobConfig, component, fingerprint
@@ -442,6 +443,8 @@ class Loop:
         if self.run_dir is not None:
             with (self.run_dir / "metrics.jsonl").open("a") as out:
                 out.write(json.dumps(metrics, default=float) + "\n")
+            learning_curves_png(self.history, self.run_dir / CURVES_FILE, metric=self.job.train.metric,
+                                title=f"run {self.job.name}")
         self.log(format_metrics(metrics, self.job.train.epochs))
 
     def _scalars(self, values: dict[str, float], step: int) -> None:

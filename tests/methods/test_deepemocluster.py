@@ -18,8 +18,8 @@ from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.kmeans import KMeansConfig, KMeansError, LocalCollective
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.deepemocluster import (DeepEmoCluster, DeepEmoClusterOptions, PseudoLabels,
-                                            balance_weights, cluster, epoch_seed)
-from ssl_ser.metrics import ccc_loss
+                                            balance_weights, cluster, epoch_seed, hidden_agreement)
+from ssl_ser.metrics import ccc_loss, nmi, purity
 from ssl_ser.models import build_model
 from tests.test_kmeans import ThreadGroup, blobs
 
@@ -66,6 +66,30 @@ def test_table_covers_every_key_once_identical_on_both_ranks_in_both_modes() -> 
     assert tables["gathered"] == tables["distributed"]
     single = cluster(keys, x, labels, 5, seed=3, cfg=cfg, comm=LocalCollective())
     assert single.table() == tables["gathered"]
+
+
+def test_hidden_labels_travel_with_their_keys_and_score_the_clusters_in_both_modes() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.arange(200) % 4
+    x = (rng.standard_normal((4, 8)) * 8)[truth] + rng.standard_normal((200, 8))
+    x = x.astype(np.float32)
+    keys = [f"utt{i:04d}" for i in range(len(x))]
+    hidden = np.where(np.arange(len(x)) % 2 == 0, truth, IGNORE)  # half keep a hidden label
+    labels = np.full(len(x), IGNORE)
+    shares = [slice(0, 90), slice(90, len(x))]
+    for mode in ("gathered", "distributed"):
+        a, b = on_ranks(2, lambda r, comm: cluster(keys[shares[r]], x[shares[r]], labels[shares[r]], 4,
+                                                   seed=1, cfg=KMeansConfig(niter=10), mode=mode, comm=comm,
+                                                   hidden=hidden[shares[r]]))
+        assert np.array_equal(a.hidden, hidden) and np.array_equal(b.hidden, hidden)
+        scores = hidden_agreement(a)
+        assert scores == hidden_agreement(b)
+        has = hidden != IGNORE
+        assert scores["nmi_hidden"] == pytest.approx(nmi(a.assignment[has], truth[has]))
+        assert scores["purity_hidden"] == pytest.approx(purity(a.assignment[has], truth[has]))
+        assert scores["purity_hidden"] > 0.9  # well-separated blobs: the clusters are the labels
+    none = cluster(keys, x, labels, 4, seed=1, cfg=KMeansConfig(niter=3), comm=LocalCollective())
+    assert hidden_agreement(none) == {}  # nothing hidden: nothing claimed
 
 
 def _out_of_memory(*args: object, **kwargs: object) -> None:

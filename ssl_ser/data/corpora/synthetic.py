@@ -10,7 +10,9 @@ Layout (see that module)::
 
 Rows: labelled files carry the emotion from their name (neutral, happy, angry, sad) and the
 attributes from ``labels.csv``; the split is the speaker's (speaker-independent valid/test).
-Unlabelled files: emotion and attributes null, ``labelled=false``, split ``train``. Noise
+Unlabelled files: emotion and attributes null, ``labelled=false``, split ``train``, and the
+hidden emotion of ``unlabelled_truth.csv`` in ``extra.hidden_emotion`` (analysis only: training
+never reads it). Noise
 clips: speaker/emotion null, split ``noise``, ``extra.noise`` = the kind. ``extra.part`` is
 ``labelled``/``unlabelled``/``noise`` and ``extra.gender`` the speaker's gender.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from ssl_ser.data.corpora import CORPORA
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 from ssl_ser.data.synthetic import SyntheticError
+from ssl_ser.labels import HIDDEN
 
 CORPUS = "synthetic"
 _AUDIO = (".flac", ".wav")
@@ -59,6 +62,8 @@ def prepare_synthetic(root: Path, *, include_unlabelled: bool = True, include_no
                 row["split"] = chosen.get(name, "train")
     labels = {row["file"]: row for row in _read_csv(root / "labels.csv")} \
         if (root / "labels.csv").is_file() else {}
+    truth = {row["file"]: row["emotion"] for row in _read_csv(root / "unlabelled_truth.csv")} \
+        if (root / "unlabelled_truth.csv").is_file() else {}
 
     rows: list[Utterance] = []
     misnamed: list[str] = []
@@ -80,10 +85,11 @@ def prepare_synthetic(root: Path, *, include_unlabelled: bool = True, include_no
             if not m or m["speaker"] != path.parent.name or m["speaker"] not in speakers:
                 misnamed.append(str(path.relative_to(root)))
                 continue
+            hidden = truth.get(path.relative_to(root).as_posix())
             rows.append(utterance(
                 path, key=make_key(CORPUS, path.stem), corpus=CORPUS, speaker=m["speaker"],
                 emotion=None, labelled=False, split="train", part="unlabelled",
-                gender=speakers[m["speaker"]]["gender"]))
+                gender=speakers[m["speaker"]]["gender"], **({HIDDEN: hidden} if hidden else {})))
     if include_noise:
         for path in _audio_files(root / "noise"):
             m = _NOISE.match(path.stem)
