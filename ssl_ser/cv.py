@@ -1,17 +1,5 @@
-"""Cross-validation with the protocols SER papers report.
-
-``speaker``
-    Leave-one-speaker-out: one fold per speaker (``corpus/speaker``), tested on that speaker.
-``session``
-    Leave-one-session-out (IEMOCAP): one fold per value of the manifest's ``split`` field
-    (``corpus/split``; IEMOCAP's recipe stores the session there).
-``K`` (an integer)
-    K folds grouped by speaker: speakers, largest first, each go to the fold with the fewest
-    utterances so far (ties: lower fold index), so folds are deterministic and balanced and
-    no speaker is in two folds.
-
-In every protocol ``valid_speakers`` training speakers of each fold (drawn with a seeded
-generator) are held out for validation (best checkpoint); the rest train.
+"""Cross-validation: every fold of a protocol (:mod:`ssl_ser.folds`: leave one speaker or
+session out, K speaker-grouped folds, or a published fold list) trained and tested as its own run.
 
 How folds become training runs: the job's labelled training shard sets are split once into
 one shard set per (corpus, speaker, split) *group*, under ``<cv dir>/groups/`` (the audio is
@@ -38,18 +26,17 @@ import hashlib
 import json
 import math
 import os
-import random
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ssl_ser.errors import SslSerError
+from ssl_ser.folds import CvError, Fold, FoldList, Group, Protocol, make_folds, make_groups, protocol_name
 
 GROUPS_DIR = "groups"
 FOLDS_FILE = "folds.json"
@@ -60,137 +47,6 @@ TEST_DIR = "test"
 METRIC_KEYS = ("ua", "wa", "macro_f1", "weighted_f1")
 
 Log = Callable[[str], None]
-
-
-class CvError(SslSerError):
-    """A cross-validation that cannot be set up or finished; names the fold or shard set."""
-
-
-# --- folds -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Group:
-    """The samples of one (corpus, speaker, split): the unit folds are made of."""
-
-    name: str
-    corpus: str
-    speaker: str
-    split: str | None
-    samples: int
-
-    @property
-    def speaker_id(self) -> str:
-        return f"{self.corpus}/{self.speaker}"
-
-    @property
-    def session_id(self) -> str:
-        return f"{self.corpus}/{self.split}"
-
-
-@dataclass
-class Fold:
-    index: int
-    name: str
-    """The fold's run name, ``<job>-fold<i>``."""
-    held_out: list[str]
-    """The test speakers (``corpus/speaker``) or sessions (``corpus/split``)."""
-    train: list[str]
-    valid: list[str]
-    test: list[str]
-    """Group names."""
-    valid_speakers: list[str] = field(default_factory=list)
-
-
-def parse_protocol(text: str | int) -> str | int:
-    """``speaker``, ``session`` or a number of speaker-grouped folds (at least 2)."""
-    value = str(text).strip().lower()
-    if value in ("speaker", "session"):
-        return value
-    try:
-        k = int(value)
-    except ValueError:
-        raise CvError(f"--folds must be 'speaker', 'session' or a number of folds, got {text!r}") from None
-    if k < 2:
-        raise CvError(f"--folds {k}: K-fold cross-validation needs at least 2 folds")
-    return k
-
-
-def protocol_name(protocol: str | int) -> str:
-    return f"k{protocol}" if isinstance(protocol, int) else protocol
-
-
-def make_groups(rows: Sequence[dict[str, Any]], where: str = "the training shards") -> list[Group]:
-    """One :class:`Group` per (corpus, speaker, split) of ``rows`` (manifest rows), sorted."""
-    from ssl_ser.data.manifest import make_key
-
-    counts: Counter[tuple[str, str, str | None]] = Counter()
-    missing = 0
-    for row in rows:
-        if row.get("speaker") in (None, ""):
-            missing += 1
-            continue
-        counts[(str(row.get("corpus") or ""), str(row["speaker"]), row.get("split"))] += 1
-    if missing:
-        raise CvError(f"{missing} sample(s) of {where} have no speaker: cross-validation folds are "
-                      f"speaker-independent and need every sample's speaker")
-    groups, names = [], {}
-    for (corpus, speaker, split), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
-        name = make_key(corpus, speaker, split)
-        if name in names:  # two groups that only differ in characters make_key replaces
-            raise CvError(f"groups {names[name]} and {(corpus, speaker, split)} get the same name {name!r}")
-        names[name] = (corpus, speaker, split)
-        groups.append(Group(name=name, corpus=corpus, speaker=speaker, split=split, samples=n))
-    return groups
-
-
-def make_folds(groups: Sequence[Group], protocol: str | int, *, job_name: str = "cv",
-               valid_speakers: int = 1, seed: int = 0) -> list[Fold]:
-    """The folds of ``protocol`` over ``groups``: deterministic for the same groups and seed."""
-    speakers = sorted({g.speaker_id for g in groups})
-    if protocol == "speaker":
-        held = [[s] for s in speakers]
-        unit = {g.name: g.speaker_id for g in groups}
-    elif protocol == "session":
-        no_split = sorted({g.speaker_id for g in groups if g.split is None})
-        if no_split:
-            raise CvError(f"--folds session needs the manifest's split field (e.g. IEMOCAP's sessions); "
-                          f"it is empty for speaker(s) {', '.join(no_split[:10])}")
-        held = [[s] for s in sorted({g.session_id for g in groups})]
-        unit = {g.name: g.session_id for g in groups}
-    elif isinstance(protocol, int):
-        if protocol > len(speakers):
-            raise CvError(f"--folds {protocol}: only {len(speakers)} speakers to share out")
-        sizes = Counter()
-        for g in groups:
-            sizes[g.speaker_id] += g.samples
-        members: list[list[str]] = [[] for _ in range(protocol)]
-        load = [0] * protocol
-        for speaker in sorted(speakers, key=lambda s: (-sizes[s], s)):
-            target = min(range(protocol), key=lambda i: (load[i], i))
-            members[target].append(speaker)
-            load[target] += sizes[speaker]
-        held = [sorted(m) for m in members]
-        unit = {g.name: g.speaker_id for g in groups}
-    else:
-        raise CvError(f"unknown protocol {protocol!r}")
-    if len(held) < 2:
-        raise CvError(f"--folds {protocol_name(protocol)}: only one {'session' if protocol == 'session' else 'speaker'} "
-                      f"({held[0][0] if held else 'none'}); cross-validation needs at least two")
-
-    width = len(str(len(held) - 1))
-    folds = []
-    for index, test_units in enumerate(held):
-        test = [g.name for g in groups if unit[g.name] in test_units]
-        rest = sorted({g.speaker_id for g in groups if g.name not in test})
-        if valid_speakers and len(rest) <= valid_speakers:
-            raise CvError(f"fold {index}: {len(rest)} training speaker(s) left, cannot hold out "
-                          f"{valid_speakers} for validation (use --valid-speakers 0 or fewer)")
-        chosen = sorted(random.Random(f"{seed}-{index}").sample(rest, valid_speakers)) if valid_speakers else []
-        valid = [g.name for g in groups if g.name not in test and g.speaker_id in chosen]
-        train = [g.name for g in groups if g.name not in test and g.name not in valid]
-        folds.append(Fold(index=index, name=f"{job_name}-fold{index:0{width}d}", held_out=list(test_units),
-                          train=train, valid=valid, test=test, valid_speakers=chosen))
-    return folds
 
 
 # --- splitting the shards into groups --------------------------------------------------------
@@ -290,7 +146,7 @@ def split_into_groups(specs: Sequence[str], cv_dir: Path, log: Log = print) -> l
 @dataclass
 class Plan:
     cv_dir: Path
-    protocol: str | int
+    protocol: Protocol
     groups: list[Group]
     folds: list[Fold]
     classes: list[str]
@@ -304,14 +160,14 @@ class Plan:
                 "groups": [asdict(g) for g in self.groups], "folds": [asdict(f) for f in self.folds]}
 
 
-def cv_dir_of(job: Any, protocol: str | int) -> Path:
+def cv_dir_of(job: Any, protocol: Protocol) -> Path:
     if "://" in job.storage_path:
         raise CvError("cross-validation needs a local (or shared, mounted) storage_path; "
                       f"got {job.storage_path}")
     return Path(job.storage_path) / f"{job.name}-cv-{protocol_name(protocol)}"
 
 
-def prepare(job: Any, protocol: str | int, *, cv_dir: str | Path | None = None, valid_speakers: int = 1,
+def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, valid_speakers: int = 1,
             log: Log = print) -> Plan:
     """Split the job's training shards into groups (once) and make the folds; a rerun checks
     that the data and folds are still those of the existing ``folds.json``."""
@@ -332,7 +188,13 @@ def prepare(job: Any, protocol: str | int, *, cv_dir: str | Path | None = None, 
     else:
         log(f"cv: splitting {', '.join(job.data.train)} into per-speaker shard sets")
         groups = split_into_groups(job.data.train, directory, log)
-    folds = make_folds(groups, protocol, job_name=job.name, valid_speakers=valid_speakers, seed=job.train.seed)
+    keys = None
+    if isinstance(protocol, FoldList) and protocol.unit == "key":  # which group holds each listed key
+        keys = {g.name: [json.loads(line)["key"] for line in
+                         (directory / GROUPS_DIR / f"{g.name}.jsonl").read_text().splitlines() if line.strip()]
+                for g in groups}
+    folds = make_folds(groups, protocol, job_name=job.name, valid_speakers=valid_speakers,
+                       seed=job.train.seed, keys=keys)
     labels = job.data.labels
     classes = labels.classes or build_label_space(
         labels, class_histogram([str(directory / GROUPS_DIR / g.name) for g in groups], labels.field)).classes
@@ -460,7 +322,7 @@ def run_folds_ray(jobs: Sequence[Any], *, parallel: int, cpus_per_fold: float = 
 
 # --- the whole cross-validation ---------------------------------------------------------------
 
-def run_cv(job: Any, protocol: str | int, *, debug: bool = False, parallel: int = 1,
+def run_cv(job: Any, protocol: Protocol, *, debug: bool = False, parallel: int = 1,
            cpus_per_fold: float = 1.0, gpus_per_fold: float = 0.0, valid_speakers: int = 1,
            cv_dir: str | Path | None = None, only: Sequence[int] | None = None,
            log: Log = print) -> dict[str, Any]:

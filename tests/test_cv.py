@@ -1,4 +1,5 @@
-"""Cross-validation: fold construction per protocol, an end-to-end 2-fold run, resuming."""
+"""Cross-validation runs: an end-to-end 2-fold run, resuming, fold jobs, the command, Ray,
+and a fold list resolved against real shards."""
 
 from __future__ import annotations
 
@@ -9,82 +10,11 @@ from pathlib import Path
 import pytest
 
 from ssl_ser.cli import main
-from ssl_ser.cv import (CvError, Group, fold_job, fold_status, make_folds, make_groups, parse_protocol,
-                        prepare, run_cv)
+from ssl_ser.cv import fold_job, fold_status, prepare, run_cv
+from ssl_ser.folds import CvError
 from ssl_ser.data.shards import read_index
 from ssl_ser.train import checkpoint as ckpt
 from ssl_ser.train.config import job_from_dict
-
-
-def _rows(speakers: dict[str, int], corpus: str = "c", split: dict[str, str] | None = None) -> list[dict]:
-    return [{"key": f"{s}-{i}", "corpus": corpus, "speaker": s, "split": (split or {}).get(s)}
-            for s, n in speakers.items() for i in range(n)]
-
-
-def _check_partition(groups: list[Group], folds) -> None:
-    """Every group in exactly one of train/valid/test per fold; no speaker on two sides; every
-    group tested exactly once over the folds."""
-    by_name = {g.name: g for g in groups}
-    tested = Counter()
-    for fold in folds:
-        sides = [set(fold.train), set(fold.valid), set(fold.test)]
-        assert sum(map(len, sides)) == len(groups) and set().union(*sides) == set(by_name)
-        speakers = [{by_name[g].speaker_id for g in side} for side in sides]
-        assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
-        tested.update(fold.test)
-    assert tested == Counter(set(by_name))
-
-
-def test_leave_one_speaker_out() -> None:
-    rows = _rows({"a": 3, "b": 2, "c": 4, "d": 1}) + _rows({"a": 2}, corpus="other")
-    groups = make_groups(rows)
-    assert [(g.corpus, g.speaker, g.samples) for g in groups] == [
-        ("c", "a", 3), ("c", "b", 2), ("c", "c", 4), ("c", "d", 1), ("other", "a", 2)]
-    folds = make_folds(groups, "speaker", job_name="job", valid_speakers=1, seed=0)
-    assert [f.held_out for f in folds] == [["c/a"], ["c/b"], ["c/c"], ["c/d"], ["other/a"]]  # a per corpus
-    assert [f.name for f in folds] == [f"job-fold{i}" for i in range(5)]
-    assert all(len(f.valid_speakers) == 1 and len(f.test) == 1 for f in folds)
-    _check_partition(groups, folds)
-    assert make_folds(groups, "speaker", valid_speakers=1, seed=0) == make_folds(groups, "speaker", seed=0)
-    assert make_folds(groups, "speaker", seed=0) != make_folds(groups, "speaker", seed=5)  # other valid picks
-
-
-def test_leave_one_session_out() -> None:
-    sessions = {"F1": "Session1", "M1": "Session1", "F2": "Session2", "M2": "Session2", "F3": "Session3"}
-    groups = make_groups(_rows({s: 2 for s in sessions}, corpus="iemocap", split=sessions))
-    folds = make_folds(groups, "session", valid_speakers=2, seed=1)
-    assert [f.held_out for f in folds] == [["iemocap/Session1"], ["iemocap/Session2"], ["iemocap/Session3"]]
-    assert [len(f.test) for f in folds] == [2, 2, 1]
-    assert all(len(f.valid_speakers) == 2 for f in folds)
-    _check_partition(groups, folds)
-    with pytest.raises(CvError, match="split field"):
-        make_folds(make_groups(_rows({"a": 1, "b": 1})), "session")
-
-
-def test_k_folds_grouped_by_speaker_are_balanced_and_deterministic() -> None:
-    sizes = {"s1": 10, "s2": 8, "s3": 7, "s4": 5, "s5": 4, "s6": 3, "s7": 2}
-    groups = make_groups(_rows(sizes))
-    folds = make_folds(groups, 3, valid_speakers=1)
-    _check_partition(groups, folds)
-    # largest first, each to the fold with the fewest utterances so far (ties: lower index)
-    assert [f.held_out for f in folds] == [["c/s1", "c/s6"], ["c/s2", "c/s5", "c/s7"], ["c/s3", "c/s4"]]
-    assert [sum(g.samples for g in groups if g.name in f.test) for f in folds] == [13, 14, 12]
-    assert make_folds(groups, 3, valid_speakers=1) == folds
-    with pytest.raises(CvError, match="only 7 speakers"):
-        make_folds(groups, 8)
-
-
-def test_bad_protocols_and_data_are_refused() -> None:
-    assert parse_protocol("Speaker") == "speaker" and parse_protocol("5") == 5
-    for bad in ("speakers", "1", "x3"):
-        with pytest.raises(CvError, match="--folds"):
-            parse_protocol(bad)
-    with pytest.raises(CvError, match="2 sample\\(s\\) of the training shards have no speaker"):
-        make_groups(_rows({"a": 2}) + [{"key": "x", "corpus": "c", "speaker": None}] * 2)
-    with pytest.raises(CvError, match="cannot hold out 2"):
-        make_folds(make_groups(_rows({"a": 1, "b": 1, "c": 1})), "speaker", valid_speakers=2)
-    with pytest.raises(CvError, match="only one speaker"):
-        make_folds(make_groups(_rows({"a": 3})), "speaker", valid_speakers=0)
 
 
 def _cv_job(demo_shards, make_tiny_job, storage: Path):
@@ -207,3 +137,20 @@ def test_paper_recipes_are_valid_jobs(recipe: str, demo_shards) -> None:
     else:
         assert job.frontend == {"name": "logmel", "n_mels": 128, "n_fft": 1024, "hop_length": 512}
         assert (job.schedule.name, job.schedule.step_size, job.optim.lr) == ("step", 20, 0.01)
+
+
+def test_a_fold_list_by_key_is_resolved_against_the_shards(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    import yaml
+
+    from ssl_ser.data.manifest import read_manifest
+    from ssl_ser.folds import parse_protocol
+
+    rows = read_manifest(demo_shards.manifests["train_labelled"])
+    speakers = sorted({r.speaker for r in rows})
+    path = tmp_path / "by_key.yaml"
+    path.write_text(yaml.safe_dump({"name": "bykey", "unit": "key",
+                                    "folds": [[r.key for r in rows if r.speaker == s] for s in speakers]}))
+    plan = prepare(_cv_job(demo_shards, make_tiny_job, tmp_path), parse_protocol(str(path)), valid_speakers=1,
+                   log=lambda _: None)
+    assert plan.cv_dir.name == "cvjob-cv-bykey"
+    assert [f.held_out for f in plan.folds] == [[f"synthetic/{s}"] for s in speakers]

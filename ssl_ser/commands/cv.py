@@ -1,18 +1,21 @@
-"""``ssl-ser cv JOB.yaml --folds speaker|session|K [--parallel N] [--debug]``: cross-validation."""
+"""``ssl-ser cv JOB.yaml --folds speaker|session|K|FOLD_LIST [--parallel N] [--debug]``: cross-validation."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = ("cross-validate a job: leave-one-speaker-out, leave-one-session-out or K speaker-grouped "
-        "folds, each fold its own (resumable) training run; mean ± std and pooled UA/WA")
+HELP = ("cross-validate a job: leave-one-speaker-out, leave-one-session-out, K speaker-grouped "
+        "folds or a published fold list, each fold its own (resumable) training run; mean ± std "
+        "and pooled UA/WA")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", help="job config (YAML); its data.train shard sets are split into folds")
-    parser.add_argument("--folds", required=True, metavar="speaker|session|K",
+    parser.add_argument("--folds", required=True, metavar="speaker|session|K|FOLD_LIST",
                         help="speaker: leave one speaker out; session: leave one session (the split "
-                             "field, IEMOCAP) out; K: K folds grouped by speaker")
+                             "field, IEMOCAP) out; K: K folds grouped by speaker; FOLD_LIST: a YAML "
+                             "file listing each fold's test speakers or utterance keys, or a shipped "
+                             "one by name (ravdess_emobox: EmoBox's 6 RAVDESS folds)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a job field, e.g. --set train.epochs=5 (repeatable)")
     parser.add_argument("--debug", action="store_true",
@@ -33,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.cv import CvError, format_cv, parse_protocol, prepare, run_cv, summarise
+    from ssl_ser.cv import format_cv, prepare, run_cv, summarise
+    from ssl_ser.folds import CvError, parse_protocol
     from ssl_ser.train.config import load_job
 
     protocol = parse_protocol(args.folds)
