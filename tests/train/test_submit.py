@@ -229,7 +229,7 @@ def test_cluster_configs_run_the_same_train_command_on_gpu_workers() -> None:
     types = launcher["available_node_types"]
     assert launcher["head_node_type"] in types
     assert any(t["resources"].get("GPU", 0) >= 1 and t["max_workers"] >= 1 for t in types.values())
-    assert any("pip install -e '.[gpu]'" in c for c in launcher["setup_commands"])
+    assert any("pip install -c constraints.txt -e '.[gpu]'" in c for c in launcher["setup_commands"])
     readme = (ROOT / "cluster" / "README.md").read_text()
     for topic in ("shared storage", "storage_path", "s3://", "pipe:", "faiss-gpu", "bf16", "resume"):
         assert topic in readme.lower() or topic in readme
