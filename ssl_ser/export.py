@@ -34,6 +34,7 @@ What exports (``torch`` 2.11, ``onnxruntime`` 1.31):
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import warnings
@@ -182,7 +183,6 @@ def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, exampl
     started = time.perf_counter()
     check_exportable(predictor, fmt)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     predictor.device = torch.device("cpu")
     scorer = scorer_of(predictor)
     minimum = scorer.segment[0] if scorer.segment is not None else SAMPLE_RATE // 10
@@ -194,10 +194,12 @@ def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, exampl
             with warnings.catch_warnings():  # the Python ints a trace records are checked below
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 traced = torch.jit.trace(scorer, (example,), check_trace=False)
+            buffer = io.BytesIO()  # serialise first: a model error and a write error read differently
             try:
-                torch.jit.save(traced, str(path))
+                torch.jit.save(traced, buffer)
             except RuntimeError as err:
                 raise ExportError(f"TorchScript cannot save this model: {_first_line(err)}") from None
+            _write_bytes(path, buffer.getvalue())
         else:
             _export_onnx(scorer, example, path, outputs, minimum)
     report = ExportReport(path=path, format=fmt, outputs=outputs, classes=list(predictor.labels.classes))
@@ -242,23 +244,28 @@ def verify(predictor: Predictor, path: Path, fmt: str, outputs: list[str], minim
     return checks
 
 
-def load_exported(path: str | Path, fmt: str) -> Any:
-    """A callable ``wave [B, T] tensor -> tuple of output tensors`` running the exported file."""
+def load_exported(path: str | Path, fmt: str, device: str | torch.device = "cpu") -> Any:
+    """A callable ``wave [B, T] tensor -> tuple of output tensors (on the CPU)`` running the
+    exported file on ``device`` (ONNX: the CUDA provider when asked for and installed)."""
+    device = torch.device(device)
     if fmt == "torchscript":
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        module = torch.jit.load(str(path), map_location=device).eval()
 
         def run_torchscript(wave: Tensor) -> tuple[Tensor, ...]:
             with torch.no_grad():
-                return tuple(module(wave))
+                return tuple(v.cpu() for v in module(wave.to(device)))
 
         return run_torchscript
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    session = ort.InferenceSession(str(path), providers=providers)
     name = session.get_inputs()[0].name
 
     def run_onnx(wave: Tensor) -> tuple[Tensor, ...]:
-        return tuple(torch.from_numpy(v) for v in session.run(None, {name: wave.numpy()}))
+        return tuple(torch.from_numpy(v) for v in session.run(None, {name: wave.cpu().numpy()}))
 
     return run_onnx
 
@@ -274,11 +281,21 @@ def _export_onnx(scorer: WaveformScorer, example: Tensor, path: Path, outputs: l
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(scorer, (example,), str(path), dynamo=True, input_names=["wave"],
-                              output_names=outputs, dynamic_shapes=({0: batch, 1: samples},),
-                              external_data=False, verbose=False)
+            program = torch.onnx.export(scorer, (example,), dynamo=True, input_names=["wave"],
+                                        output_names=outputs, dynamic_shapes=({0: batch, 1: samples},),
+                                        verbose=False)
+            data = program.model_proto.SerializeToString()  # weights inline, as one file
         except Exception as err:
             raise ExportError(f"ONNX export failed: {type(err).__name__}: {_first_line(err)}") from None
+    _write_bytes(path, data)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as err:
+        raise ExportError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _probe_features(frontend: nn.Module) -> tuple[Tensor, Tensor]:
@@ -321,6 +338,7 @@ def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformS
         "outputs": {name: {"probs": ["batch", "classes"], "embedding": ["batch", "D"],
                            "attributes": ["batch", "arousal/valence/dominance"]}[name] for name in outputs},
         "classes": list(predictor.labels.classes),
+        "attributes": list(predictor.attributes) if scorer.attributes else [],
         "speaker_norm": "global (pooled training speakers)" if scorer.normalise else None,
         "segments": None if segment is None else {"seconds": segment.seconds, "hop": segment.eval_hop,
                                                   "pooling": "mean of segment outputs, inside the graph"},

@@ -118,3 +118,16 @@ def test_export_command_from_a_checkpoint(demo_shards, make_tiny_job, tmp_path: 
     assert diff < 1e-5
     assert main(["export", str(tmp_path / "nothing"), "--format", "onnx", "--out", str(out)]) == 2
     assert "no such run or checkpoint" in capsys.readouterr().err
+
+
+def test_a_write_failure_is_not_blamed_on_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def full_disk(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    predictor = _predictor("logmel", "pyresnet", n_mels=40, n_fft=512, hop_length=256)
+    with pytest.raises(ExportError) as info:
+        export_predictor(predictor, tmp_path / "m.pt", "torchscript", example_seconds=1.0)
+    assert str(info.value) == f"cannot write {tmp_path / 'm.pt'}: No space left on device"
