@@ -16,24 +16,32 @@ construction; the checks read tensor values, which neither tracing nor ``torch.e
 follow). Every export is then checked against the PyTorch pipeline (:class:`Predictor`) on
 random audio of several batch sizes and lengths, and refused if they differ.
 
-What exports (``torch`` 2.11, ``onnxruntime`` 1.31):
+What exports (``torch`` 2.11, ``onnxruntime`` 1.31), in both formats (the ONNX exporter is
+the ``torch.export``-based one, ``dynamo=True``; the older TorchScript-based exporter cannot
+export the complex STFT at all): every front-end and model pair the shipped recipes
+(``jobs/*.yaml``) use, each checked in ``tests/test_export.py``:
 
-- front-ends ``logmel``, ``logmel_deepemocluster``, ``spectrogram_mulaw``, ``spectrogram_daae``
-  and ``mfcc`` with ``vad: false``: TorchScript and ONNX (the ONNX exporter is the
-  ``torch.export``-based one, ``dynamo=True``; the older TorchScript-based exporter cannot
-  export the complex STFT at all);
-- ``mfcc`` with its energy VAD (the default): neither; the number of voiced frames it keeps
-  depends on the audio, a data-dependent shape neither tracing nor ``torch.export`` handles;
-- ``fbank`` (Kaldi): neither; it computes row by row with Python lengths, and
-  ``aten::fft_rfft`` has no ONNX export;
-- models ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``, ``vgg16_cluster``: both;
-  ``daae``: neither (its forward also runs the adversarial heads through a Python autograd
-  function, which TorchScript cannot save, and ``torch.export`` cannot take its
-  packed-sequence BLSTM).
+- ``logmel``, ``logmel_deepemocluster``, ``spectrogram_mulaw``, ``spectrogram_daae``, and ``mfcc``
+  with or without its energy VAD, with ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``,
+  ``vgg16_cluster`` and ``daae``;
+- the MFCC VAD keeps a data-dependent number of frames, which neither tracing nor
+  ``torch.export`` can follow. The export packs the voiced frames to the left of a fixed-width
+  map (as many frames as before the VAD, zeros after the voiced ones) with their count as the
+  frame length: the model is padding-invariant, so the scores are those of the training
+  pipeline (:func:`pack_frames_fixed`);
+- the DAAE is exported through its emotion path (:class:`DAAEScores`): its decoder and
+  adversarial heads (training-only outputs; the gradient reversal is a Python autograd function
+  TorchScript cannot save) are left out, and the BLSTM runs without packed sequences, which
+  ``torch.export`` cannot take and which change nothing when every row is full length.
+
+Not exported: the Kaldi ``fbank`` front-end (no shipped recipe uses it): it computes row by row
+with Python lengths, which a trace freezes, and ``aten::fft_rfft`` has no ONNX export. Export
+such a model's features yourself as a pre-step, or retrain with ``logmel``.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import time
@@ -60,13 +68,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
                               "which a trace freezes to the example's shape",
     ("onnx", "fbank"): "the Kaldi fbank front-end computes row by row with Python lengths and uses "
                        "aten::fft_rfft, which has no ONNX export",
-    ("torchscript", "mfcc+vad"): "the MFCC front-end's energy VAD keeps a data-dependent number of frames; "
-                                 "export a model trained with frontend.vad: false",
-    ("onnx", "mfcc+vad"): "the MFCC front-end's energy VAD keeps a data-dependent number of frames; "
-                          "export a model trained with frontend.vad: false",
-    ("onnx", "daae"): "torch.export cannot take the DAAE's packed-sequence BLSTM",
-    ("torchscript", "daae"): "the DAAE's forward runs its adversarial heads through a Python autograd "
-                             "function (gradient reversal), which TorchScript cannot save",
 }
 
 TOLERANCE = 1e-4
@@ -83,9 +84,16 @@ class WaveformScorer(nn.Module):
 
     def __init__(self, frontend: nn.Module, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
                  segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
+        from ssl_ser.features import MFCC
+        from ssl_ser.models.daae import DAAE
+
         super().__init__()
+        self.fixed_width_vad = isinstance(frontend, MFCC) and frontend.vad
+        if self.fixed_width_vad:  # the same modules and weights; the VAD is applied in forward
+            frontend = copy.copy(frontend)
+            frontend.vad = False
         self.frontend = frontend
-        self.model = model
+        self.model = DAAEScores(model) if isinstance(model, DAAE) else model
         self.segment = segment
         self.attributes = attributes
         self.normalise = norm is not None
@@ -94,7 +102,7 @@ class WaveformScorer(nn.Module):
         self.register_buffer("norm_std", std.detach().float().clone().reshape(1, -1, 1))
 
     def forward(self, wave: Tensor) -> tuple[Tensor, ...]:
-        from ssl_ser.features import mask_frames
+        from ssl_ser.features import frame_mask, mask_frames
         from ssl_ser.speaker_norm import EPS
 
         batch = wave.shape[0]
@@ -104,6 +112,9 @@ class WaveformScorer(nn.Module):
         wave = wave.float()
         lengths = torch.ones_like(wave[:, 0], dtype=torch.long) * wave.shape[1]
         feats, frames = self.frontend.compute(wave, lengths)
+        if self.fixed_width_vad:  # the MFCC VAD's frame selection, at a shape known in advance
+            valid = frame_mask(frames, feats.shape[-1])
+            feats, frames = pack_frames_fixed(feats, self.frontend.voiced(wave, lengths), valid)
         feats = mask_frames(feats, frames)
         if self.normalise:
             feats = mask_frames((feats - self.norm_mean) / (self.norm_std + EPS), frames)
@@ -114,6 +125,36 @@ class WaveformScorer(nn.Module):
         if self.segment is not None:  # utterance score = mean of its segments' scores
             results = [r.reshape(batch, -1, r.shape[-1]).mean(1) for r in results]
         return tuple(results)
+
+
+def pack_frames_fixed(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`ssl_ser.features.pack_frames` at a fixed width: the kept frames packed to the left
+    of a map as wide as ``feats`` (zeros after them), and their count. Dropped frames are
+    scattered to a spare last column that is cut off, so no shape depends on the data."""
+    keep = keep | (valid & ~keep.any(-1, keepdim=True))  # nothing voiced: keep every frame (no bool Where in ORT)
+    width = feats.shape[-1]
+    target = torch.where(keep, keep.long().cumsum(-1) - 1, torch.full_like(keep, width, dtype=torch.long))
+    out = feats.new_zeros(feats.shape[0], feats.shape[1], width + 1)
+    out = out.scatter(2, target.unsqueeze(1).expand(-1, feats.shape[1], -1), feats)
+    return out[..., :width], keep.sum(-1)
+
+
+class DAAEScores(nn.Module):
+    """The DAAE's emotion path, for export: encoder, deep branch, fusion, BLSTM and classifier,
+    on full-length rows (the BLSTM runs unpacked, which equals packing when nothing is padded);
+    no decoder or adversarial heads, whose outputs only training uses."""
+
+    def __init__(self, daae: nn.Module) -> None:
+        super().__init__()
+        self.daae = daae
+
+    def forward(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        m = self.daae
+        latent = m.encode(x, lengths)
+        fused = m.fuse(m.deep(x, lengths), latent, lengths)
+        _, (state, _) = m.blstm(fused)
+        embedding = torch.cat([state[0], state[1]], dim=-1)
+        return {"embedding": embedding, "logits": m.classifier["fused"](embedding)}
 
 
 @dataclass
@@ -167,10 +208,7 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         if missing:
             raise ExportError(f"ONNX export needs {', '.join(missing)}: pip install 'ssl-ser[onnx]' "
                               f"(or -e '.[onnx]' in a checkout)")
-    frontend = _registered_name(predictor.frontend, "frontend")
-    if frontend == "mfcc" and getattr(predictor.frontend, "vad", False):
-        frontend = "mfcc+vad"
-    for name in (frontend, _registered_name(predictor.model, "model")):
+    for name in (_registered_name(predictor.frontend, "frontend"), _registered_name(predictor.model, "model")):
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:
             raise ExportError(f"cannot export to {fmt}: {reason}")
