@@ -368,6 +368,8 @@ def _first_line(err: BaseException) -> str:
 
 def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformScorer, outputs: list[str],
                    minimum: int, report: ExportReport, meta: dict[str, Any] | None) -> None:
+    from ssl_ser.model_card import card_from_meta, write_card
+
     segment = predictor.segment
     info = {
         "format": fmt, "file": path.name, "sample_rate": SAMPLE_RATE,
@@ -382,5 +384,8 @@ def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformS
                                                   "pooling": "mean of segment outputs, inside the graph"},
         "checkpoint": (meta or {}).get("checkpoint"), "epoch": (meta or {}).get("epoch"),
         "checks": report.checks,
+        "card": card_from_meta(meta, classes=list(predictor.labels.classes),
+                               frontend=_registered_name(predictor.frontend, "frontend")),
     }
-    path.with_name(path.name + ".json").write_text(json.dumps(info, indent=2) + "\n")
+    path.with_name(path.name + ".json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_card(info["card"], path.with_name(path.name + ".md"))

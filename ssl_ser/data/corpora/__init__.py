@@ -55,10 +55,17 @@ class CorpusError(SslSerError):
     """A corpus root, layout, label file or option that cannot be used; the message names it."""
 
 
-def prepare(name: str, root: str | Path, **options: Any) -> list[Utterance]:
-    """Run recipe ``name`` on ``root`` after checking ``options`` against its signature."""
+def prepare(name: str, root: str | Path, *, licence: str | None = None, **options: Any) -> list[Utterance]:
+    """Run recipe ``name`` on ``root`` after checking ``options`` against its signature.
+
+    ``licence`` (every recipe takes it) is recorded in each row as ``extra["licence"]``; model
+    cards report it for the models trained on these rows."""
     recipe = CORPORA.get(name)
-    return recipe(Path(root).expanduser(), **check_options(name, recipe, options))
+    rows = recipe(Path(root).expanduser(), **check_options(name, recipe, options))
+    if licence:
+        for row in rows:
+            row.extra["licence"] = str(licence)
+    return rows
 
 
 def recipe_options(recipe: Recipe) -> dict[str, inspect.Parameter]:
