@@ -90,7 +90,8 @@ def resample(wave: torch.Tensor, rate: int, target: int = SAMPLE_RATE) -> torch.
 
 
 def load(source: str | Path | bytes, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Decode, downmix to mono and resample: the one way audio enters the system."""
+    """Decode, downmix to mono and resample, unchecked; what enters the system goes through
+    :func:`load_checked` (or :func:`check`) instead."""
     data, rate = decode(source)
     return resample(to_mono(data), rate, sample_rate)
 
@@ -98,8 +99,12 @@ def load(source: str | Path | bytes, sample_rate: int = SAMPLE_RATE) -> torch.Te
 def check(data: torch.Tensor | np.ndarray, rate: int, *, min_seconds: float = MIN_SECONDS,
           sample_rate: int = SAMPLE_RATE) -> CheckedAudio:
     """Downmix and resample ``[channels, samples]`` or ``[samples]`` audio at ``rate``, refusing
-    (:class:`AudioRejected`) empty, non-finite, too short, silent or constant audio."""
-    wave = torch.as_tensor(data, dtype=torch.float32)
+    (:class:`AudioRejected`) empty, non-finite, too short, silent or constant audio. Float audio
+    has full scale 1.0; integer PCM (e.g. int16) is scaled by its type's full scale."""
+    wave = torch.as_tensor(data)
+    if not wave.is_floating_point() and wave.dtype != torch.bool:
+        wave = wave.double() / (torch.iinfo(wave.dtype).max + 1)
+    wave = wave.float()
     if wave.numel() == 0:
         raise AudioRejected("empty", "no audio samples")
     bad = ~torch.isfinite(wave)

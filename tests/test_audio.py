@@ -39,6 +39,13 @@ def test_float_audio_beyond_full_scale_is_scaled_not_clipped() -> None:
     assert quiet.peak is None and torch.equal(quiet.wave, torch.from_numpy(0.2 * loud))
 
 
+def test_integer_pcm_arrays_are_read_at_their_full_scale() -> None:
+    t = np.arange(16_000) / 16_000
+    pcm = np.round(16_000 * np.sin(2 * np.pi * 200 * t)).astype(np.int16)
+    checked = check(pcm, 16_000)
+    assert checked.peak is None and torch.allclose(checked.wave, torch.from_numpy(pcm / 32768.0).float())
+
+
 def test_files_are_downmixed_resampled_and_checked(tmp_path: Path) -> None:
     stereo = np.stack([np.linspace(-0.5, 0.5, 8000), np.linspace(0.5, -0.3, 8000)], 1).astype(np.float32)
     sf.write(str(tmp_path / "s.wav"), stereo, 8000, subtype="FLOAT")

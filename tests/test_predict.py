@@ -73,9 +73,9 @@ def test_long_recordings_are_scored_in_windows(predictor: Predictor, write_audio
     assert np.allclose(_probs(row), window_probs.mean(0), atol=1e-5)  # the file's score: their mean
     assert len(row["embedding"]) == predictor.model.embedding_dim
     # each window scored as a file of its own gives the same numbers
-    from ssl_ser.audio import load
+    from ssl_ser.audio import load_checked
 
-    wave = load(path)
+    wave = load_checked(path).wave
     alone = score_wave(PredictorScorer(predictor), wave[5 * 16000:15 * 16000]).to_dict()
     assert np.allclose(_probs(alone), window_probs[1], atol=1e-5)
     whole = next(predict_files(predictor, [path], window=None, per_window=True))
