@@ -16,24 +16,33 @@ construction; the checks read tensor values, which neither tracing nor ``torch.e
 follow). Every export is then checked against the PyTorch pipeline (:class:`Predictor`) on
 random audio of several batch sizes and lengths, and refused if they differ.
 
-What exports (``torch`` 2.11, ``onnxruntime`` 1.31):
+What exports (``torch`` 2.11, ``onnxruntime`` 1.31), in both formats (the ONNX exporter is
+the ``torch.export``-based one, ``dynamo=True``; the older TorchScript-based exporter cannot
+export the complex STFT at all): every front-end and model pair the shipped recipes
+(``jobs/*.yaml``) use, each checked in ``tests/test_export.py``:
 
-- front-ends ``logmel``, ``logmel_deepemocluster``, ``spectrogram_mulaw``, ``spectrogram_daae``
-  and ``mfcc`` with ``vad: false``: TorchScript and ONNX (the ONNX exporter is the
-  ``torch.export``-based one, ``dynamo=True``; the older TorchScript-based exporter cannot
-  export the complex STFT at all);
-- ``mfcc`` with its energy VAD (the default): neither; the number of voiced frames it keeps
-  depends on the audio, a data-dependent shape neither tracing nor ``torch.export`` handles;
-- ``fbank`` (Kaldi): neither; it computes row by row with Python lengths, and
-  ``aten::fft_rfft`` has no ONNX export;
-- models ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``, ``vgg16_cluster``: both;
-  ``daae``: neither (its forward also runs the adversarial heads through a Python autograd
-  function, which TorchScript cannot save, and ``torch.export`` cannot take its
-  packed-sequence BLSTM).
+- ``logmel``, ``logmel_deepemocluster``, ``spectrogram_mulaw``, ``spectrogram_daae``, and ``mfcc``
+  with or without its energy VAD, with ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``,
+  ``vgg16_cluster`` and ``daae``;
+- the MFCC VAD keeps a data-dependent number of frames, which neither tracing nor
+  ``torch.export`` can follow. The export packs the voiced frames to the left of a fixed-width
+  map (as many frames as before the VAD, zeros after the voiced ones) with their count as the
+  frame length: the model is padding-invariant, so the scores are those of the training
+  pipeline (:func:`pack_frames_fixed`);
+- the DAAE is exported through its emotion path (:class:`DAAEScores`): its decoder and
+  adversarial heads (training-only outputs; the gradient reversal is a Python autograd function
+  TorchScript cannot save) are left out, and the BLSTM runs without packed sequences, which
+  ``torch.export`` cannot take and which change nothing when every row is full length.
+
+Not exported: the Kaldi ``fbank`` front-end (no shipped recipe uses it): it computes row by row
+with Python lengths, which a trace freezes, and ``aten::fft_rfft`` has no ONNX export. Export
+such a model's features yourself as a pre-step, or retrain with ``logmel``.
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import time
 import warnings
@@ -59,13 +68,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
                               "which a trace freezes to the example's shape",
     ("onnx", "fbank"): "the Kaldi fbank front-end computes row by row with Python lengths and uses "
                        "aten::fft_rfft, which has no ONNX export",
-    ("torchscript", "mfcc+vad"): "the MFCC front-end's energy VAD keeps a data-dependent number of frames; "
-                                 "export a model trained with frontend.vad: false",
-    ("onnx", "mfcc+vad"): "the MFCC front-end's energy VAD keeps a data-dependent number of frames; "
-                          "export a model trained with frontend.vad: false",
-    ("onnx", "daae"): "torch.export cannot take the DAAE's packed-sequence BLSTM",
-    ("torchscript", "daae"): "the DAAE's forward runs its adversarial heads through a Python autograd "
-                             "function (gradient reversal), which TorchScript cannot save",
 }
 
 TOLERANCE = 1e-4
@@ -82,9 +84,16 @@ class WaveformScorer(nn.Module):
 
     def __init__(self, frontend: nn.Module, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
                  segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
+        from ssl_ser.features import MFCC
+        from ssl_ser.models.daae import DAAE
+
         super().__init__()
+        self.fixed_width_vad = isinstance(frontend, MFCC) and frontend.vad
+        if self.fixed_width_vad:  # the same modules and weights; the VAD is applied in forward
+            frontend = copy.copy(frontend)
+            frontend.vad = False
         self.frontend = frontend
-        self.model = model
+        self.model = DAAEScores(model) if isinstance(model, DAAE) else model
         self.segment = segment
         self.attributes = attributes
         self.normalise = norm is not None
@@ -93,7 +102,7 @@ class WaveformScorer(nn.Module):
         self.register_buffer("norm_std", std.detach().float().clone().reshape(1, -1, 1))
 
     def forward(self, wave: Tensor) -> tuple[Tensor, ...]:
-        from ssl_ser.features import mask_frames
+        from ssl_ser.features import frame_mask, mask_frames
         from ssl_ser.speaker_norm import EPS
 
         batch = wave.shape[0]
@@ -103,6 +112,9 @@ class WaveformScorer(nn.Module):
         wave = wave.float()
         lengths = torch.ones_like(wave[:, 0], dtype=torch.long) * wave.shape[1]
         feats, frames = self.frontend.compute(wave, lengths)
+        if self.fixed_width_vad:  # the MFCC VAD's frame selection, at a shape known in advance
+            valid = frame_mask(frames, feats.shape[-1])
+            feats, frames = pack_frames_fixed(feats, self.frontend.voiced(wave, lengths), valid)
         feats = mask_frames(feats, frames)
         if self.normalise:
             feats = mask_frames((feats - self.norm_mean) / (self.norm_std + EPS), frames)
@@ -113,6 +125,36 @@ class WaveformScorer(nn.Module):
         if self.segment is not None:  # utterance score = mean of its segments' scores
             results = [r.reshape(batch, -1, r.shape[-1]).mean(1) for r in results]
         return tuple(results)
+
+
+def pack_frames_fixed(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`ssl_ser.features.pack_frames` at a fixed width: the kept frames packed to the left
+    of a map as wide as ``feats`` (zeros after them), and their count. Dropped frames are
+    scattered to a spare last column that is cut off, so no shape depends on the data."""
+    keep = keep | (valid & ~keep.any(-1, keepdim=True))  # nothing voiced: keep every frame (no bool Where in ORT)
+    width = feats.shape[-1]
+    target = torch.where(keep, keep.long().cumsum(-1) - 1, torch.full_like(keep, width, dtype=torch.long))
+    out = feats.new_zeros(feats.shape[0], feats.shape[1], width + 1)
+    out = out.scatter(2, target.unsqueeze(1).expand(-1, feats.shape[1], -1), feats)
+    return out[..., :width], keep.sum(-1)
+
+
+class DAAEScores(nn.Module):
+    """The DAAE's emotion path, for export: encoder, deep branch, fusion, BLSTM and classifier,
+    on full-length rows (the BLSTM runs unpacked, which equals packing when nothing is padded);
+    no decoder or adversarial heads, whose outputs only training uses."""
+
+    def __init__(self, daae: nn.Module) -> None:
+        super().__init__()
+        self.daae = daae
+
+    def forward(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        m = self.daae
+        latent = m.encode(x, lengths)
+        fused = m.fuse(m.deep(x, lengths), latent, lengths)
+        _, (state, _) = m.blstm(fused)
+        embedding = torch.cat([state[0], state[1]], dim=-1)
+        return {"embedding": embedding, "logits": m.classifier["fused"](embedding)}
 
 
 @dataclass
@@ -166,10 +208,7 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         if missing:
             raise ExportError(f"ONNX export needs {', '.join(missing)}: pip install 'ssl-ser[onnx]' "
                               f"(or -e '.[onnx]' in a checkout)")
-    frontend = _registered_name(predictor.frontend, "frontend")
-    if frontend == "mfcc" and getattr(predictor.frontend, "vad", False):
-        frontend = "mfcc+vad"
-    for name in (frontend, _registered_name(predictor.model, "model")):
+    for name in (_registered_name(predictor.frontend, "frontend"), _registered_name(predictor.model, "model")):
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:
             raise ExportError(f"cannot export to {fmt}: {reason}")
@@ -182,7 +221,6 @@ def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, exampl
     started = time.perf_counter()
     check_exportable(predictor, fmt)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     predictor.device = torch.device("cpu")
     scorer = scorer_of(predictor)
     minimum = scorer.segment[0] if scorer.segment is not None else SAMPLE_RATE // 10
@@ -194,10 +232,12 @@ def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, exampl
             with warnings.catch_warnings():  # the Python ints a trace records are checked below
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 traced = torch.jit.trace(scorer, (example,), check_trace=False)
+            buffer = io.BytesIO()  # serialise first: a model error and a write error read differently
             try:
-                torch.jit.save(traced, str(path))
+                torch.jit.save(traced, buffer)
             except RuntimeError as err:
                 raise ExportError(f"TorchScript cannot save this model: {_first_line(err)}") from None
+            _write_bytes(path, buffer.getvalue())
         else:
             _export_onnx(scorer, example, path, outputs, minimum)
     report = ExportReport(path=path, format=fmt, outputs=outputs, classes=list(predictor.labels.classes))
@@ -242,23 +282,28 @@ def verify(predictor: Predictor, path: Path, fmt: str, outputs: list[str], minim
     return checks
 
 
-def load_exported(path: str | Path, fmt: str) -> Any:
-    """A callable ``wave [B, T] tensor -> tuple of output tensors`` running the exported file."""
+def load_exported(path: str | Path, fmt: str, device: str | torch.device = "cpu") -> Any:
+    """A callable ``wave [B, T] tensor -> tuple of output tensors (on the CPU)`` running the
+    exported file on ``device`` (ONNX: the CUDA provider when asked for and installed)."""
+    device = torch.device(device)
     if fmt == "torchscript":
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        module = torch.jit.load(str(path), map_location=device).eval()
 
         def run_torchscript(wave: Tensor) -> tuple[Tensor, ...]:
             with torch.no_grad():
-                return tuple(module(wave))
+                return tuple(v.cpu() for v in module(wave.to(device)))
 
         return run_torchscript
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    session = ort.InferenceSession(str(path), providers=providers)
     name = session.get_inputs()[0].name
 
     def run_onnx(wave: Tensor) -> tuple[Tensor, ...]:
-        return tuple(torch.from_numpy(v) for v in session.run(None, {name: wave.numpy()}))
+        return tuple(torch.from_numpy(v) for v in session.run(None, {name: wave.cpu().numpy()}))
 
     return run_onnx
 
@@ -274,11 +319,21 @@ def _export_onnx(scorer: WaveformScorer, example: Tensor, path: Path, outputs: l
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(scorer, (example,), str(path), dynamo=True, input_names=["wave"],
-                              output_names=outputs, dynamic_shapes=({0: batch, 1: samples},),
-                              external_data=False, verbose=False)
+            program = torch.onnx.export(scorer, (example,), dynamo=True, input_names=["wave"],
+                                        output_names=outputs, dynamic_shapes=({0: batch, 1: samples},),
+                                        verbose=False)
+            data = program.model_proto.SerializeToString()  # weights inline, as one file
         except Exception as err:
             raise ExportError(f"ONNX export failed: {type(err).__name__}: {_first_line(err)}") from None
+    _write_bytes(path, data)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as err:
+        raise ExportError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _probe_features(frontend: nn.Module) -> tuple[Tensor, Tensor]:
@@ -313,6 +368,8 @@ def _first_line(err: BaseException) -> str:
 
 def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformScorer, outputs: list[str],
                    minimum: int, report: ExportReport, meta: dict[str, Any] | None) -> None:
+    from ssl_ser.model_card import card_from_meta, write_card
+
     segment = predictor.segment
     info = {
         "format": fmt, "file": path.name, "sample_rate": SAMPLE_RATE,
@@ -321,10 +378,14 @@ def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformS
         "outputs": {name: {"probs": ["batch", "classes"], "embedding": ["batch", "D"],
                            "attributes": ["batch", "arousal/valence/dominance"]}[name] for name in outputs},
         "classes": list(predictor.labels.classes),
+        "attributes": list(predictor.attributes) if scorer.attributes else [],
         "speaker_norm": "global (pooled training speakers)" if scorer.normalise else None,
         "segments": None if segment is None else {"seconds": segment.seconds, "hop": segment.eval_hop,
                                                   "pooling": "mean of segment outputs, inside the graph"},
         "checkpoint": (meta or {}).get("checkpoint"), "epoch": (meta or {}).get("epoch"),
         "checks": report.checks,
+        "card": card_from_meta(meta, classes=list(predictor.labels.classes),
+                               frontend=_registered_name(predictor.frontend, "frontend")),
     }
-    path.with_name(path.name + ".json").write_text(json.dumps(info, indent=2) + "\n")
+    path.with_name(path.name + ".json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_card(info["card"], path.with_name(path.name + ".md"))

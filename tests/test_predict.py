@@ -15,7 +15,8 @@ from ssl_ser.features import build_frontend
 from ssl_ser.inference import Predictor
 from ssl_ser.labels import LabelSpace
 from ssl_ser.models import build_model
-from ssl_ser.predict import PredictError, find_audio, predict_files, score_wave, windows
+from ssl_ser.predict import PredictError, PredictorScorer, find_audio, score_wave, windows
+from ssl_ser.recognizer import Recognizer
 from ssl_ser.train.config import job_from_dict
 from ssl_ser.train.runner import run_local
 
@@ -28,6 +29,12 @@ def predictor() -> Predictor:
     frontend = build_frontend("logmel", n_mels=40, n_fft=512, hop_length=160).eval()
     model = build_model("resnet34_xvector", in_features=40, num_classes=4, size="tiny").eval()
     return Predictor(frontend, model, LabelSpace("emotion", CLASSES, {}))
+
+
+def predict_files(predictor: Predictor, paths, *, window=None, hop=None, **options):
+    """Rows as ``ssl-ser predict`` writes them."""
+    recognizer = Recognizer(PredictorScorer(predictor), window=window, hop=hop)
+    return (r.to_dict() for r in recognizer.predict_files(paths, **options))
 
 
 def _probs(row: dict) -> np.ndarray:
@@ -59,17 +66,17 @@ def test_any_rate_and_channel_count(predictor: Predictor, write_audio, tmp_path:
 
 def test_long_recordings_are_scored_in_windows(predictor: Predictor, write_audio, tmp_path: Path) -> None:
     path = write_audio(tmp_path / "long.wav", seconds=25.0, rate=22050, freq=200.0)
-    row = next(predict_files(predictor, [path], window=10.0, hop=5.0, per_window=True, embeddings=True))
+    row = next(predict_files(predictor, [path], window=10.0, hop=5.0, per_window=True, embedding=True))
     spans = [(w["start"], w["end"]) for w in row["windows"]]
     assert spans == [(0.0, 10.0), (5.0, 15.0), (10.0, 20.0), (15.0, 25.0)]
     window_probs = np.array([[w["probs"][c] for c in CLASSES] for w in row["windows"]])
     assert np.allclose(_probs(row), window_probs.mean(0), atol=1e-5)  # the file's score: their mean
     assert len(row["embedding"]) == predictor.model.embedding_dim
     # each window scored as a file of its own gives the same numbers
-    from ssl_ser.audio import load
+    from ssl_ser.audio import load_checked
 
-    wave = load(path)
-    alone = score_wave(predictor, wave[5 * 16000:15 * 16000])
+    wave = load_checked(path).wave
+    alone = score_wave(PredictorScorer(predictor), wave[5 * 16000:15 * 16000]).to_dict()
     assert np.allclose(_probs(alone), window_probs[1], atol=1e-5)
     whole = next(predict_files(predictor, [path], window=None, per_window=True))
     assert "windows" not in whole and not np.allclose(_probs(whole), _probs(row), atol=1e-6)
@@ -87,9 +94,10 @@ def test_unreadable_files_are_reported_and_the_rest_scored(predictor: Predictor,
     assert [p.name for p in paths] == ["broken.wav", "empty.wav", "good.wav", "deeper.flac", "missing.wav"]
     rows = list(predict_files(predictor, paths))
     by_name = {Path(r["path"]).name: r for r in rows}
-    assert "cannot decode" in by_name["broken.wav"]["error"]
-    assert "empty audio" in by_name["empty.wav"]["error"]
-    assert by_name["missing.wav"]["error"] == "no such file"
+    assert by_name["broken.wav"]["error"].startswith("unreadable: ") and "cannot decode" in by_name["broken.wav"]["error"]
+    assert by_name["empty.wav"]["error"] == "empty: no audio samples"
+    assert by_name["missing.wav"]["error"] == f"missing: no such file: {tmp_path / 'missing.wav'}"
+    assert by_name["missing.wav"]["reason"] == "missing"
     assert "error" not in by_name["good.wav"] and "error" not in by_name["deeper.flac"]
     assert by_name["good.wav"]["path"] == str(good) and by_name["deeper.flac"]["path"] == str(also_good)
 

@@ -1,4 +1,5 @@
-"""``ssl-ser predict RUN_OR_CKPT AUDIO_OR_DIR... [--out preds.jsonl] [--embeddings]``"""
+"""``ssl-ser predict RUN_OR_CKPT AUDIO_OR_DIR... [--out preds.jsonl] [--embeddings]``: a thin layer
+over :class:`ssl_ser.recognizer.Recognizer`."""
 
 from __future__ import annotations
 
@@ -27,30 +28,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    from pathlib import Path
 
-    import torch
+    from ssl_ser.outputs import check_writable
+    from ssl_ser.predict import find_audio
+    from ssl_ser.recognizer import Recognizer, Refusal
 
-    from ssl_ser.inference import Predictor
-    from ssl_ser.predict import default_window, find_audio, predict_files
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    predictor, meta = Predictor.from_checkpoint(args.run, device=device, which=args.which)
-    window = default_window(meta) if args.window is None else (args.window or None)
+    if args.out:
+        check_writable(args.out)  # before loading the model and scoring, not after
+    window = "job" if args.window is None else (args.window or None)
+    recognizer = Recognizer.from_run(args.run, which=args.which, device=args.device, window=window, hop=args.hop)
     paths = find_audio(args.inputs)
     if not paths:
         print("ssl-ser predict: no audio files found in " + ", ".join(args.inputs), file=sys.stderr)
         return 1
-    out = Path(args.out).open("w") if args.out else sys.stdout
+    out = open(args.out, "w") if args.out else sys.stdout
     scored = failed = 0
     try:
-        for row in predict_files(predictor, paths, window=window, hop=args.hop, per_window=args.per_window,
-                                 embeddings=args.embeddings, batch_size=args.batch_size):
-            out.write(json.dumps(row) + "\n")
+        for result in recognizer.predict_files(paths, per_window=args.per_window, embedding=args.embeddings,
+                                               batch_size=args.batch_size):
+            out.write(json.dumps(result.to_dict()) + "\n")
             out.flush()
-            if "error" in row:
+            if isinstance(result, Refusal):
                 failed += 1
-                print(f"ssl-ser predict: {row['path']}: {row['error']}", file=sys.stderr)
+                print(f"ssl-ser predict: {result.path}: {result.reason}: {result.detail}", file=sys.stderr)
             else:
                 scored += 1
     finally:

@@ -10,16 +10,18 @@ import dataclasses
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ssl_ser import audio
 from ssl_ser.errors import SslSerError
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-\u0080-\U0010ffff]+")  # unsafe ASCII only
 
 
 class ManifestError(SslSerError, ValueError):
@@ -75,9 +77,16 @@ class Utterance:
 
 
 def make_key(*parts: object) -> str:
-    """A WebDataset-safe key from parts: unsafe characters (dots, slashes, spaces) become '_'."""
+    """A WebDataset-safe ASCII key from parts, joined by '-'.
+
+    ASCII characters other than letters, digits, '-' and '_' (dots, slashes, spaces) become '_'.
+    Non-ASCII characters are percent-encoded as UTF-8 after NFC normalisation (RFC 3986, as in
+    URLs), so none is lost: ``urllib.parse.unquote`` gives them back
+    (``émotion_日本語`` -> ``%C3%A9motion_%E6%97%A5%E6%9C%AC%E8%AA%9E``).
+    """
     text = "-".join(str(p) for p in parts if p is not None and str(p) != "")
-    return _KEY_UNSAFE.sub("_", text).strip("_")
+    text = _KEY_UNSAFE.sub("_", unicodedata.normalize("NFC", text)).strip("_")
+    return "".join(c if c.isascii() else quote(c, safe="") for c in text)
 
 
 def utterance(path: str | Path, *, key: str, corpus: str, speaker: str | None = None,

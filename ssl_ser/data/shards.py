@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ssl_ser import SAMPLE_RATE, __version__
 from ssl_ser.data.manifest import ManifestError, Utterance
 from ssl_ser.errors import SslSerError
@@ -153,28 +151,16 @@ def _encode_checked(row: int, utt: Utterance, min_seconds: float) -> _Encoded | 
     def reject(reason: str, detail: str) -> Reject:
         return Reject(row + 1, utt.key, utt.audio, reason, detail)
 
-    if not Path(utt.audio).is_file():
-        return reject("missing", f"no such file: {utt.audio}")
-    try:
-        data, rate = audio.decode(utt.audio)
-    except audio.AudioError as err:
-        return reject("unreadable", str(err))
-    if data.size == 0:
-        return reject("empty", "no audio samples")
-    if not np.isfinite(data).all():
-        return reject("non_finite", f"{int((~np.isfinite(data)).sum())} NaN/inf sample(s)")
-    wave = audio.resample(audio.to_mono(data), rate, SAMPLE_RATE)
-    seconds = wave.numel() / SAMPLE_RATE
-    if seconds < min_seconds:
-        return reject("too_short", f"{seconds:.3f} s < min {min_seconds} s")
-    pcm = np.round(np.clip(wave.numpy(), -1.0, 1.0) * 32767.0)
-    if not pcm.any():
-        return reject("silent", "all samples are zero at 16-bit resolution")
-    if pcm.min() == pcm.max():
-        return reject("constant", f"every sample has the value {pcm[0] / 32767.0:+.4f} "
-                                  f"(clipped or DC, no signal)")
+    try:  # the checks every entry point shares (ssl_ser.audio.check)
+        checked = audio.load_checked(utt.audio, min_seconds=min_seconds)
+    except audio.AudioRejected as err:
+        return reject(err.reason, err.detail)
+    wave = checked.wave
     num_samples = int(wave.numel())
-    row_out = dataclasses.replace(utt, extra={**utt.extra, "num_samples": num_samples})
+    extra = {**utt.extra, "num_samples": num_samples}
+    if checked.peak is not None:  # float audio beyond full scale, scaled down instead of clipped
+        extra["normalised_from_peak"] = round(checked.peak, 6)
+    row_out = dataclasses.replace(utt, extra=extra)
     return _Encoded(row, utt, audio.encode_flac(wave, SAMPLE_RATE),
                     row_out.to_json().encode("utf-8"), num_samples)
 

@@ -262,6 +262,10 @@ class Loop:
             last = metrics
         if self._writer is not None:
             self._writer.close()
+        if self.session.is_main:  # MODEL.md next to the best checkpoint
+            from ssl_ser.model_card import write_run_card_at_end
+
+            write_run_card_at_end(self.run_dir, self.log)
         return last
 
     def train_epoch(self, epoch: int) -> dict[str, float]:

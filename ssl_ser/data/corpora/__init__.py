@@ -14,8 +14,9 @@ Conventions shared by every recipe:
 * speakers are the corpus' own ids (``03``, ``Ses01F``): unique within a corpus, so combine them
   with ``corpus`` when corpora are mixed; gender, when known, is ``extra["gender"]``
   (``female``/``male``);
-* audio may be ``.wav``, ``.flac``, ``.ogg``, ``.opus`` or ``.mp3`` (re-encoded copies are common);
-  hidden files (``._x.wav`` from macOS archives) are ignored;
+* audio is any file with a suffix in :data:`ssl_ser.audio.AUDIO_SUFFIXES` (``.wav``, ``.flac``,
+  ``.ogg``, ``.mp3``, ``.aiff``, ...: the list ``predict`` uses too); hidden files (``._x.wav`` from
+  macOS archives) and broken links are skipped with a warning that counts them;
 * files that do not follow the corpus' naming are skipped with a warning (a few names and the
   count), never silently; finding nothing at all is a :class:`CorpusError`;
 * rows come back sorted by key.
@@ -32,6 +33,7 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from ssl_ser.audio import AUDIO_SUFFIXES, is_audio_file
 from ssl_ser.data.manifest import Utterance
 from ssl_ser.errors import SslSerError
 from ssl_ser.registry import Registry
@@ -39,8 +41,6 @@ from ssl_ser.registry import Registry
 Recipe = Callable[..., list[Utterance]]
 
 CORPORA: Registry[Recipe] = Registry("corpus recipe", package="ssl_ser.data.corpora")
-
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3"})
 
 #: The shared emotion vocabulary (recipes map each corpus' codes onto these words).
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised",
@@ -55,10 +55,17 @@ class CorpusError(SslSerError):
     """A corpus root, layout, label file or option that cannot be used; the message names it."""
 
 
-def prepare(name: str, root: str | Path, **options: Any) -> list[Utterance]:
-    """Run recipe ``name`` on ``root`` after checking ``options`` against its signature."""
+def prepare(name: str, root: str | Path, *, licence: str | None = None, **options: Any) -> list[Utterance]:
+    """Run recipe ``name`` on ``root`` after checking ``options`` against its signature.
+
+    ``licence`` (every recipe takes it) is recorded in each row as ``extra["licence"]``; model
+    cards report it for the models trained on these rows."""
     recipe = CORPORA.get(name)
-    return recipe(Path(root).expanduser(), **check_options(name, recipe, options))
+    rows = recipe(Path(root).expanduser(), **check_options(name, recipe, options))
+    if licence:
+        for row in rows:
+            row.extra["licence"] = str(licence)
+    return rows
 
 
 def recipe_options(recipe: Recipe) -> dict[str, inspect.Parameter]:
@@ -103,15 +110,24 @@ def require_dir(root: Path, corpus: str, layout: str) -> Path:
     return root.resolve()
 
 
-def is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
-
-
 def audio_files(folder: Path, recursive: bool = True) -> list[Path]:
-    """Audio files under ``folder`` in sorted order, skipping hidden files and folders."""
+    """Audio files under ``folder`` in sorted order. Files that look like audio (by suffix) but
+    are hidden, inside a hidden folder, or broken links are left out with a warning counting
+    them, never silently."""
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if is_audio(p) and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    kept, hidden, broken = [], [], []
+    for path in found:
+        if path.suffix.lower() not in AUDIO_SUFFIXES or path.is_dir():
+            continue
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            hidden.append(path)
+        elif path.is_symlink() and not path.exists():
+            broken.append(path)
+        elif is_audio_file(path) and path.is_file():
+            kept.append(path)
+    report_skipped(folder.name, hidden, "are hidden or in a hidden folder")
+    report_skipped(folder.name, broken, "are broken links (their target does not exist)")
+    return sorted(kept)
 
 
 def report_skipped(corpus: str, paths: Iterable[Path | str], why: str, shown: int = 5) -> int:

@@ -21,7 +21,7 @@ from typing import Literal
 from ssl_ser.data.corpora import CORPORA, audio_files, finish, log, require_dir
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
-LAYOUT = "a folder with audio files (.wav, .flac, .ogg, .opus, .mp3) in it or in its subfolders"
+LAYOUT = "a folder with audio files (.wav, .flac, .ogg, .mp3, .aiff, ...) in it or in its subfolders"
 
 
 @CORPORA.register("folder")

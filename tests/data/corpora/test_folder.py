@@ -29,7 +29,33 @@ def test_folder_plain(tmp_path: Path, write_audio, expect, as_dicts, check_keys,
                labelled=False),
         expect(f["sad"], key="my_noise-sad_deep_x_y", corpus="my_noise", seconds=0.2, labelled=False),
     ]
-    assert logged() == ""
+    assert logged() == f"my noise: skipped 1 file(s) that are hidden or in a hidden folder: {root}/.cache/hidden.wav"
+
+
+def test_every_file_that_looks_like_audio_is_a_row_or_a_counted_skip(tmp_path: Path, write_audio,
+                                                                      logged) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from ssl_ser.audio import AUDIO_SUFFIXES
+    from ssl_ser.predict import find_audio
+
+    root = tmp_path / "corpus"
+    write_audio(root / "a.wav", seconds=0.2)
+    sf.write(str(root / "b.aiff"), np.zeros(1600, np.float32) + 0.1, 16_000)  # predict took these, prepare did not
+    sf.write(str(root / "c.AU"), np.zeros(1600, np.float32) + 0.1, 16_000, format="AU", subtype="PCM_16")
+    (root / "gone.wav").symlink_to(root / "deleted.wav")  # a dangling link
+    (root / "émotion_日本語.wav").symlink_to(root / "a.wav")  # a good link with a non-ASCII name
+    rows = prepare("folder", root)
+    assert sorted(Path(r.audio).name for r in rows) == ["a.wav", "a.wav", "b.aiff", "c.AU"]
+    assert "skipped 1 file(s) that are broken links (their target does not exist): " \
+           f"{root}/gone.wav" in logged()
+    # predict sees the same files, and the broken link as a file it reports as missing
+    assert sorted(p.name for p in find_audio([root])) == ["a.wav", "b.aiff", "c.AU", "gone.wav", "émotion_日本語.wav"]
+    assert {".aiff", ".au", ".wav", ".flac"} <= AUDIO_SUFFIXES
+    from urllib.parse import unquote
+
+    assert "corpus-émotion_日本語" in {unquote(r.key) for r in rows}  # nothing lost from the name
 
 
 @pytest.mark.parametrize("field", ["emotion", "speaker", "label"])
