@@ -42,6 +42,7 @@ import numpy as np
 from ssl_ser import SAMPLE_RATE, __version__
 from ssl_ser.data.manifest import ManifestError, Utterance
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import atomic_write
 
 FORMAT = "ssl-ser-shards"
 FORMAT_VERSION = 1
@@ -310,7 +311,7 @@ class _ShardWriter:
             sha256=_sha256(self.out_dir / name), rejects=self.rejects,
             histograms={k: dict(sorted(v.items())) for k, v in self.hist.items()},
             labelled=self.labelled)
-        _atomic_write(self.out_dir / PROGRESS / (name + ".json"), record.to_json())
+        atomic_write(self.out_dir / PROGRESS / (name + ".json"), record.to_json())
         self.records.append(record)
         self.index += 1
         self.start_row = end_row
@@ -395,10 +396,10 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
     records = reused + writer.records
     trailing = writer.rejects  # rejects after the last sample when there is no open shard
     all_rejects = [r for rec in records for r in rec.rejects] + trailing
-    _atomic_write(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+    atomic_write(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n"
                                              for r in all_rejects))
     index = _make_index(manifest, manifest_sha, n_rows, build, settings, records, all_rejects)
-    _atomic_write(out_dir / INDEX, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(out_dir / INDEX, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
     shutil.rmtree(out_dir / PROGRESS, ignore_errors=True)
     samples = index["totals"]["samples"]
     if samples + len(all_rejects) != n_rows:  # the invariant the whole design promises
@@ -516,15 +517,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 # --- reading the index ----------------------------------------------------------------------
