@@ -26,6 +26,7 @@ import torch.distributed as dist
 from ssl_ser import segments
 from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import atomic_write
 from ssl_ser.inference import Predictions, Predictor, frontend_section
 from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
@@ -220,12 +221,17 @@ class Loop:
         return fingerprints_of(self.job)
 
     def _restore(self) -> None:
-        with self.session.latest_checkpoint() as directory:
-            if directory is None:
-                return
-            meta = ckpt.load_meta(directory)
-            check_resumable(meta, self._fingerprints(), self.force, directory)
-            state = ckpt.load_state(directory, map_location=self.device)
+        with self.session.checkpoints() as candidates:
+            restored = ckpt.load_newest_intact(candidates, map_location=self.device)
+        if restored is None:
+            return
+        directory, meta, state = restored.directory, restored.meta, restored.state
+        for skipped, reason in restored.skipped:
+            self.log(f"warning: passing over damaged checkpoint {skipped.name}, resuming from "
+                     f"{directory.name} instead ({reason})")
+            self.event("checkpoint_skipped", checkpoint=str(skipped), reason=reason,
+                       instead=str(directory))
+        check_resumable(meta, self._fingerprints(), self.force, directory)
         self.bare_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -238,8 +244,29 @@ class Loop:
         self.start_epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.history = list(meta.get("history", []))
+        self._reconcile_metrics()
         self.log(f"resumed from {directory} after epoch {self.start_epoch}")
         self.event("resumed", epoch=self.start_epoch, checkpoint=str(directory))
+
+    def _reconcile_metrics(self) -> None:
+        """Make ``metrics.jsonl`` the restored checkpoint's history, each epoch once.
+
+        The checkpoint is the record of which epochs finished: a kill after it and before the
+        log line loses that line, and a kill after a log line whose checkpoint never landed
+        leaves a row for an epoch that will run again. Rewriting the log from the history
+        mends both; epochs the log lacked also get their TensorBoard scalars now."""
+        if not self.session.is_main or self.run_dir is None:
+            return
+        path = self.run_dir / "metrics.jsonl"
+        logged = set()
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    logged.add(int(json.loads(line)["epoch"]))
+        atomic_write(path, "".join(json.dumps(row, default=float) + "\n" for row in self.history))
+        for row in self.history:
+            if row.get("epoch") not in logged:
+                self._epoch_scalars(row)
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -437,12 +464,15 @@ class Loop:
     def _log_epoch(self, metrics: dict[str, Any]) -> None:
         if not self.session.is_main:
             return
-        self._scalars({k.replace("_", "/", 1): v for k, v in metrics.items()
-                       if isinstance(v, (int, float)) and k != "epoch"}, metrics["epoch"])
+        self._epoch_scalars(metrics)
         if self.run_dir is not None:
             with (self.run_dir / "metrics.jsonl").open("a") as out:
                 out.write(json.dumps(metrics, default=float) + "\n")
         self.log(format_metrics(metrics, self.job.train.epochs))
+
+    def _epoch_scalars(self, metrics: dict[str, Any]) -> None:
+        self._scalars({k.replace("_", "/", 1): v for k, v in metrics.items()
+                       if isinstance(v, (int, float)) and k != "epoch"}, metrics["epoch"])
 
     def _scalars(self, values: dict[str, float], step: int) -> None:
         if self.run_dir is None:
