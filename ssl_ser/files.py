@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from ssl_ser.errors import SslSerError
 
 
 @contextlib.contextmanager
@@ -33,3 +36,16 @@ def atomic_write(path: str | Path, text: str) -> None:
     """``path`` holds exactly ``text``, or (after a failure) what it held before."""
     with atomic_open(path) as handle:
         handle.write(text)
+
+
+def writable_dir(path: str | Path, what: str = "output directory") -> Path:
+    """Create ``path`` if needed and prove that files can be written there, before any long
+    work whose results would go there; otherwise one clear :class:`SslSerError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # os.access is not the truth (root, ACLs, mounts)
+            pass
+    except OSError as err:
+        raise SslSerError(f"{what} {path} is not writable: {err.strerror or err}") from None
+    return path

@@ -81,6 +81,8 @@ class Loop:
         self.epoch = 0
         self.step = 0
         self.history: list[dict[str, Any]] = []
+        self.eval_unread = 0
+        """Samples this epoch's evaluation passes could not read (index count minus read)."""
         self._writer: Any = None
         self._setup()
 
@@ -278,7 +280,10 @@ class Loop:
             metrics.update({f"pre_{k}": v for k, v in self.method.on_epoch_start(epoch).items()})
             metrics.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
             self.model.eval()
+            self.eval_unread = 0
             metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
+            if self.eval_unread:
+                metrics["eval_samples_unread"] = self.eval_unread
             self.scheduler.step()
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
             metrics["time_s"] = time.perf_counter() - start
@@ -330,9 +335,19 @@ class Loop:
         stats = stream.stats
         if stats.shards_failed or stats.samples_failed:  # skipped, not fatal: say so every epoch
             out["shards_failed"], out["samples_failed"] = stats.shards_failed, stats.samples_failed
-            self.log(f"warning: epoch {epoch + 1} skipped {stats.shards_failed} broken shard(s) "
-                     f"{stats.failed_shards} and {stats.samples_failed} broken sample(s)")
+            self._unread("train", epoch, stats.shards_failed, stats.failed_shards, stats.samples_failed)
         return out
+
+    def _unread(self, stage: str, epoch: int, shards: int, names: list[str], samples: int,
+                **counts: Any) -> None:
+        """Data a pass could not read: skipped, not fatal, so said every time, in the log and
+        in events.jsonl (the epoch's metrics carry the counts)."""
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        self.log(f"warning: epoch {epoch + 1} {stage}: skipped {shards} missing or broken shard(s)"
+                 f"{' (' + listed + ')' if listed else ''} and {samples} undecodable sample(s)"
+                 + "".join(f", {k} {v}" for k, v in counts.items()))
+        self.event("data_unread", stage=stage, epoch=epoch + 1, shards_failed=shards,
+                   failed_shards=names, samples_failed=samples, **counts)
 
     def train_step(self, batch: Any, frozen: bool = False) -> tuple[float, dict[str, float]]:
         batch = batch.to(self.device)
@@ -392,8 +407,13 @@ class Loop:
         gathered on every rank, with their metrics."""
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        parts = self.predictor.predict(make_eval_stream(self, specs), embeddings=embeddings,
-                                       max_batches=max_batches)
+        stream = make_eval_stream(self, specs)
+        parts = self.predictor.predict(stream, embeddings=embeddings, max_batches=max_batches)
+        short = stream.shortfall() if max_batches is None else None  # a capped pass is short anyway
+        if short is not None:
+            self.eval_unread += short.missing or 0
+            self._unread("evaluate", self.epoch, short.shards_failed, short.failed_shards,
+                         short.samples_failed, expected=short.expected, read=short.read)
         return self.predictor.score(gather_parts(parts, self.session.distributed))
 
     @torch.no_grad()

@@ -113,8 +113,27 @@ def test_a_truncated_training_shard_is_skipped_counted_and_reported(
     job = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1},
                data={"train": [str(shards)], "samples_per_epoch": 64})
     metrics = run_training(job, debug=True)
-    assert metrics["train_shards_failed"] >= 1
-    assert "skipped" in capsys.readouterr().out
+    assert metrics["train_shards_failed"] == 1  # one shard, however often it was drawn
+    assert f"train: skipped 1 missing or broken shard(s) ({victim})" in capsys.readouterr().out
+    events = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["stage"], e["failed_shards"]) for e in events] == [("data_unread", "train", [str(victim)])]
+
+
+def test_a_missing_validation_shard_is_recorded_in_metrics_and_events(
+        demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    from ssl_ser.data.shards import build_shards, read_index
+
+    valid = tmp_path / "valid"
+    build_shards(demo_shards.manifests["valid"], valid, max_count=4, workers=1, progress=False)
+    gone = valid / "shard-000001.tar"
+    gone.unlink()
+    job = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1}, data={"valid": [str(valid)]})
+    metrics = run_training(job, debug=True)
+    lost = read_index(valid).raw["shards"][1]["samples"]
+    assert metrics["eval_samples_unread"] == lost and metrics["valid_n"] == read_index(valid).samples - lost
+    (event,) = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
+    assert event["event"] == "data_unread" and event["stage"] == "evaluate"
+    assert event["failed_shards"] == [str(gone)] and event["expected"] == read_index(valid).samples
 
 
 def test_dropped_training_labels_are_reported_with_counts(
