@@ -114,12 +114,12 @@ class RaySession(Session):
     def checkpoints(self) -> Iterator[list[Path]]:
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()  # Ray restores its latest registered one only
+        checkpoint = ray.train.get_checkpoint()  # the latest one Ray registered
         if checkpoint is None:
             yield []
             return
         with checkpoint.as_directory() as directory:
-            yield [Path(directory)]
+            yield [Path(directory), *_older_local_checkpoints(checkpoint)]
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         import ray.train
@@ -144,6 +144,19 @@ def staging_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _older_local_checkpoints(checkpoint: Any) -> list[Path]:
+    """On local or shared-filesystem storage, the run's earlier checkpoints beside Ray's,
+    newest first (Ray names them by time), to fall back on if that one is damaged."""
+    import pyarrow.fs
+
+    if not isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+        return []
+    latest = Path(checkpoint.path)
+    return sorted((p for p in latest.parent.glob("checkpoint_*")
+                   if p.name < latest.name and (p / STATE).is_file() and (p / META).is_file()),
+                  reverse=True)
 
 
 def _copy_synced(src: str, dst: str) -> str:

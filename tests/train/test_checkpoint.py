@@ -66,3 +66,22 @@ def test_a_pickle_is_refused_without_advising_weights_only_false(tmp_path: Path)
     message = str(err.value)
     assert "refusing checkpoint" in message and "arbitrary code" in message
     assert "weights_only" not in message and "\n" not in message
+
+
+def test_under_ray_the_older_checkpoints_of_local_storage_follow_the_registered_one(
+        tmp_path: Path, monkeypatch) -> None:
+    import ray.train
+
+    from ssl_ser.train.session import RaySession
+
+    run = tmp_path / "run"
+    names = ["checkpoint_2026-01-01_10-00-00.000001", "checkpoint_2026-01-01_10-00-05.000001",
+             "checkpoint_2026-01-01_10-00-09.000001", "checkpoint_2026-01-01_10-00-12.000001"]
+    for epoch, name in enumerate(names, 1):
+        _save(run / name, epoch)
+    (run / "checkpoint_tmp_unfinished").mkdir()
+    registered = run / names[2]  # Ray's latest registered one; names[3] came after it
+    monkeypatch.setattr(ray.train, "get_checkpoint", lambda: ray.train.Checkpoint.from_directory(str(registered)))
+    session = object.__new__(RaySession)  # no Ray worker context needed for this
+    with session.checkpoints() as found:
+        assert found == [registered, run / names[1], run / names[0]]
