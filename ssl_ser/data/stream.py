@@ -410,12 +410,12 @@ class _ShardReader(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         def raw_samples() -> Iterator[tuple[dict[str, Any], int]]:
             if len(shards) >= readers:
                 for url, source in shards[slot::readers]:
-                    for raw in _read_shard(url, stats, count=True):
+                    for raw in _read_shard(url, stats, count=True, warn=False):
                         yield raw, source
             else:  # fewer shards than readers: all read everything, keep every n-th sample
                 position = 0
                 for number, (url, source) in enumerate(shards):
-                    for raw in _read_shard(url, stats, count=number % readers == slot):
+                    for raw in _read_shard(url, stats, count=number % readers == slot, warn=False):
                         if position % readers == slot:
                             yield raw, source
                         position += 1
@@ -529,9 +529,11 @@ def _shuffled(stream: Iterable[Any], bufsize: int, rng: random.Random) -> Iterat
     return iter(wds.shuffle(bufsize, initial=bufsize, rng=rng)(iter(stream)))
 
 
-def _read_shard(url: str, stats: StreamStats, *, count: bool) -> Iterator[dict[str, Any]]:
+def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
+                ) -> Iterator[dict[str, Any]]:
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
-    is logged and counted (when ``count``: exactly one reader owns each shard's counts)."""
+    is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
+    ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
     from webdataset.handlers import reraise_exception
     from webdataset.tariterators import group_by_keys, tar_file_expander
 
@@ -542,7 +544,8 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool) -> Iterator[dict[s
             stats.shards_failed += 1
             if len(stats.failed_shards) < _MAX_FAILED_NAMES:
                 stats.failed_shards.append(url)
-            log.warning("skipping the rest of shard %s: %s", url, _short(err))
+            if warn:
+                log.warning("skipping the rest of shard %s: %s", url, _short(err))
 
     try:
         stream = open_url(url)
@@ -616,7 +619,8 @@ class ShardStream:
 
     def shortfall(self) -> Shortfall | None:
         """After a whole exact-mode pass: what it could not read (missing or broken shards,
-        undecodable samples, fewer samples than the index lists), or None if it read them all."""
+        undecodable samples, fewer samples than the index lists), or None if it read them all.
+        Exact passes do not log broken shards one by one: their user reports this instead."""
         stats = self.stats
         read = stats.samples_read - stats.samples_failed - stats.samples_filtered
         if (not stats.shards_failed and not stats.samples_failed

@@ -82,7 +82,7 @@ class Loop:
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.eval_unread = 0
-        """Samples this epoch's evaluation passes could not read (index count minus read)."""
+        """Samples this epoch's exact passes (embedding, validation) could not read."""
         self._writer: Any = None
         self._setup()
 
@@ -277,10 +277,10 @@ class Loop:
             self.epoch = epoch
             start = time.perf_counter()
             metrics: dict[str, Any] = {"epoch": epoch + 1}
+            self.eval_unread = 0
             metrics.update({f"pre_{k}": v for k, v in self.method.on_epoch_start(epoch).items()})
             metrics.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
             self.model.eval()
-            self.eval_unread = 0
             metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
             if self.eval_unread:
                 metrics["eval_samples_unread"] = self.eval_unread
@@ -409,12 +409,15 @@ class Loop:
             max_batches = self.job.debug.max_eval_batches
         stream = make_eval_stream(self, specs)
         parts = self.predictor.predict(stream, embeddings=embeddings, max_batches=max_batches)
+        self._report_shortfall(stream, "evaluate", max_batches)
+        return self.predictor.score(gather_parts(parts, self.session.distributed))
+
+    def _report_shortfall(self, stream: Any, stage: str, max_batches: int | None) -> None:
         short = stream.shortfall() if max_batches is None else None  # a capped pass is short anyway
         if short is not None:
             self.eval_unread += short.missing or 0
-            self._unread("evaluate", self.epoch, short.shards_failed, short.failed_shards,
+            self._unread(stage, self.epoch, short.shards_failed, short.failed_shards,
                          short.samples_failed, expected=short.expected, read=short.read)
-        return self.predictor.score(gather_parts(parts, self.session.distributed))
 
     @torch.no_grad()
     def embed(self, specs: list[str], *, gather: bool = True,
@@ -423,8 +426,9 @@ class Loop:
         or (``gather``) everyone's, in the same order on every rank."""
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        parts = self.predictor.predict(make_eval_stream(self, specs), embeddings=True,
-                                       max_batches=max_batches)
+        stream = make_eval_stream(self, specs)
+        parts = self.predictor.predict(stream, embeddings=True, max_batches=max_batches)
+        self._report_shortfall(stream, "embed", max_batches)
         parts = {k: parts[k] for k in ("keys", "emb", "meta")}
         if gather:
             parts = gather_parts(parts, self.session.distributed)
