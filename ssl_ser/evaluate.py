@@ -4,7 +4,9 @@
 normalisation, model, label space, segment setting) and scores every utterance of the shard
 sets once: UA, WA, macro and weighted F1, per-class recall/precision/F1, the confusion matrix
 and, for attribute models, CCC per attribute. Segment models are scored per utterance (the
-mean of their segments' posteriors), as in training. ``write_results`` stores
+mean of their segments' posteriors), as in training. A pass that could not read every sample
+its shard indexes list (a missing or broken shard) is an error unless ``allow_missing``, and
+then the shortfall is part of the results. ``write_results`` stores
 ``metrics.json`` (for scripts), ``predictions.jsonl`` (one row per utterance) and
 ``confusion.png`` (normalised per true class); ``format_report`` is the printed table. The
 cross-validation driver (:mod:`ssl_ser.cv`) reuses all three.
@@ -21,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from ssl_ser.data.stream import Shortfall
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import atomic_open, atomic_write, writable_dir
 from ssl_ser.inference import ATTRIBUTES, Predictions, Predictor
 from ssl_ser.labels import IGNORE
 from ssl_ser.plots import confusion_png, normalise_rows
@@ -48,6 +52,8 @@ class Evaluation:
     shards: list[str]
     speaker_norm: dict[str, int] = field(default_factory=dict)
     """Speakers normalised with checkpoint statistics / statistics fitted on the evaluated audio."""
+    shortfall: Shortfall | None = None
+    """What could not be read (``allow_missing``); None when every sample was scored."""
 
     def summary(self) -> dict[str, Any]:
         """The JSON written to ``metrics.json``."""
@@ -63,6 +69,7 @@ class Evaluation:
             "confusion": confusion.tolist(),
             "confusion_normalised": [[_plain(v) for v in row] for row in normalise_rows(confusion)],
             "speaker_norm": self.speaker_norm,
+            "shortfall": None if self.shortfall is None else self.shortfall.as_dict(),
         }
 
 
@@ -72,7 +79,7 @@ def evaluate(run_or_ckpt: str | Path, shards: Sequence[str], *, which: str = "be
              device: str = "cpu", batch_size: int | None = None, num_workers: int = 0,
              max_seconds: float | None | str = "job", embeddings: bool = False,
              fit_new_speakers: bool = True, predictor: Predictor | None = None,
-             meta: dict[str, Any] | None = None) -> Evaluation:
+             meta: dict[str, Any] | None = None, allow_missing: bool = False) -> Evaluation:
     """Score every utterance of ``shards`` with a run's ``which`` checkpoint.
 
     ``max_seconds``: utterances longer than this are cut ("job": the job's
@@ -80,6 +87,9 @@ def evaluate(run_or_ckpt: str | Path, shards: Sequence[str], *, which: str = "be
     statistics for get their own, fitted (without labels) on the evaluated audio, as the
     training loop does for its validation and test speakers (``fit_new_speakers``).
     A ``predictor`` and its ``meta`` may be passed in to skip loading the checkpoint.
+    A missing or broken shard, or fewer samples than the indexes list, raises
+    :class:`EvaluationError`; with ``allow_missing`` what was read is scored and the
+    shortfall recorded.
     """
     from ssl_ser.data.stream import make_stream
 
@@ -98,12 +108,19 @@ def evaluate(run_or_ckpt: str | Path, shards: Sequence[str], *, which: str = "be
     norm_counts: dict[str, int] = {}
     if predictor.speaker_norm is not None and fit_new_speakers:
         norm_counts = add_speaker_statistics(predictor, stream())
-    pred = predictor.score(predictor.predict(stream(), embeddings=embeddings))
+    scored = stream()
+    pred = predictor.score(predictor.predict(scored, embeddings=embeddings))
+    shortfall = scored.shortfall()
+    if shortfall is not None and not allow_missing:
+        raise EvaluationError(f"{', '.join(map(str, shards))}: {shortfall.describe()}; no results "
+                              f"written (--allow-missing scores what was read and records the "
+                              f"shortfall in metrics.json)")
     if not pred.keys:
         raise EvaluationError(f"the shard sets {list(shards)} hold no samples")
     return Evaluation(predictions=pred, classes=list(predictor.labels.classes),
                       attributes=list(predictor.attributes), checkpoint=str(meta.get("checkpoint")),
-                      epoch=meta.get("epoch"), shards=[str(s) for s in shards], speaker_norm=norm_counts)
+                      epoch=meta.get("epoch"), shards=[str(s) for s in shards], speaker_norm=norm_counts,
+                      shortfall=shortfall)
 
 
 def add_speaker_statistics(predictor: Predictor, batches: Any) -> dict[str, int]:
@@ -154,19 +171,17 @@ def prediction_rows(pred: Predictions, classes: Sequence[str],
 
 def write_results(evaluation: Evaluation, out_dir: str | Path, title: str | None = None) -> dict[str, Path]:
     """``metrics.json``, ``predictions.jsonl`` and ``confusion.png`` in ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     summary = evaluation.summary()
     paths = {"metrics": out / METRICS_FILE, "predictions": out / PREDICTIONS_FILE}
-    with (out / (PREDICTIONS_FILE + ".tmp")).open("w") as lines:
+    with atomic_open(paths["predictions"]) as lines:
         for row in prediction_rows(evaluation.predictions, evaluation.classes, evaluation.attributes):
             lines.write(json.dumps(row) + "\n")
-    (out / (PREDICTIONS_FILE + ".tmp")).replace(paths["predictions"])
     if summary["labelled"]:
         paths["confusion"] = confusion_png(summary["confusion"], evaluation.classes, out / CONFUSION_FILE,
                                            title or _title(summary))
     # metrics.json last: its presence says the evaluation is complete (cv relies on it)
-    _write_json(paths["metrics"], summary)
+    atomic_write(paths["metrics"], json.dumps(summary, indent=2) + "\n")
     return paths
 
 
@@ -208,6 +223,8 @@ def report_text(evaluation: Evaluation, title: str | None = None) -> str:
     summary = evaluation.summary()
     unlabelled = summary["utterances"] - summary["labelled"]
     note = f"\n({unlabelled} utterance(s) without a usable label are scored but not counted)" if unlabelled else ""
+    if evaluation.shortfall is not None:
+        note += f"\nwarning: incomplete (--allow-missing): {evaluation.shortfall.describe()}"
     return format_report(summary["metrics"], summary["per_class"],
                          summary["confusion"] if summary["labelled"] else None, summary["classes"],
                          title or _title(summary)) + note
@@ -228,9 +245,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     return value
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)

@@ -152,3 +152,59 @@ def test_report_text_counts_unlabelled_utterances(demo_shards, tiny_run: Path) -
     assert result.summary()["labelled"] == 0 and len(result.predictions.keys) > 0
     text = report_text(result)
     assert "without a usable label" in text and "confusion" not in text
+
+
+def _test_set_in_shards_of_4(demo_shards, tmp_path: Path) -> Path:
+    from ssl_ser.data.shards import build_shards
+
+    build_shards(demo_shards.manifests["test"], tmp_path / "test", max_count=4, workers=1, progress=False)
+    return tmp_path / "test"
+
+
+def test_a_missing_shard_fails_evaluation_unless_allowed_and_then_is_recorded(
+        demo_shards, tiny_run: Path, tmp_path: Path, capsys) -> None:
+    test = _test_set_in_shards_of_4(demo_shards, tmp_path)
+    total = read_index(test).samples
+    gone = sorted(test.glob("shard-*.tar"))[-1]
+    lost = read_index(test).raw["shards"][-1]["samples"]
+    gone.unlink()
+    assert main(["evaluate", str(tiny_run), str(test), "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ssl-ser evaluate: error: {test}: read {total - lost} "
+                                                   f"of the {total} samples the shard index lists")
+    assert str(gone) in err and "--allow-missing" in err and not (tmp_path / "ev" / "metrics.json").exists()
+
+    assert main(["evaluate", str(tiny_run), str(test), "--out", str(tmp_path / "ev"), "--allow-missing"]) == 0
+    assert "warning: incomplete (--allow-missing): read" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert summary["utterances"] == total - lost
+    assert summary["shortfall"] == {"expected": total, "read": total - lost, "missing": lost,
+                                    "shards_failed": 1, "failed_shards": [str(gone)], "samples_failed": 0}
+
+
+def test_a_truncated_shard_fails_evaluation(demo_shards, tiny_run: Path, tmp_path: Path) -> None:
+    from ssl_ser.evaluate import EvaluationError
+
+    test = _test_set_in_shards_of_4(demo_shards, tmp_path)
+    victim = sorted(test.glob("shard-*.tar"))[0]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    with pytest.raises(EvaluationError, match=f"1 shard.s. missing or broken: {victim}"):
+        evaluate(tiny_run, [str(test)])
+    result = evaluate(tiny_run, [str(test)], allow_missing=True)
+    assert result.shortfall is not None and result.shortfall.missing > 0
+    assert result.summary()["shortfall"]["read"] == len(result.predictions.keys)
+    assert evaluate(tiny_run, [str(demo_shards.shards["test"])]).summary()["shortfall"] is None
+
+
+def test_an_unusable_out_is_refused_before_the_evaluation(
+        demo_shards, tiny_run: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    import ssl_ser.evaluate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("evaluated before checking --out")
+
+    monkeypatch.setattr(ssl_ser.evaluate, "evaluate", must_not_run)
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "results"
+    assert main(["evaluate", str(tiny_run), str(demo_shards.shards["test"]), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"ssl-ser evaluate: error: --out {out} is not writable: Not a directory\n"

@@ -16,12 +16,17 @@ complete, then a small record (its rows, sha256, rejects, histograms) goes to
 ``OUT/.progress/``. A rerun of an interrupted build keeps every leading shard whose record
 matches this manifest and settings and whose bytes still match the record, and continues
 after the last one; the result is identical to an uninterrupted build. ``index.json`` is
-written last, and a finished set is only replaced with ``overwrite``.
+written last, and a finished set is only replaced with ``overwrite``. A write that fails (a
+full disk) removes its temporary file and stops with one line; the rerun continues the same
+way. One build at a time may write to a directory: a second one is refused (a lock on it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import hashlib
 import io
 import itertools
@@ -40,6 +45,7 @@ from typing import Any
 from ssl_ser import SAMPLE_RATE, __version__
 from ssl_ser.data.manifest import ManifestError, Utterance
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import atomic_write
 
 FORMAT = "ssl-ser-shards"
 FORMAT_VERSION = 1
@@ -100,6 +106,8 @@ class ShardRecord:
     def from_json(cls, text: str) -> ShardRecord:
         data = json.loads(text)
         data["rows"] = tuple(data["rows"])
+        # in Reject's field order, as a fresh build writes them (to_json sorts keys)
+        data["rejects"] = [Reject(**r).to_dict() for r in data.get("rejects", [])]
         return cls(**data)
 
 
@@ -296,19 +304,20 @@ class _ShardWriter:
             sha256=_sha256(self.out_dir / name), rejects=self.rejects,
             histograms={k: dict(sorted(v.items())) for k, v in self.hist.items()},
             labelled=self.labelled)
-        _atomic_write(self.out_dir / PROGRESS / (name + ".json"), record.to_json())
+        atomic_write(self.out_dir / PROGRESS / (name + ".json"), record.to_json())
         self.records.append(record)
         self.index += 1
         self.start_row = end_row
         self._reset()
 
     def abort(self) -> None:
+        """Drop the open shard. Closing may fail again (a full disk); the tmp file goes anyway."""
         if self._tar is not None:
-            try:
-                self._tar.close()  # tarfile would otherwise finish it at garbage collection
-            finally:
+            tar, self._tar = self._tar, None
+            with contextlib.suppress(OSError, ValueError):
+                tar.close()  # tarfile would otherwise finish it at garbage collection
+            with contextlib.suppress(OSError):
                 self._file.close()
-            self._tar = None
             self.tmp_path.unlink(missing_ok=True)
 
 
@@ -334,7 +343,46 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
     build = hashlib.sha256(json.dumps(
         dict(manifest=manifest_sha, version=FORMAT_VERSION, sample_rate=SAMPLE_RATE, **settings),
         sort_keys=True).encode()).hexdigest()[:16]
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ShardError(f"{out_dir} exists and is not a directory")
+    with _sole_writer(out_dir):
+        try:
+            report = _build_locked(manifest, out_dir, manifest_sha, n_rows, build, settings,
+                                   workers=workers, strict=strict, overwrite=overwrite,
+                                   progress=progress)
+        except OSError as err:  # a full disk, a vanished mount: the tmp files are gone already
+            where = f" ({err.filename})" if err.filename else ""
+            hint = ("free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+                    else "fix that")
+            raise ShardError(f"{out_dir}: {err.strerror or err}{where} while writing the shard set; "
+                             f"complete shards are kept: {hint} and rerun the same command to "
+                             f"continue") from None
+    report.elapsed = time.perf_counter() - started
+    return report
 
+
+@contextmanager
+def _sole_writer(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` itself (no lock file to leave behind): a second
+    build into the same directory would interleave its shards with ours."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handle = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ShardError(f"{out_dir}: another `shards build` is writing there; wait for it "
+                             f"to finish, or build into another directory") from None
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _build_locked(manifest: Path, out_dir: Path, manifest_sha: str, n_rows: int, build: str,
+                  settings: dict[str, Any], *, workers: int, strict: bool, overwrite: bool,
+                  progress: bool) -> BuildReport:
+    max_count, max_size, min_seconds = (settings["max_count"], settings["max_size"],
+                                        settings["min_seconds"])
     _prepare_out_dir(out_dir, overwrite)
     reused = _reusable_records(out_dir, build)
     _remove_stale(out_dir, keep=len(reused))
@@ -381,10 +429,10 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
     records = reused + writer.records
     trailing = writer.rejects  # rejects after the last sample when there is no open shard
     all_rejects = [r for rec in records for r in rec.rejects] + trailing
-    _atomic_write(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+    atomic_write(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n"
                                              for r in all_rejects))
     index = _make_index(manifest, manifest_sha, n_rows, build, settings, records, all_rejects)
-    _atomic_write(out_dir / INDEX, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(out_dir / INDEX, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
     shutil.rmtree(out_dir / PROGRESS, ignore_errors=True)
     samples = index["totals"]["samples"]
     if samples + len(all_rejects) != n_rows:  # the invariant the whole design promises
@@ -392,8 +440,7 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
     return BuildReport(out_dir=out_dir, rows=n_rows, samples=samples,
                        rejected=len(all_rejects), shards=[r.name for r in records],
                        reused=len(reused), seconds_of_audio=index["totals"]["seconds"],
-                       reasons=index["rejects"]["reasons"],
-                       elapsed=time.perf_counter() - started)
+                       reasons=index["rejects"]["reasons"], elapsed=0.0)
 
 
 @contextmanager
@@ -414,8 +461,6 @@ def _strict_message(reject: Reject, manifest: Path) -> str:
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ShardError(f"{out_dir} exists and is not a directory")
     if (out_dir / INDEX).exists():
         if not overwrite:
             raise ShardError(f"{out_dir} already holds a complete shard set ({INDEX}); "
@@ -502,15 +547,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 # --- reading the index ----------------------------------------------------------------------

@@ -19,9 +19,12 @@ Two modes:
     results and gathers them across ranks at the end.
 
 Both modes are deterministic for a given ``(seed, epoch)`` (and the same world size and worker
-count): this is how a resumed run reproduces the uninterrupted one. A corrupt or truncated
-shard is skipped with a warning and counted in :class:`StreamStats`; every worker reports its
-counts with each batch and when it finishes, and :attr:`ShardStream.stats` sums them.
+count): this is how a resumed run reproduces the uninterrupted one. A missing, corrupt or
+truncated shard is skipped with a warning and counted in :class:`StreamStats`; every worker
+reports its counts with each batch and when it finishes, and :attr:`ShardStream.stats` sums
+them. A shard set with an ``index.json`` is read from it (its shard list, not a glob), and
+after an exact pass :meth:`ShardStream.shortfall` compares what was read with the counts the
+index promises: the one place that decides whether a pass saw everything.
 
 Rank and world size come from the explicit arguments when given, else from
 ``torch.distributed`` when it is initialised (Ray Train), else from the ``RANK`` and
@@ -55,7 +58,7 @@ Mode = Literal["train", "exact"]
 CropPosition = Literal["random", "start", "center"]
 ShardSpec = str | os.PathLike[str] | Sequence["str | os.PathLike[str]"]
 _GLOB_CHARS = set("*?[")
-_MAX_FAILED_NAMES = 20
+_MAX_FAILED_NAMES = 1000
 
 
 class StreamError(SslSerError):
@@ -81,8 +84,8 @@ class StreamStats:
 
     shards_opened: int = 0
     shards_failed: int = 0
-    """Shards that could not be opened or broke off (corrupt, truncated); their readable
-    samples before the break are still delivered."""
+    """Distinct shards that could not be opened or broke off (missing, corrupt, truncated;
+    one resampled many times counts once); their samples before the break are delivered."""
     samples_read: int = 0
     samples_failed: int = 0
     """Samples with a missing member, unreadable JSON or undecodable audio."""
@@ -90,17 +93,55 @@ class StreamStats:
     """Samples dropped on purpose (``labelled_only``)."""
     batches: int = 0
     failed_shards: list[str] = field(default_factory=list)
-    """The first few failed shard names, for the log."""
+    """The failed shards' names (the first 1000)."""
 
     def __add__(self, other: StreamStats) -> StreamStats:
         values = {f.name: getattr(self, f.name) + getattr(other, f.name)
                   for f in dataclasses.fields(self) if f.name != "failed_shards"}
-        names = (self.failed_shards + other.failed_shards)[:_MAX_FAILED_NAMES]
-        return StreamStats(**values, failed_shards=names)
+        names = list(dict.fromkeys(self.failed_shards + other.failed_shards))
+        if all(s.shards_failed == len(s.failed_shards) for s in (self, other)):
+            values["shards_failed"] = len(names)  # two workers failing on one shard: one shard
+        return StreamStats(**values, failed_shards=names[:_MAX_FAILED_NAMES])
 
     def as_dict(self) -> dict[str, int]:
         """The counters alone (for logging)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "failed_shards"}
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """What a whole exact pass could not read, against its shard sets' ``index.json``."""
+
+    expected: int | None
+    """Samples the indexes list; None when a set has no index (or the pass was one rank's)."""
+    read: int
+    """Samples delivered."""
+    failed_shards: list[str]
+    """Shards missing or broken (the first 1000)."""
+    shards_failed: int
+    samples_failed: int
+    """Samples with a missing member or undecodable audio."""
+
+    @property
+    def missing(self) -> int | None:
+        return None if self.expected is None else self.expected - self.read
+
+    def describe(self) -> str:
+        """One line: how much was read and what failed."""
+        parts = [f"read {self.read} of the {self.expected} samples the shard index lists"
+                 if self.expected is not None else f"read {self.read} samples"]
+        if self.shards_failed:
+            more = f" and {self.shards_failed - 3} more" if self.shards_failed > 3 else ""
+            parts.append(f"{self.shards_failed} shard(s) missing or broken: "
+                         f"{', '.join(self.failed_shards[:3])}{more}")
+        if self.samples_failed:
+            parts.append(f"{self.samples_failed} sample(s) could not be decoded")
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"expected": self.expected, "read": self.read, "missing": self.missing,
+                "shards_failed": self.shards_failed, "failed_shards": self.failed_shards,
+                "samples_failed": self.samples_failed}
 
 
 @dataclass
@@ -164,10 +205,14 @@ def is_url(text: str) -> bool:
 
 
 def resolve_shards(spec: ShardSpec) -> list[str]:
-    """Shard locations from a directory (its ``shard-*.tar``, sorted), a glob, brace notation
-    (``a/shard-{000000..000009}.tar``), a URL (``s3://``, ``pipe:``, ``http(s)://``, brace
-    notation allowed) or a list of those. Missing local shards are an error naming them."""
+    """Shard locations from a directory (the shards its ``index.json`` lists, else its
+    ``shard-*.tar``, sorted), a glob, brace notation (``a/shard-{000000..000009}.tar``), a URL
+    (``s3://``, ``pipe:``, ``http(s)://``, brace notation allowed) or a list of those. Named
+    local shards that are missing are an error naming them; shards an index lists but that
+    are gone are read as failed, so the pass reports them (:meth:`ShardStream.shortfall`)."""
     from braceexpand import braceexpand
+
+    from ssl_ser.data.shards import INDEX, read_index
 
     if isinstance(spec, (list, tuple)):
         if not spec:
@@ -182,7 +227,12 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     missing: list[str] = []
     for item in braceexpand(os.path.expanduser(text)):
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and (path / INDEX).is_file():
+            listed = read_index(path).shards
+            if not listed:
+                raise StreamError(f"{path}: its {INDEX} lists no shards")
+            found.extend(listed)
+        elif path.is_dir():
             shards = sorted(path.glob("shard-*.tar"))
             if not shards:
                 raise StreamError(f"{path}: no shard-*.tar files in this directory "
@@ -360,12 +410,12 @@ class _ShardReader(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         def raw_samples() -> Iterator[tuple[dict[str, Any], int]]:
             if len(shards) >= readers:
                 for url, source in shards[slot::readers]:
-                    for raw in _read_shard(url, stats, count=True):
+                    for raw in _read_shard(url, stats, count=True, warn=False):
                         yield raw, source
             else:  # fewer shards than readers: all read everything, keep every n-th sample
                 position = 0
                 for number, (url, source) in enumerate(shards):
-                    for raw in _read_shard(url, stats, count=number % readers == slot):
+                    for raw in _read_shard(url, stats, count=number % readers == slot, warn=False):
                         if position % readers == slot:
                             yield raw, source
                         position += 1
@@ -479,20 +529,23 @@ def _shuffled(stream: Iterable[Any], bufsize: int, rng: random.Random) -> Iterat
     return iter(wds.shuffle(bufsize, initial=bufsize, rng=rng)(iter(stream)))
 
 
-def _read_shard(url: str, stats: StreamStats, *, count: bool) -> Iterator[dict[str, Any]]:
+def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
+                ) -> Iterator[dict[str, Any]]:
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
-    is logged and counted (when ``count``: exactly one reader owns each shard's counts)."""
+    is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
+    ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
     from webdataset.handlers import reraise_exception
     from webdataset.tariterators import group_by_keys, tar_file_expander
 
     from ssl_ser.data.shards import open_url
 
     def failed(err: BaseException) -> None:
-        if count:
+        if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw
             stats.shards_failed += 1
             if len(stats.failed_shards) < _MAX_FAILED_NAMES:
                 stats.failed_shards.append(url)
-            log.warning("skipping the rest of shard %s: %s", url, _short(err))
+            if warn:
+                log.warning("skipping the rest of shard %s: %s", url, _short(err))
 
     try:
         stream = open_url(url)
@@ -514,7 +567,10 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool) -> Iterator[dict[s
 
 
 def _short(err: BaseException) -> str:
-    text = str(err.args[0]) if err.args else repr(err)
+    if isinstance(err, FileNotFoundError):
+        return "missing"
+    text = err.strerror if isinstance(err, OSError) and err.strerror else (
+        str(err.args[0]) if err.args else repr(err))
     return f"{type(err).__name__}: {text}"[:300]
 
 
@@ -528,8 +584,10 @@ class ShardStream:
     """
 
     def __init__(self, settings: _Settings, *, num_workers: int, pin_memory: bool,
-                 prefetch_factor: int | None) -> None:
+                 prefetch_factor: int | None, expected_samples: int | None = None) -> None:
         self.settings = settings
+        self.expected_samples = expected_samples
+        """Exact mode, one rank: the samples the shard sets' indexes list (None: unknown)."""
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.prefetch_factor = prefetch_factor
@@ -558,6 +616,19 @@ class ShardStream:
         for stats in self._worker_stats.values():
             total = total + stats
         return total
+
+    def shortfall(self) -> Shortfall | None:
+        """After a whole exact-mode pass: what it could not read (missing or broken shards,
+        undecodable samples, fewer samples than the index lists), or None if it read them all.
+        Exact passes do not log broken shards one by one: their user reports this instead."""
+        stats = self.stats
+        read = stats.samples_read - stats.samples_failed - stats.samples_filtered
+        if (not stats.shards_failed and not stats.samples_failed
+                and self.expected_samples in (None, read)):
+            return None
+        return Shortfall(expected=self.expected_samples, read=read,
+                         failed_shards=list(stats.failed_shards), shards_failed=stats.shards_failed,
+                         samples_failed=stats.samples_failed)
 
     def __iter__(self) -> Iterator[Batch]:
         self._worker_stats = {}
@@ -613,7 +684,10 @@ def make_stream(shards: ShardSpec | None = None, *, sources: Sequence[StreamSour
     urls = tuple(tuple(resolve_shards(src.shards)) for src in sources)
 
     weights: tuple[float, ...] = ()
-    batches_per_rank = None
+    batches_per_rank = expected = None
+    if mode == "exact" and world_size == 1:  # a rank's share is not what the index counts
+        counts = [count_samples(u, labelled_only=labelled_only) for u in urls]
+        expected = None if None in counts else sum(c for c in counts if c is not None)
     if mode == "train":
         counts = [count_samples(u, labelled_only=labelled_only) for u in urls]
         if any(src.weight is None for src in sources) and len(sources) > 1 and None in counts:
@@ -642,4 +716,4 @@ def make_stream(shards: ShardSpec | None = None, *, sources: Sequence[StreamSour
         shuffle_buffer=shuffle_buffer, batches_per_rank=batches_per_rank, seed=seed, epoch=epoch,
         rank=rank, world_size=world_size, labelled_only=labelled_only)
     return ShardStream(settings, num_workers=num_workers, pin_memory=pin_memory,
-                       prefetch_factor=prefetch_factor)
+                       prefetch_factor=prefetch_factor, expected_samples=expected)

@@ -3,13 +3,18 @@
 A checkpoint is a directory: ``state.pt`` (tensors and plain Python values only, so it loads
 with ``torch.load(weights_only=True)``) and ``meta.json`` (epoch, metrics, config
 fingerprints, label spaces, the resolved job). The same layout serves Ray ``Checkpoint``
-objects and debug-mode runs.
+objects and debug-mode runs. Both files are written atomically (tmp, fsync, rename), so a kill
+never leaves a half-written one; a checkpoint damaged anyway (a full or failing disk) is
+skipped by :func:`load_newest_intact` in favour of the one before it.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ import numpy as np
 import torch
 
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import atomic_open, atomic_write
 
 STATE = "state.pt"
 META = "meta.json"
@@ -53,9 +59,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save(directory: str | Path, state: dict[str, Any], meta: dict[str, Any]) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    torch.save(state, directory / STATE)
-    (directory / META).write_text(json.dumps(meta, indent=2, default=str))
+    with atomic_open(directory / STATE, "wb") as handle:
+        torch.save(state, handle)
+    # meta last: a directory with both files is a complete checkpoint
+    atomic_write(directory / META, json.dumps(meta, indent=2, default=_json_value))
     return directory
+
+
+def _json_value(value: Any) -> Any:
+    """Numbers stay numbers (numpy and 0-d tensor scalars), anything else is its text: the
+    history in ``meta.json`` must read back as the rows ``metrics.jsonl`` holds."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)
 
 
 def load_state(directory: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -64,15 +84,55 @@ def load_state(directory: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"no {STATE} in checkpoint {directory}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:  # torch's own message suggests the unsafe way round this
+        raise CheckpointError(f"refusing checkpoint {path}: it holds Python objects besides tensors "
+                              f"and plain values, and loading those could run arbitrary code") from None
     except Exception as err:  # a truncated or foreign file
-        raise CheckpointError(f"cannot load checkpoint {path}: {err}") from None
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
 
 
 def load_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise CheckpointError(f"no {META} in checkpoint {directory}")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:  # truncated or garbled
+        raise CheckpointError(f"cannot read {path}: {err}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"cannot read {path}: not a JSON object")
+    return meta
+
+
+@dataclass
+class Restored:
+    """The newest checkpoint that loaded, and the newer ones that did not (with why)."""
+
+    directory: Path
+    meta: dict[str, Any]
+    state: dict[str, Any]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def load_newest_intact(candidates: Sequence[Path], map_location: str | torch.device = "cpu"
+                       ) -> Restored | None:
+    """Load the first of ``candidates`` (newest first) whose meta and state both read back;
+    None when there are none. Raises when every one is damaged: starting over silently would
+    throw the run away."""
+    skipped: list[tuple[Path, str]] = []
+    for directory in candidates:
+        try:
+            meta = load_meta(directory)
+            state = load_state(directory, map_location=map_location)
+        except CheckpointError as err:
+            skipped.append((Path(directory), str(err)))
+            continue
+        return Restored(Path(directory), meta, state, skipped)
+    if skipped:
+        raise CheckpointError(f"none of the {len(skipped)} checkpoint(s) can be loaded; the newest: "
+                              f"{skipped[0][1]}")
+    return None
 
 
 def find_checkpoint(path: str | Path, which: str = "best") -> Path:
@@ -82,10 +142,15 @@ def find_checkpoint(path: str | Path, which: str = "best") -> Path:
         return path
     if not path.is_dir():
         raise CheckpointError(f"no such run or checkpoint: {path}")
-    found = [p.parent for p in path.glob(f"*/{STATE}") if (p.parent / META).is_file()]
+    metas = {}
+    for state in path.glob(f"*/{STATE}"):
+        try:
+            metas[state.parent] = load_meta(state.parent)
+        except CheckpointError:  # damaged or still being written: not a candidate
+            continue
+    found = list(metas)
     if not found:
         raise CheckpointError(f"{path} holds no checkpoints (looked for */{STATE})")
-    metas = {p: load_meta(p) for p in found}
     latest = max(found, key=lambda p: (metas[p].get("epoch", 0), p.name))
     if which == "latest":
         return latest

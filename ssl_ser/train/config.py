@@ -13,22 +13,27 @@ import hashlib
 import json
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ssl_ser.config import ConfigError, config, from_dict, load, to_dict
 from ssl_ser.labels import LabelConfig
 
 ATTRIBUTE = Literal["arousal", "valence", "dominance"]
+# range checks live in the schema, so a bad value is refused with its key before any work
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Decay = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 @config
 class SegmentConfig:
     """Fixed-length windows for segment models; utterance scores are the mean of segment scores."""
 
-    seconds: float = 2.0
-    train_hop: float = 1.0
+    seconds: PositiveFloat = 2.0
+    train_hop: PositiveFloat = 1.0
     """Hop between training segments (Li et al. 2018: 1 s)."""
-    eval_hop: float = 0.4
+    eval_hop: PositiveFloat = 0.4
     """Hop between evaluation segments (Li et al. 2018: 0.4 s)."""
 
 
@@ -39,19 +44,19 @@ class DataConfig:
     (e.g. several corpora) are mixed in proportion to their size."""
     unlabelled: list[str] = field(default_factory=list)
     """Unlabelled shard sets (semi-supervised methods)."""
-    unlabelled_weight: float = 0.5
+    unlabelled_weight: Fraction = 0.5
     """Fraction of the training stream drawn from the unlabelled sets."""
     valid: list[str] = field(default_factory=list)
     test: list[str] = field(default_factory=list)
-    batch_size: int = 32
-    crop_seconds: float | None = 3.0
+    batch_size: PositiveInt = 32
+    crop_seconds: PositiveFloat | None = 3.0
     """Random crop/pad of training utterances; null keeps whole utterances (length-bucketed)."""
-    eval_max_seconds: float | None = 30.0
+    eval_max_seconds: PositiveFloat | None = 30.0
     """Evaluation utterances longer than this are cut (memory bound); null keeps everything."""
-    samples_per_epoch: int | None = None
+    samples_per_epoch: PositiveInt | None = None
     """Training samples per epoch over all ranks; by default the training shards' total."""
-    shuffle_buffer: int = 1000
-    num_workers: int = 2
+    shuffle_buffer: NonNegativeInt = 1000
+    num_workers: NonNegativeInt = 2
     """DataLoader worker processes per training worker."""
     labels: LabelConfig = field(default_factory=LabelConfig)
     attributes: list[ATTRIBUTE] = field(default_factory=list)
@@ -62,64 +67,64 @@ class DataConfig:
 @config
 class OptimConfig:
     name: Literal["adam", "adamw", "sgd", "adadelta"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    momentum: Decay = 0.9
     """SGD momentum."""
     nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
-    rho: float = 0.9
+    betas: tuple[Decay, Decay] = (0.9, 0.999)
+    rho: Fraction = 0.9
     """Adadelta decay."""
 
 
 @config
 class ScheduleConfig:
     name: Literal["constant", "multistep", "step", "cosine"] = "constant"
-    milestones: list[int] = field(default_factory=list)
+    milestones: list[PositiveInt] = field(default_factory=list)
     """multistep: 1-based epochs at which the rate is multiplied by gamma (Li et al.: 21, 31, 41)."""
-    step_size: int = 20
+    step_size: PositiveInt = 20
     """step: multiply by gamma every step_size epochs (LSSED: 20)."""
-    gamma: float = 0.1
-    warmup_epochs: int = 0
+    gamma: PositiveFloat = 0.1
+    warmup_epochs: NonNegativeInt = 0
 
 
 @config
 class TrainConfig:
-    epochs: int = 10
+    epochs: PositiveInt = 10
     seed: int = 0
-    grad_clip: float | None = 5.0
+    grad_clip: PositiveFloat | None = 5.0
     """Max global gradient norm; null disables clipping."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """auto: bf16 autocast on GPU, fp32 on CPU; fp16 (GPU only) adds a gradient scaler."""
     metric: str = "ua"
     """Validation metric that picks the best checkpoint (ua, wa, macro_f1, weighted_f1, ccc_mean, loss...)."""
     metric_mode: Literal["max", "min"] = "max"
-    num_to_keep: int = 2
+    num_to_keep: PositiveInt = 2
     """Checkpoints kept (the best by metric, plus always the latest for resuming)."""
-    max_steps_per_epoch: int | None = None
-    log_every: int = 50
+    max_steps_per_epoch: PositiveInt | None = None
+    log_every: NonNegativeInt = 50
     init_from: str | None = None
     """Transfer: a run directory or checkpoint whose weights (all but the final layer) start this run."""
-    freeze_body_epochs: int = 0
+    freeze_body_epochs: NonNegativeInt = 0
     """Transfer: epochs that train only the new final layer before everything is fine-tuned."""
 
 
 @config
 class ScalingSection:
-    num_workers: int = 1
+    num_workers: PositiveInt = 1
     use_gpu: bool = False
-    resources_per_worker: dict[str, float] = field(default_factory=dict)
-    max_failures: int = 0
-    """Worker failures survived by restarting from the last checkpoint."""
+    resources_per_worker: dict[str, NonNegativeFloat] = field(default_factory=dict)
+    max_failures: Annotated[int, Field(ge=-1)] = 0
+    """Worker failures survived by restarting from the last checkpoint (-1: any number)."""
 
 
 @config
 class DebugConfig:
     """What ``--debug`` changes: one process, small caps, deterministic, progress bar."""
 
-    max_train_batches: int | None = 20
-    max_eval_batches: int | None = 50
-    num_workers: int = 0
+    max_train_batches: PositiveInt | None = 20
+    max_eval_batches: PositiveInt | None = 50
+    num_workers: NonNegativeInt = 0
 
 
 @config

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from ssl_ser import segments
 from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import atomic_write
 from ssl_ser.inference import Predictions, Predictor, frontend_section
 from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
 from ssl_ser.plots import CURVES_FILE, learning_curves_png
@@ -81,6 +82,8 @@ class Loop:
         self.epoch = 0
         self.step = 0
         self.history: list[dict[str, Any]] = []
+        self.eval_unread = 0
+        """Samples this epoch's exact passes (embedding, validation) could not read."""
         self._writer: Any = None
         self._setup()
 
@@ -221,12 +224,17 @@ class Loop:
         return fingerprints_of(self.job)
 
     def _restore(self) -> None:
-        with self.session.latest_checkpoint() as directory:
-            if directory is None:
-                return
-            meta = ckpt.load_meta(directory)
-            check_resumable(meta, self._fingerprints(), self.force, directory)
-            state = ckpt.load_state(directory, map_location=self.device)
+        with self.session.checkpoints() as candidates:
+            restored = ckpt.load_newest_intact(candidates, map_location=self.device)
+        if restored is None:
+            return
+        directory, meta, state = restored.directory, restored.meta, restored.state
+        for skipped, reason in restored.skipped:
+            self.log(f"warning: passing over damaged checkpoint {skipped.name}, resuming from "
+                     f"{directory.name} instead ({reason})")
+            self.event("checkpoint_skipped", checkpoint=str(skipped), reason=reason,
+                       instead=str(directory))
+        check_resumable(meta, self._fingerprints(), self.force, directory)
         self.bare_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -239,8 +247,29 @@ class Loop:
         self.start_epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.history = list(meta.get("history", []))
+        self._reconcile_metrics()
         self.log(f"resumed from {directory} after epoch {self.start_epoch}")
         self.event("resumed", epoch=self.start_epoch, checkpoint=str(directory))
+
+    def _reconcile_metrics(self) -> None:
+        """Make ``metrics.jsonl`` the restored checkpoint's history, each epoch once.
+
+        The checkpoint is the record of which epochs finished: a kill after it and before the
+        log line loses that line, and a kill after a log line whose checkpoint never landed
+        leaves a row for an epoch that will run again. Rewriting the log from the history
+        mends both; epochs the log lacked also get their TensorBoard scalars now."""
+        if not self.session.is_main or self.run_dir is None:
+            return
+        path = self.run_dir / "metrics.jsonl"
+        logged = set()
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    logged.add(int(json.loads(line)["epoch"]))
+        atomic_write(path, "".join(json.dumps(row, default=float) + "\n" for row in self.history))
+        for row in self.history:
+            if row.get("epoch") not in logged:
+                self._epoch_scalars(row)
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -249,10 +278,13 @@ class Loop:
             self.epoch = epoch
             start = time.perf_counter()
             metrics: dict[str, Any] = {"epoch": epoch + 1}
+            self.eval_unread = 0
             metrics.update({f"pre_{k}": v for k, v in self.method.on_epoch_start(epoch).items()})
             metrics.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
             self.model.eval()
             metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
+            if self.eval_unread:
+                metrics["eval_samples_unread"] = self.eval_unread
             self.scheduler.step()
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
             metrics["time_s"] = time.perf_counter() - start
@@ -308,9 +340,19 @@ class Loop:
         stats = stream.stats
         if stats.shards_failed or stats.samples_failed:  # skipped, not fatal: say so every epoch
             out["shards_failed"], out["samples_failed"] = stats.shards_failed, stats.samples_failed
-            self.log(f"warning: epoch {epoch + 1} skipped {stats.shards_failed} broken shard(s) "
-                     f"{stats.failed_shards} and {stats.samples_failed} broken sample(s)")
+            self._unread("train", epoch, stats.shards_failed, stats.failed_shards, stats.samples_failed)
         return out
+
+    def _unread(self, stage: str, epoch: int, shards: int, names: list[str], samples: int,
+                **counts: Any) -> None:
+        """Data a pass could not read: skipped, not fatal, so said every time, in the log and
+        in events.jsonl (the epoch's metrics carry the counts)."""
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        self.log(f"warning: epoch {epoch + 1} {stage}: skipped {shards} missing or broken shard(s)"
+                 f"{' (' + listed + ')' if listed else ''} and {samples} undecodable sample(s)"
+                 + "".join(f", {k} {v}" for k, v in counts.items()))
+        self.event("data_unread", stage=stage, epoch=epoch + 1, shards_failed=shards,
+                   failed_shards=names, samples_failed=samples, **counts)
 
     def train_step(self, batch: Any, frozen: bool = False) -> tuple[float, dict[str, float]]:
         batch = batch.to(self.device)
@@ -370,9 +412,17 @@ class Loop:
         gathered on every rank, with their metrics."""
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        parts = self.predictor.predict(make_eval_stream(self, specs), embeddings=embeddings,
-                                       max_batches=max_batches)
+        stream = make_eval_stream(self, specs)
+        parts = self.predictor.predict(stream, embeddings=embeddings, max_batches=max_batches)
+        self._report_shortfall(stream, "evaluate", max_batches)
         return self.predictor.score(gather_parts(parts, self.session.distributed))
+
+    def _report_shortfall(self, stream: Any, stage: str, max_batches: int | None) -> None:
+        short = stream.shortfall() if max_batches is None else None  # a capped pass is short anyway
+        if short is not None:
+            self.eval_unread += short.missing or 0
+            self._unread(stage, self.epoch, short.shards_failed, short.failed_shards,
+                         short.samples_failed, expected=short.expected, read=short.read)
 
     @torch.no_grad()
     def embed(self, specs: list[str], *, gather: bool = True,
@@ -381,8 +431,9 @@ class Loop:
         or (``gather``) everyone's, in the same order on every rank."""
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        parts = self.predictor.predict(make_eval_stream(self, specs), embeddings=True,
-                                       max_batches=max_batches)
+        stream = make_eval_stream(self, specs)
+        parts = self.predictor.predict(stream, embeddings=True, max_batches=max_batches)
+        self._report_shortfall(stream, "embed", max_batches)
         parts = {k: parts[k] for k in ("keys", "emb", "meta")}
         if gather:
             parts = gather_parts(parts, self.session.distributed)
@@ -442,14 +493,17 @@ class Loop:
     def _log_epoch(self, metrics: dict[str, Any]) -> None:
         if not self.session.is_main:
             return
-        self._scalars({k.replace("_", "/", 1): v for k, v in metrics.items()
-                       if isinstance(v, (int, float)) and k != "epoch"}, metrics["epoch"])
+        self._epoch_scalars(metrics)
         if self.run_dir is not None:
             with (self.run_dir / "metrics.jsonl").open("a") as out:
                 out.write(json.dumps(metrics, default=float) + "\n")
             learning_curves_png(self.history, self.run_dir / CURVES_FILE, metric=self.job.train.metric,
                                 title=f"run {self.job.name}")
         self.log(format_metrics(metrics, self.job.train.epochs))
+
+    def _epoch_scalars(self, metrics: dict[str, Any]) -> None:
+        self._scalars({k.replace("_", "/", 1): v for k, v in metrics.items()
+                       if isinstance(v, (int, float)) and k != "epoch"}, metrics["epoch"])
 
     def _scalars(self, values: dict[str, float], step: int) -> None:
         if self.run_dir is None:

@@ -1,7 +1,7 @@
 """Where the one training loop runs: under Ray Train, or in one local process (debug mode).
 
-The loop talks to a :class:`Session` only: who am I (rank), where is my last checkpoint,
-report this epoch. :class:`RaySession` delegates to Ray Train (which persists checkpoints to
+The loop talks to a :class:`Session` only: who am I (rank), where are my checkpoints (newest
+first, so a damaged one can be passed over), report this epoch. :class:`RaySession` delegates to Ray Train (which persists checkpoints to
 the run's storage, keeps the best ``num_to_keep`` by the validation metric plus the latest,
 and restarts failed workers from them); :class:`LocalSession` does the same bookkeeping in a
 plain directory, so ``--debug`` runs the very same loop without a cluster.
@@ -34,7 +34,8 @@ class Session:
     def is_main(self) -> bool:
         return self.world_rank == 0
 
-    def latest_checkpoint(self) -> contextlib.AbstractContextManager[Path | None]:
+    def checkpoints(self) -> contextlib.AbstractContextManager[list[Path]]:
+        """The checkpoints to resume from, newest first (empty for a new run)."""
         raise NotImplementedError
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
@@ -61,9 +62,8 @@ class LocalSession(Session):
                       if (p / STATE).is_file() and (p / META).is_file())
 
     @contextlib.contextmanager
-    def latest_checkpoint(self) -> Iterator[Path | None]:
-        found = self._checkpoints()
-        yield found[-1] if found else None
+    def checkpoints(self) -> Iterator[list[Path]]:
+        yield self._checkpoints()[::-1]
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         if checkpoint_dir is None:
@@ -72,7 +72,7 @@ class LocalSession(Session):
         final = self.run_dir / f"checkpoint_epoch-{epoch:06d}"
         staging = self.run_dir / f".staging-{final.name}"
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(checkpoint_dir, staging)
+        shutil.copytree(checkpoint_dir, staging, copy_function=_copy_synced)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)  # a kill before this line leaves the previous checkpoints intact
         self._prune()
@@ -111,15 +111,15 @@ class RaySession(Session):
         self.distributed = self.world_size > 1
 
     @contextlib.contextmanager
-    def latest_checkpoint(self) -> Iterator[Path | None]:
+    def checkpoints(self) -> Iterator[list[Path]]:
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()
+        checkpoint = ray.train.get_checkpoint()  # the latest one Ray registered
         if checkpoint is None:
-            yield None
+            yield []
             return
         with checkpoint.as_directory() as directory:
-            yield Path(directory)
+            yield [Path(directory), *_older_local_checkpoints(checkpoint)]
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         import ray.train
@@ -144,6 +144,28 @@ def staging_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _older_local_checkpoints(checkpoint: Any) -> list[Path]:
+    """On local or shared-filesystem storage, the run's earlier checkpoints beside Ray's,
+    newest first (Ray names them by time), to fall back on if that one is damaged."""
+    import pyarrow.fs
+
+    if not isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+        return []
+    latest = Path(checkpoint.path)
+    return sorted((p for p in latest.parent.glob("checkpoint_*")
+                   if p.name < latest.name and (p / STATE).is_file() and (p / META).is_file()),
+                  reverse=True)
+
+
+def _copy_synced(src: str, dst: str) -> str:
+    """``shutil.copy2``, then fsync: the rename that publishes a checkpoint must not come
+    before its bytes are on disk."""
+    shutil.copy2(src, dst)
+    with open(dst, "rb+") as handle:
+        os.fsync(handle.fileno())
+    return dst
 
 
 def _plain(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -52,10 +52,6 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     if job.train.metric not in metrics:
         raise ConfigError(f"train.metric {job.train.metric!r} is not reported by method "
                           f"{job.method['name']!r}; choose one of: {', '.join(sorted(metrics))}")
-    if job.scaling.num_workers < 1:
-        raise ConfigError("scaling.num_workers must be at least 1")
-    if job.data.batch_size < 1:
-        raise ConfigError("data.batch_size must be at least 1")
     if not job.data.train:
         raise ConfigError("data.train must name at least one shard set")
     if job.augment:

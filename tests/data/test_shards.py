@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import multiprocessing
+import os
 import signal
 import tarfile
 import time
@@ -319,3 +321,111 @@ def test_a_killed_build_process_leaves_only_complete_shards(tmp_path, write_audi
     clean = build_shards(tmp_path / "m.jsonl", tmp_path / "clean", max_count=10, workers=2,
                          progress=False)
     assert shard_bytes(out) == shard_bytes(tmp_path / "clean") and len(clean.shards) == 12
+
+
+class _FullDisk:
+    """A file on a disk that fills up after ``budget`` bytes over all files: writes fail with
+    ENOSPC, and so do the flush and close that follow (as a real full disk answers)."""
+
+    def __init__(self, path, budget: dict[str, int]) -> None:
+        self.real, self.budget, self.failed = open(path, "wb"), budget, False
+
+    def _full(self) -> OSError:
+        self.failed = True
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def write(self, data) -> int:
+        if len(data) > self.budget["left"]:
+            raise self._full()
+        self.budget["left"] -= len(data)
+        return self.real.write(data)
+
+    def flush(self) -> None:
+        if self.failed:
+            raise self._full()
+        self.real.flush()
+
+    def close(self) -> None:
+        self.real.close()
+        if self.failed:
+            raise self._full()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def tell(self) -> int:
+        return self.real.tell()
+
+
+def test_a_full_disk_gives_one_line_removes_tmp_files_and_the_rerun_finishes(
+        tmp_path, make_manifest, monkeypatch, capsys):
+    manifest = make_manifest([0.2 + 0.01 * i for i in range(12)])
+    clean = tmp_path / "clean"
+    build_shards(manifest, clean, max_count=3, workers=1, progress=False)
+    sizes = [p.stat().st_size for p in sorted(clean.glob("shard-*.tar"))]
+    budget = {"left": sizes[0] + sizes[1] + sizes[2] // 2}  # full in the middle of shard 3
+    monkeypatch.setattr(shards_module, "open", lambda path, mode: _FullDisk(path, budget), raising=False)
+    out = tmp_path / "out"
+    assert main(["shards", "build", str(manifest), str(out), "--max-count", "3", "--workers", "1",
+                 "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"ssl-ser shards: error: {out}: No space left on device while writing the shard set; "
+        f"complete shards are kept: free some space and rerun the same command to continue\n")
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == [
+        "shard-000000.tar", "shard-000000.tar.json", "shard-000001.tar", "shard-000001.tar.json"]
+
+    monkeypatch.undo()
+    report = build_shards(manifest, out, max_count=3, workers=1, progress=False)
+    assert report.reused == 2 and shard_bytes(out) == shard_bytes(clean)
+
+
+def test_a_second_build_into_the_same_directory_is_refused(tmp_path, make_manifest, monkeypatch):
+    import threading
+
+    manifest = make_manifest([0.2] * 6)
+    out = tmp_path / "out"
+    inside, release = threading.Event(), threading.Event()
+    real = shards_module._encode_row
+
+    def slow(args):
+        inside.set()
+        assert release.wait(60)
+        return real(args)
+
+    monkeypatch.setattr(shards_module, "_encode_row", slow)
+    first: dict = {}
+    thread = threading.Thread(target=lambda: first.update(report=build_shards(
+        manifest, out, max_count=2, workers=1, progress=False)))
+    thread.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(ShardError, match=rf"^{out}: another `shards build` is writing there"):
+            build_shards(manifest, out, max_count=2, workers=1, progress=False)
+    finally:
+        release.set()
+        thread.join(60)
+    assert first["report"].samples == 6 and verify_shards(out) == []
+    build_shards(manifest, out, max_count=2, workers=1, progress=False, overwrite=True)  # lock released
+
+
+def test_a_resumed_build_writes_the_same_rejects_bytes(tmp_path, write_audio, monkeypatch):
+    manifest, _ = _bad_manifest(tmp_path, write_audio)
+    good = json.loads(manifest.read_text().splitlines()[0])
+    with manifest.open("a") as out:  # samples after the rejects, so a resume reuses shards with rejects
+        for i in range(4):
+            out.write(json.dumps({**good, "key": f"later-{i}"}) + "\n")
+    build_shards(manifest, tmp_path / "clean", max_count=1, workers=1, progress=False)
+    real = shards_module._encode_row
+
+    def dies_at_row_13(args):
+        if args[0] == 13:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(shards_module, "_encode_row", dies_at_row_13)
+    with pytest.raises(KeyboardInterrupt):
+        build_shards(manifest, tmp_path / "out", max_count=1, workers=1, progress=False)
+    monkeypatch.setattr(shards_module, "_encode_row", real)
+    report = build_shards(manifest, tmp_path / "out", max_count=1, workers=1, progress=False)
+    assert report.reused == 1 and report.rejected == 11  # the reused shard carries the rejects
+    assert (tmp_path / "out" / REJECTS).read_bytes() == (tmp_path / "clean" / REJECTS).read_bytes()

@@ -166,10 +166,48 @@ def test_a_truncated_or_garbage_shard_is_skipped_and_counted(shard_sets, tmp_pat
     assert intact <= set(keys) and len(keys) == len(set(keys))
     assert 24 <= len(keys) < 32  # some of the truncated shard's samples were still readable
 
+    short = stream.shortfall()
+    assert short is not None and short.expected == 40 and short.read == len(keys)
+    assert short.shards_failed == 2 and short.missing == 40 - len(keys)
+
     train = make_stream(damaged, mode="train", batch_size=4, rank=0, world_size=1, num_workers=2,
                         samples_per_epoch=80, shuffle_buffer=4)
     assert sum(len(b) for b in train) == 80
-    assert train.stats.shards_failed > 0
+    # 2 broken shards, however often the resampling draws them (and in both workers)
+    assert train.stats.shards_failed == 2 and len(train.stats.failed_shards) == 2
+
+
+def test_a_shard_set_is_read_from_its_index_and_a_missing_shard_is_a_shortfall(shard_sets, tmp_path):
+    whole = make_stream(shard_sets["many"], mode="exact", batch_size=8, rank=0, world_size=1,
+                        num_workers=0)
+    assert len(epoch_keys(whole)) == 40 and whole.shortfall() is None
+
+    gone = tmp_path / "gone"
+    shutil.copytree(shard_sets["many"], gone)
+    (gone / "shard-000001.tar").unlink()
+    shutil.copy(gone / "shard-000002.tar", gone / "shard-000099.tar")  # not in the index: not read
+    assert resolve_shards(gone) == [str(gone / f"shard-{i:06d}.tar") for i in range(5)]
+    stream = make_stream(gone, mode="exact", batch_size=8, rank=0, world_size=1, num_workers=0)
+    assert len(epoch_keys(stream)) == 32
+    short = stream.shortfall()
+    assert short is not None and (short.expected, short.read, short.missing) == (40, 32, 8)
+    assert short.failed_shards == [str(gone / "shard-000001.tar")]
+    assert short.describe() == (f"read 32 of the 40 samples the shard index lists; 1 shard(s) missing "
+                                f"or broken: {gone / 'shard-000001.tar'}")
+
+
+def test_fewer_samples_than_the_index_lists_is_a_shortfall_without_any_error(shard_sets, tmp_path):
+    import json
+
+    fewer = tmp_path / "fewer"
+    shutil.copytree(shard_sets["few"], fewer)
+    index = json.loads((fewer / "index.json").read_text())
+    index["shards"][0]["samples"] += 2  # e.g. a shard replaced by a shorter, valid one
+    (fewer / "index.json").write_text(json.dumps(index))
+    stream = make_stream(fewer, mode="exact", batch_size=8, rank=0, world_size=1, num_workers=0)
+    assert len(epoch_keys(stream)) == 6
+    short = stream.shortfall()
+    assert short is not None and short.shards_failed == 0 and (short.expected, short.read) == (8, 6)
 
 
 def test_bucketing_reduces_padding(shard_sets):

@@ -113,8 +113,27 @@ def test_a_truncated_training_shard_is_skipped_counted_and_reported(
     job = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1},
                data={"train": [str(shards)], "samples_per_epoch": 64})
     metrics = run_training(job, debug=True)
-    assert metrics["train_shards_failed"] >= 1
-    assert "skipped" in capsys.readouterr().out
+    assert metrics["train_shards_failed"] == 1  # one shard, however often it was drawn
+    assert f"train: skipped 1 missing or broken shard(s) ({victim})" in capsys.readouterr().out
+    events = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["stage"], e["failed_shards"]) for e in events] == [("data_unread", "train", [str(victim)])]
+
+
+def test_a_missing_validation_shard_is_recorded_in_metrics_and_events(
+        demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    from ssl_ser.data.shards import build_shards, read_index
+
+    valid = tmp_path / "valid"
+    build_shards(demo_shards.manifests["valid"], valid, max_count=4, workers=1, progress=False)
+    gone = valid / "shard-000001.tar"
+    gone.unlink()
+    job = _job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1}, data={"valid": [str(valid)]})
+    metrics = run_training(job, debug=True)
+    lost = read_index(valid).raw["shards"][1]["samples"]
+    assert metrics["eval_samples_unread"] == lost and metrics["valid_n"] == read_index(valid).samples - lost
+    (event,) = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
+    assert event["event"] == "data_unread" and event["stage"] == "evaluate"
+    assert event["failed_shards"] == [str(gone)] and event["expected"] == read_index(valid).samples
 
 
 def test_dropped_training_labels_are_reported_with_counts(
@@ -146,3 +165,48 @@ def test_a_job_the_cluster_cannot_place_is_refused(demo_shards, make_tiny_job, t
     small = _job(demo_shards, make_tiny_job, tmp_path, scaling={"num_workers": 3})
     with pytest.raises(ConfigError, match="3 CPU"):
         check_resources(small, {"CPU": 2.0})
+
+
+def _logged_epochs(run: Path) -> list[int]:
+    return [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_kill_between_checkpoint_and_log_line_still_logs_every_epoch_once(
+        demo_shards, make_tiny_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = _job(demo_shards, make_tiny_job, tmp_path, name="killed")
+    run = tmp_path / "runs" / "killed"
+    original = Loop._log_epoch
+
+    def killed_before_logging_epoch_2(self: Loop, metrics: dict) -> None:
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt  # the epoch-2 checkpoint is written, its log line is not
+        original(self, metrics)
+
+    monkeypatch.setattr(Loop, "_log_epoch", killed_before_logging_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_local(job, progress=False)
+    monkeypatch.setattr(Loop, "_log_epoch", original)
+    assert (run / "checkpoint_epoch-000002").is_dir() and _logged_epochs(run) == [1]
+    with (run / "metrics.jsonl").open("a") as out:  # and a torn line from a kill mid-write
+        out.write('{"epoch": 3, "train_lo')
+    run_local(job, progress=False)
+    assert _logged_epochs(run) == [1, 2, 3]
+    saved = ckpt.load_meta(run / "checkpoint_epoch-000003")["history"]
+    assert [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] == saved
+
+
+def test_a_damaged_latest_checkpoint_is_passed_over_for_the_one_before(
+        demo_shards, make_tiny_job, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "runs" / "tiny"
+    run_training(_job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 2}), debug=True)
+    state = run / "checkpoint_epoch-000002" / ckpt.STATE
+    state.write_bytes(state.read_bytes()[:1000])
+    capsys.readouterr()
+    metrics = run_training(_job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 3}), debug=True)
+    assert metrics["epoch"] == 3
+    out = capsys.readouterr().out
+    assert ("warning: passing over damaged checkpoint checkpoint_epoch-000002, resuming from "
+            "checkpoint_epoch-000001 instead (cannot load checkpoint") in out
+    events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["checkpoint_skipped", "resumed"] and events[1]["epoch"] == 1
+    assert _logged_epochs(run) == [1, 2, 3]

@@ -1,4 +1,5 @@
-"""Real Ray Train runs on CPU: 2 workers, checkpoints, resume, a killed worker restarted.
+"""Real Ray Train runs on CPU: 2 workers, checkpoints, resume, and a soak of killed workers and
+an interrupted driver.
 
 Few and small: CI has 2 cores (each run costs ~30 s).
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
+import subprocess
 import time
 from pathlib import Path
 
@@ -71,37 +72,102 @@ def _events(run: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_two_workers_train_checkpoint_and_a_rerun_resumes_at_epoch_3(
-        ray_cluster, demo_shards, make_tiny_job, tmp_path: Path) -> None:
-    metrics = run_training(_job(demo_shards, make_tiny_job, tmp_path, "ddp", epochs=2))
-    run = tmp_path / "ddp"
-    assert metrics["epoch"] == 2 and "valid_ua" in metrics
-    assert _history(run) == [1, 2]
-    assert len(list(run.glob("checkpoint_*/state.pt"))) == 2
-
-    metrics = run_training(_job(demo_shards, make_tiny_job, tmp_path, "ddp", epochs=3), resume=True)
-    assert metrics["epoch"] == 3
-    assert _history(run) == [1, 2, 3]  # epochs 1-2 were not trained again
-    assert [e["epoch"] for e in _events(run) if e["event"] == "resumed"] == [2]
+EPOCHS = 8  # epochs cost well under a second here; starting a worker group costs ~15 s
 
 
-def test_a_killed_worker_is_restarted_from_its_checkpoint(
-        ray_cluster, demo_shards, make_tiny_job, tmp_path: Path) -> None:
-    job = _job(demo_shards, make_tiny_job, tmp_path, "killed", epochs=4, max_failures=1)
-    run = tmp_path / "killed"
-    outcome: dict = {}
-    thread = threading.Thread(target=lambda: outcome.update(metrics=run_training(job)))
-    thread.start()
+def _metrics(run: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ray_cluster, demo_shards, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """One uninterrupted 2-worker run, and its metrics as they were when it ended."""
+    from tests.conftest import tiny_job
+
+    storage = tmp_path_factory.mktemp("ray-runs")
+    run_training(_job(demo_shards, tiny_job, storage, "ddp", epochs=EPOCHS))
+    return storage / "ddp", _metrics(storage / "ddp")
+
+
+def test_two_workers_train_checkpoint_and_a_rerun_resumes_after_the_last_epoch(
+        demo_shards, make_tiny_job, uninterrupted: tuple[Path, list[dict]]) -> None:
+    run, metrics = uninterrupted
+    assert [m["epoch"] for m in metrics] == list(range(1, EPOCHS + 1)) and "valid_ua" in metrics[-1]
+    assert len(list(run.glob("checkpoint_*/state.pt"))) == 2  # train.num_to_keep
+
+    more = run_training(_job(demo_shards, make_tiny_job, run.parent, "ddp", epochs=EPOCHS + 1), resume=True)
+    assert more["epoch"] == EPOCHS + 1
+    assert _history(run) == list(range(1, EPOCHS + 2))  # the first epochs were not trained again
+    assert [e["epoch"] for e in _events(run) if e["event"] == "resumed"] == [EPOCHS]
+
+
+def _registered_epoch(run: Path) -> int:
+    """The newest epoch among the checkpoints Ray has registered (0 before the first)."""
+    epochs = [0]
+    for name in _registered_checkpoints(run):
+        try:
+            epochs.append(int(json.loads((run / name / "meta.json").read_text())["epoch"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    return max(epochs)
+
+
+def _resumed(run: Path) -> list[int]:
+    return [e["epoch"] for e in _events(run) if e["event"] == "resumed"]
+
+
+def _wait_for_progress(run: Path, restarts: int, driver: subprocess.Popen) -> None:
+    """Until the group has restarted ``restarts`` times and trained an epoch since."""
     deadline = time.time() + 120
-    while not _registered_checkpoints(run) and time.time() < deadline:
-        time.sleep(0.1)
-    assert _registered_checkpoints(run), "no checkpoint was registered"
-    workers = _train_worker_pids()
-    assert workers, "no live Ray Train worker to kill"
-    os.kill(workers[-1], signal.SIGKILL)
-    thread.join(timeout=240)
-    assert not thread.is_alive() and outcome["metrics"]["epoch"] == 4
-    resumed = [e for e in _events(run) if e["event"] == "resumed"]
-    assert resumed and resumed[0]["epoch"] >= 1  # the restarted group continued from a checkpoint
-    history = _history(run)
-    assert history[-1] == 4 and history[0] == 1 and history.count(1) == 1  # never restarted from scratch
+    while not (len(_resumed(run)) == restarts
+               and _registered_epoch(run) > (_resumed(run) or [0])[-1] and _train_worker_pids()):
+        assert driver.poll() is None, f"the driver ended (rc {driver.returncode}) too early"
+        assert time.time() < deadline, f"no progress after {restarts} restart(s)"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_soak_two_worker_kills_and_a_driver_interrupt_end_as_the_uninterrupted_run(
+        ray_cluster, demo_shards, make_tiny_job, uninterrupted: tuple[Path, list[dict]],
+        tmp_path: Path) -> None:
+    """A worker SIGKILLed twice at random points (Ray restarts the group from its checkpoint),
+    then the driver interrupted (Ctrl-C) and the command run again: the run completes, every
+    epoch is logged once, and its metrics are those of the uninterrupted run."""
+    import random
+    import sys
+
+    import ssl_ser
+    from ssl_ser.config import dump_yaml
+
+    rng = random.Random(16)
+    job = _job(demo_shards, make_tiny_job, tmp_path, "soak", epochs=EPOCHS, max_failures=2)
+    dump_yaml(job, tmp_path / "soak.yaml")
+    run = tmp_path / "soak"
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
+           "PYTHONPATH": os.pathsep.join([str(Path(ssl_ser.__file__).parents[1]),
+                                          os.environ.get("PYTHONPATH", "")])}
+
+    def driver(log: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "ssl_ser.cli", "train", str(tmp_path / "soak.yaml")],
+                                env=env, stdout=(tmp_path / log).open("w"), stderr=subprocess.STDOUT)
+
+    first = driver("driver-1.log")
+    try:
+        for restarts in (0, 1):
+            _wait_for_progress(run, restarts, first)
+            time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the next epoch or checkpoint
+            os.kill(rng.choice(_train_worker_pids()), signal.SIGKILL)
+        _wait_for_progress(run, 2, first)
+        time.sleep(rng.uniform(0.0, 0.3))
+        first.send_signal(signal.SIGINT)
+        assert first.wait(60) != 0, "the run ended before the driver was interrupted"
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = driver("driver-2.log")
+    assert second.wait(180) == 0, (tmp_path / "driver-2.log").read_text()[-3000:]
+
+    assert len(_resumed(run)) == 3 and min(_resumed(run)) >= 1  # never started over
+    assert [m["epoch"] for m in _metrics(run)] == list(range(1, EPOCHS + 1))  # each logged once
+    assert _metrics(run) == uninterrupted[1]
