@@ -22,7 +22,6 @@ import torchaudio.functional as AF
 from ssl_ser import SAMPLE_RATE
 from ssl_ser.errors import SslSerError
 
-
 #: Audio files are recognised by these suffixes everywhere (corpus recipes, ``predict``): formats
 #: libsndfile decodes. One list, so a file ``predict`` accepts is never silently left out of a manifest.
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",

@@ -36,7 +36,16 @@ from typing import Any
 import numpy as np
 
 from ssl_ser.errors import SslSerError
-from ssl_ser.folds import CvError, Fold, FoldList, Group, Protocol, make_folds, make_groups, protocol_name
+from ssl_ser.folds import (
+    CvError,
+    Fold,
+    FoldList,
+    Group,
+    Protocol,
+    make_folds,
+    make_groups,
+    protocol_name,
+)
 
 GROUPS_DIR = "groups"
 FOLDS_FILE = "folds.json"
@@ -77,7 +86,7 @@ def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], b
 
 def source_fingerprint(specs: Sequence[str]) -> list[dict[str, Any]]:
     """What the groups were made from: each shard set's index (manifest hash, sample count)."""
-    from ssl_ser.train.data import index_of
+    from ssl_ser.data.histograms import index_of
 
     out = []
     for spec in specs:
@@ -171,8 +180,8 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
             log: Log = print) -> Plan:
     """Split the job's training shards into groups (once) and make the folds; a rerun checks
     that the data and folds are still those of the existing ``folds.json``."""
+    from ssl_ser.data.histograms import class_histogram
     from ssl_ser.labels import build_label_space
-    from ssl_ser.train.data import class_histogram
 
     directory = Path(cv_dir) if cv_dir is not None else cv_dir_of(job, protocol)
     directory.mkdir(parents=True, exist_ok=True)
@@ -210,7 +219,7 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
 def fold_job(job: Any, plan: Plan, fold: Fold) -> Any:
     """The fold's own job: its groups as train/valid/test, the plan's classes, its own run."""
     from ssl_ser.config import to_dict
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser.job_loader import job_from_dict
 
     data = to_dict(job)
     data["name"] = fold.name
@@ -226,7 +235,7 @@ def fold_job(job: Any, plan: Plan, fold: Fold) -> Any:
 
 def fold_status(job: Any) -> str:
     """``done`` (trained and tested), ``trained``, ``partial`` (has checkpoints) or ``new``."""
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
 
     run = Path(job.storage_path) / job.name
     try:
@@ -247,7 +256,7 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
 
     from ssl_ser.config import from_dict
     from ssl_ser.evaluate import evaluate, write_results
-    from ssl_ser.train.config import JobConfig
+    from ssl_ser.job import JobConfig
     from ssl_ser.train.runner import preflight, run_dir, run_local, save_resolved_config
 
     job = from_dict(JobConfig, job_data, source="cv fold")
@@ -356,8 +365,8 @@ def summarise(plan: Plan, elapsed: float | None = None) -> dict[str, Any]:
     """Per-fold test numbers, mean and sample standard deviation over folds, and the numbers
     pooled over every test utterance; writes ``cv_results.json``, ``confusion.png`` and
     ``cv_report.txt``."""
-    from ssl_ser.plots import confusion_png
     from ssl_ser.metrics import classification_report
+    from ssl_ser.plots import confusion_png
 
     classes = plan.classes
     index = {c: i for i, c in enumerate(classes)}

@@ -122,7 +122,6 @@ def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = (), *,
 def write_jobs(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Path]:
     """The DeepEmoCluster job and its supervised-only baseline (``<name>_supervised``)."""
     from ssl_ser.config import apply_overrides, read_yaml
-
     from ssl_ser.data.shards import read_index
 
     job = apply_overrides(read_yaml(JOB_TEMPLATE), overrides)
@@ -138,7 +137,7 @@ def train(job_path: Path, *, ray: bool = False) -> Path:
     """Train a demo job from scratch; returns the run directory."""
     import shutil
 
-    from ssl_ser.train.config import load_job
+    from ssl_ser.job_loader import load_job
     from ssl_ser.train.runner import run_dir, run_training
 
     job = load_job(job_path)

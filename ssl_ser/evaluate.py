@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.data.stream import Shortfall
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import atomic_open, atomic_write, writable_dir
-from ssl_ser.inference import ATTRIBUTES, Predictions, Predictor
+from ssl_ser.inference import Predictions, Predictor
 from ssl_ser.labels import IGNORE
 from ssl_ser.plots import confusion_png, normalise_rows
 

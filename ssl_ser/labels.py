@@ -10,10 +10,10 @@ with each run so evaluation and prediction decode indices the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 

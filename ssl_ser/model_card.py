@@ -141,7 +141,7 @@ def write_card(card: dict[str, Any], markdown: Path, json_path: Path | None = No
 
 def write_run_card(run_dir: str | Path) -> Path:
     """``MODEL.md`` and ``model_card.json`` in the run's best checkpoint; returns its directory."""
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
 
     directory = ckpt.find_checkpoint(run_dir, "best")
     meta = {**ckpt.load_meta(directory), "checkpoint": str(directory)}

@@ -21,8 +21,9 @@ import torch
 
 from ssl_ser import SAMPLE_RATE
 from ssl_ser.audio import is_audio_file
+from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.errors import SslSerError
-from ssl_ser.inference import ATTRIBUTES, Predictor
+from ssl_ser.inference import Predictor
 
 
 class PredictError(SslSerError):

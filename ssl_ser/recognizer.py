@@ -28,7 +28,13 @@ import torch
 from ssl_ser import audio
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictor
-from ssl_ser.predict import Prediction, PredictorScorer, Scorer, default_window, score_wave
+from ssl_ser.predict import (
+    Prediction,
+    PredictorScorer,
+    Scorer,
+    default_window,
+    score_wave,
+)
 
 Audio = Union[str, Path, tuple[Union[np.ndarray, torch.Tensor], int]]
 """A file path, or ``(waveform, sample_rate)``."""

@@ -4,17 +4,16 @@ and a fold list resolved against real shards."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.cli import main
 from ssl_ser.cv import fold_job, fold_status, prepare, run_cv
-from ssl_ser.folds import CvError
 from ssl_ser.data.shards import read_index
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.folds import CvError
+from ssl_ser.job_loader import job_from_dict
 
 
 def _cv_job(demo_shards, make_tiny_job, storage: Path):
@@ -124,7 +123,7 @@ def test_folds_run_concurrently_on_ray(demo_shards, make_tiny_job, tmp_path: Pat
 
 @pytest.mark.parametrize("recipe", ["attention_cnn", "pyresnet"])
 def test_paper_recipes_are_valid_jobs(recipe: str, demo_shards) -> None:
-    from ssl_ser.train.config import load_job
+    from ssl_ser.job_loader import load_job
 
     root = Path(__file__).resolve().parents[1]
     job = load_job(root / "jobs" / f"{recipe}.yaml",

@@ -9,14 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.cli import main
 from ssl_ser.data.shards import read_index
 from ssl_ser.data.stream import make_stream
-from ssl_ser.evaluate import (confusion_png, evaluate, format_report, normalise_rows, prediction_rows,
-                              report_text, write_results)
+from ssl_ser.evaluate import (
+    confusion_png,
+    evaluate,
+    format_report,
+    normalise_rows,
+    prediction_rows,
+    report_text,
+    write_results,
+)
 from ssl_ser.inference import Predictions, Predictor
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.train.runner import run_local
 
 PNG = b"\x89PNG\r\n\x1a\n"

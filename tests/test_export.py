@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from ssl_ser.cli import main
-from ssl_ser.export import ExportError, check_exportable, export_predictor, load_exported, verify
+from ssl_ser.export import (
+    ExportError,
+    check_exportable,
+    export_predictor,
+    load_exported,
+    verify,
+)
 from ssl_ser.features import build_frontend
 from ssl_ser.inference import Predictor
 from ssl_ser.labels import LabelSpace
@@ -171,7 +177,7 @@ def test_onnx_export_without_the_onnx_extra_names_what_to_install(monkeypatch: p
 
 
 def test_export_command_from_a_checkpoint(demo_shards, make_tiny_job, tmp_path: Path, capsys) -> None:
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser.job_loader import job_from_dict
     from ssl_ser.train.runner import run_local
 
     data = make_tiny_job(demo_shards, name="run", train={"epochs": 1},

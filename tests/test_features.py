@@ -9,7 +9,13 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 
 from ssl_ser.config import ConfigError
-from ssl_ser.features import FRONTENDS, FrontendError, build_frontend, mu_law, mu_law_inverse
+from ssl_ser.features import (
+    FRONTENDS,
+    FrontendError,
+    build_frontend,
+    mu_law,
+    mu_law_inverse,
+)
 from ssl_ser.registry import UnknownNameError
 
 SR = 16_000

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ssl_ser.folds import CvError, FoldList, Group, load_fold_list, make_folds, make_groups, parse_protocol
+from ssl_ser.folds import (
+    CvError,
+    FoldList,
+    Group,
+    load_fold_list,
+    make_folds,
+    make_groups,
+    parse_protocol,
+)
 
 
 def _rows(speakers: dict[str, int], corpus: str = "c", split: dict[str, str] | None = None) -> list[dict]:

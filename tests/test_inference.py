@@ -10,8 +10,8 @@ import torch
 
 from ssl_ser.data.stream import make_stream
 from ssl_ser.inference import Predictor
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
-from ssl_ser.train.config import job_from_dict
 from ssl_ser.train.runner import run_local
 
 

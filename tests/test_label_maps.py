@@ -10,8 +10,14 @@ import pytest
 
 from ssl_ser.config import from_dict, read_yaml
 from ssl_ser.data.corpora import CORPORA, EMOTIONS
-from ssl_ser.labels import IGNORE, LabelConfig, LabelError, LabelSpace, build_label_space
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.job_loader import job_from_dict
+from ssl_ser.labels import (
+    IGNORE,
+    LabelConfig,
+    LabelError,
+    LabelSpace,
+    build_label_space,
+)
 
 MAPS = Path(__file__).resolve().parents[1] / "ssl_ser" / "resources" / "label_maps"
 FOUR = ["angry", "happy", "neutral", "sad"]

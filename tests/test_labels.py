@@ -3,7 +3,14 @@ from pathlib import Path
 import pytest
 
 from ssl_ser.config import from_dict
-from ssl_ser.labels import HIDDEN, IGNORE, LabelConfig, LabelError, LabelSpace, build_label_space
+from ssl_ser.labels import (
+    HIDDEN,
+    IGNORE,
+    LabelConfig,
+    LabelError,
+    LabelSpace,
+    build_label_space,
+)
 
 
 def _cfg(**data: object) -> LabelConfig:

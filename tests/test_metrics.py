@@ -1,8 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score,
-                             normalized_mutual_info_score)
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    normalized_mutual_info_score,
+)
 
 from ssl_ser.metrics import ccc, ccc_loss, classification_report, nmi, purity
 

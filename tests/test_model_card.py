@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 from ssl_ser import __version__
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.cli import main
 from ssl_ser.data.corpora import prepare
 from ssl_ser.data.manifest import write_manifest
 from ssl_ser.data.shards import build_shards, read_index
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.model_card import card_from_meta, to_markdown
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import job_from_dict
 from ssl_ser.train.runner import run_local
 
 

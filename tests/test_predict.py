@@ -13,11 +13,17 @@ import torch
 from ssl_ser.cli import main
 from ssl_ser.features import build_frontend
 from ssl_ser.inference import Predictor
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.labels import LabelSpace
 from ssl_ser.models import build_model
-from ssl_ser.predict import PredictError, PredictorScorer, find_audio, score_wave, windows
+from ssl_ser.predict import (
+    PredictError,
+    PredictorScorer,
+    find_audio,
+    score_wave,
+    windows,
+)
 from ssl_ser.recognizer import Recognizer
-from ssl_ser.train.config import job_from_dict
 from ssl_ser.train.runner import run_local
 
 CLASSES = ["angry", "happy", "neutral", "sad"]

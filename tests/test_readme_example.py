@@ -18,7 +18,7 @@ def readme_example() -> str:
 
 def test_the_readme_example_runs(demo_shards, make_tiny_job, write_audio, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser.job_loader import job_from_dict
     from ssl_ser.train.runner import run_local
 
     data = make_tiny_job(demo_shards, name="demo", train={"epochs": 1},

@@ -23,7 +23,7 @@ _RUNS: dict[str, Path] = {}
 def tiny_run(demo_shards, make_tiny_job, tmp_path_factory) -> Path:
     """A one-batch run of a model with arousal/valence heads and speaker norm (trained once)."""
     if "run" not in _RUNS:
-        from ssl_ser.train.config import job_from_dict
+        from ssl_ser.job_loader import job_from_dict
         from ssl_ser.train.runner import run_local
 
         data = make_tiny_job(demo_shards, name="run", train={"epochs": 1},

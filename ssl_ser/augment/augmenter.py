@@ -15,7 +15,8 @@ from ssl_ser.config import ConfigError, config, from_dict
 from ssl_ser.errors import SslSerError
 
 if TYPE_CHECKING:
-    from ssl_ser.train.loop import Loop, Targets
+    from ssl_ser.context import TrainingContext
+    from ssl_ser.targets import Targets
 
 
 @config
@@ -83,12 +84,12 @@ def check_augment(section: Mapping[str, Any], check_data: bool = False) -> Augme
     return cfg
 
 
-def build_augmenter(section: Mapping[str, Any] | AugmentConfig, loop: Loop) -> Augmenter:
+def build_augmenter(section: Mapping[str, Any] | AugmentConfig, ctx: TrainingContext) -> Augmenter:
     """The augmenter of a job, on the loop's device, for the loop's label space and rank."""
     cfg = section if isinstance(section, AugmentConfig) else check_augment(section)
     steps: dict[str, Augmentation] = {}
     if cfg.copypaste is not None:
-        steps["copypaste"] = CopyPaste(cfg.copypaste, classes=loop.labels.classes, device=loop.device)
+        steps["copypaste"] = CopyPaste(cfg.copypaste, classes=ctx.labels.classes, device=ctx.device)
     if cfg.noise is not None:
-        steps["noise"] = NoiseAugment.from_config(cfg.noise, device=loop.device, log=loop.log)
-    return Augmenter(steps, seed=loop.job.train.seed, rank=loop.session.world_rank)
+        steps["noise"] = NoiseAugment.from_config(cfg.noise, device=ctx.device, log=ctx.log)
+    return Augmenter(steps, seed=ctx.job.train.seed, rank=ctx.rank)

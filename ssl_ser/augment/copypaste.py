@@ -45,7 +45,7 @@ from ssl_ser.config import ConfigError, config
 from ssl_ser.labels import IGNORE
 
 if TYPE_CHECKING:
-    from ssl_ser.train.loop import Targets
+    from ssl_ser.targets import Targets
 
 Scheme = Literal["neutral", "same", "both"]
 

@@ -34,7 +34,7 @@ from ssl_ser.config import ConfigError, config
 from ssl_ser.errors import SslSerError
 
 if TYPE_CHECKING:
-    from ssl_ser.train.loop import Targets
+    from ssl_ser.targets import Targets
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ssl_ser.cv import format_cv, prepare, run_cv, summarise
     from ssl_ser.folds import CvError, parse_protocol
-    from ssl_ser.train.config import load_job
+    from ssl_ser.job_loader import load_job
 
     protocol = parse_protocol(args.folds)
     job = load_job(args.job, args.overrides)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.train.config import load_job
+    from ssl_ser.job_loader import load_job
     from ssl_ser.train.runner import run_dir, run_training
 
     job = load_job(args.job, args.overrides)

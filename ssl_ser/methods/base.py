@@ -1,4 +1,6 @@
-"""The interface between the loop and a training objective."""
+"""The interface between the loop and a training objective: a method is one module with a
+:class:`Method` subclass registered under a name (``METHODS.register("name")``), written
+against :class:`ssl_ser.context.TrainingContext` only."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from ssl_ser.config import config
 from ssl_ser.registry import Registry
 
 if TYPE_CHECKING:
-    from ssl_ser.train.config import JobConfig
-    from ssl_ser.train.loop import Loop, Targets
+    from ssl_ser.context import TrainingContext
+    from ssl_ser.job import JobConfig
+    from ssl_ser.targets import Targets
 
 METHODS: Registry[type[Method]] = Registry("method", package="ssl_ser.methods")
 
@@ -31,14 +34,14 @@ class Method:
     #: Extra label spaces the method needs besides the main one ("speaker", "corpus").
     extra_label_spaces: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, options: Any, loop: Loop) -> None:
+    def __init__(self, options: Any, ctx: TrainingContext) -> None:
         self.options = options
-        self.loop = loop
+        self.ctx = ctx
 
     # --- construction -----------------------------------------------------------------
     def model_kwargs(self) -> dict[str, Any]:
         """Head sizes etc. passed to the model constructor besides the config's options."""
-        return {"num_classes": self.loop.labels.num_classes}
+        return {"num_classes": self.ctx.labels.num_classes}
 
     @classmethod
     def metric_names(cls, job: JobConfig) -> set[str]:
@@ -51,7 +54,7 @@ class Method:
 
     def training_sources(self) -> list[tuple[list[str], float]]:
         """(shard specs, weight) mixed into the training stream."""
-        return [(self.loop.job.data.train, 1.0)]
+        return [(self.ctx.job.data.train, 1.0)]
 
     # --- per epoch --------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
@@ -62,9 +65,9 @@ class Method:
 
     def validate(self, epoch: int) -> dict[str, float]:
         """Scores on the validation sets (rank 0's numbers are reported)."""
-        if not self.loop.job.data.valid:
+        if not self.ctx.job.data.valid:
             return {}
-        return self.loop.evaluate(self.loop.job.data.valid).metrics
+        return self.ctx.evaluate(self.ctx.job.data.valid).metrics
 
     # --- checkpointed state -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -60,15 +60,18 @@ from pydantic import Field
 
 from ssl_ser import segments
 from ssl_ser.config import ConfigError, config
+from ssl_ser.data.histograms import class_histogram, index_of
 from ssl_ser.errors import SslSerError
+from ssl_ser.inference import score
 from ssl_ser.labels import IGNORE, CorpusMapping, LabelSpace
 from ssl_ser.methods.base import CLASSIFICATION_METRICS, METHODS, Method
 from ssl_ser.speaker_norm import speaker_keys
 
 if TYPE_CHECKING:
+    from ssl_ser.context import TrainingContext
     from ssl_ser.inference import Predictor
-    from ssl_ser.train.config import JobConfig
-    from ssl_ser.train.loop import Loop, Targets
+    from ssl_ser.job import JobConfig
+    from ssl_ser.targets import Targets
 
 #: The domain-adversarial network of the ``daae`` model: heads on the latent code.
 DOMAIN_ADVERSARIAL_NETWORK = ("latent_emotion.", "classifier.latent.", "speaker.", "corpus.")
@@ -84,8 +87,6 @@ def corpus_speaker_space(specs: Sequence[str]) -> LabelSpace:
     """The speakers of shard sets as classes ``corpus/speaker``: a per-corpus table maps each
     row's own speaker id to its qualified class, so ``03`` of two corpora are two speakers.
     Speakers not in the shards (validation, test) encode to IGNORE."""
-    from ssl_ser.train.data import class_histogram
-
     classes = set(class_histogram(specs, "speaker"))
     tables: dict[str, dict[str, str | None]] = {}
     for name in sorted(classes):
@@ -268,11 +269,11 @@ class _Autoencoding(Method):
 
     extra_label_spaces = ("speaker", "corpus")
 
-    def __init__(self, options: Any, loop: Loop) -> None:
-        super().__init__(options, loop)
+    def __init__(self, options: Any, ctx: TrainingContext) -> None:
+        super().__init__(options, ctx)
         # The loop's speaker labels are already corpus-qualified ("corpus/speaker"); this space
         # fixes their integer ids from the training indexes (saved in checkpoints with the run).
-        loop.extra_labels["speaker"] = corpus_speaker_space(loop.job.data.train)
+        ctx.set_label_space("speaker", corpus_speaker_space(ctx.job.data.train))
         self.tap = InputTap()
 
     def reconstruction(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -281,7 +282,7 @@ class _Autoencoding(Method):
         return reconstruction_loss(outputs["recon"], features, lengths)
 
     def _attach(self) -> None:
-        self.tap.attach(self.loop.bare_model)
+        self.tap.attach(self.ctx.bare_model)
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         self._attach()
@@ -322,23 +323,22 @@ class PretrainOptions:
 class DAAEPretrain(_Autoencoding):
     Options = PretrainOptions
 
-    def __init__(self, options: PretrainOptions, loop: Loop) -> None:
-        super().__init__(options, loop)
+    def __init__(self, options: PretrainOptions, ctx: TrainingContext) -> None:
+        super().__init__(options, ctx)
         self._steps_per_epoch: int | None = None
         self.lambda_now = 0.0
 
     def model_kwargs(self) -> dict[str, Any]:
-        spaces = self.loop.extra_labels
-        return {"num_classes": self.loop.labels.num_classes,
-                "num_speakers": max(1, spaces["speaker"].num_classes),
-                "num_corpora": max(1, spaces["corpus"].num_classes)}
+        return {"num_classes": self.ctx.labels.num_classes,
+                "num_speakers": max(1, self.ctx.label_space("speaker").num_classes),
+                "num_corpora": max(1, self.ctx.label_space("corpus").num_classes)}
 
     @classmethod
     def metric_names(cls, job: JobConfig) -> set[str]:
         return {"loss", *CLASSIFICATION_METRICS, *DOMAIN_METRICS}
 
     def training_sources(self) -> list[tuple[list[str], float]]:
-        specs = self.loop.job.data.train
+        specs = self.ctx.job.data.train
         if self.options.balance_corpora and len(specs) > 1:
             return [([spec], 1.0) for spec in specs]
         return [(specs, 1.0)]
@@ -347,13 +347,11 @@ class DAAEPretrain(_Autoencoding):
     def steps_per_epoch(self) -> int:
         """Optimiser steps of one epoch, as the training stream will give them."""
         if self._steps_per_epoch is None:
-            from ssl_ser.train.data import index_of
-
-            job = self.loop.job
+            job = self.ctx.job
             samples = job.data.samples_per_epoch or sum(
                 index_of(spec).samples for specs, _ in self.training_sources() for spec in specs)
-            steps = math.ceil(samples / (job.data.batch_size * self.loop.session.world_size))
-            caps = [job.train.max_steps_per_epoch, job.debug.max_train_batches if self.loop.debug else None]
+            steps = math.ceil(samples / (job.data.batch_size * self.ctx.world_size))
+            caps = [job.train.max_steps_per_epoch, job.debug.max_train_batches if self.ctx.debug else None]
             self._steps_per_epoch = max(1, min([steps, *(c for c in caps if c)]))
         return self._steps_per_epoch
 
@@ -364,16 +362,16 @@ class DAAEPretrain(_Autoencoding):
             return 0.0
         if o.lambda_schedule == "constant":
             return o.grl_lambda
-        total = self.loop.job.train.epochs * self.steps_per_epoch()
+        total = self.ctx.job.train.epochs * self.steps_per_epoch()
         return dann_lambda(o.grl_lambda, step / total, o.dann_gamma)
 
     def _set_lambda(self, step: int) -> None:
         self.lambda_now = self.lambda_at(step)
-        self.loop.bare_model.set_grl_lambda(self.lambda_now)
+        self.ctx.bare_model.set_grl_lambda(self.lambda_now)
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         self._attach()
-        self._set_lambda(self.loop.step)
+        self._set_lambda(self.ctx.step)
         return {"grl_lambda": self.lambda_now}
 
     # --- the loss -------------------------------------------------------------------------
@@ -392,31 +390,25 @@ class DAAEPretrain(_Autoencoding):
                                  ("corpus", corpus, corpus_acc)):
             if acc is not None:  # the batch had rows with this target
                 logs[f"{name}_ce"], logs[f"{name}_acc"] = float(value.detach()), acc
-        self._set_lambda(self.loop.step + 1)  # for the next forward (the layer reads it there)
+        self._set_lambda(self.ctx.step + 1)  # for the next forward (the layer reads it there)
         return total, logs
 
     # --- validation -----------------------------------------------------------------------
     def validate(self, epoch: int) -> dict[str, float]:
-        from ssl_ser.inference import score
-        from ssl_ser.train.data import make_eval_stream
-        from ssl_ser.train.loop import gather_parts
-
-        loop = self.loop
-        distributed = loop.session.distributed
+        ctx = self.ctx
         out: dict[str, float] = {}
-        if loop.job.data.valid:
-            max_batches = loop.job.debug.max_eval_batches if loop.debug else None
-            valid = gather_parts(latent_pass(loop.predictor, make_eval_stream(loop, loop.job.data.valid),
-                                             max_batches=max_batches), distributed)
-            pred = score(valid, loop.labels, [])
+        if ctx.job.data.valid:
+            max_batches = ctx.job.debug.max_eval_batches if ctx.debug else None
+            valid = ctx.gather(latent_pass(ctx.predictor, ctx.eval_stream(ctx.job.data.valid),
+                                           max_batches=max_batches))
+            pred = score(valid, ctx.labels, [])
             out.update({k: v for k, v in pred.metrics.items() if k != "n"})
             out["recon"] = _recon(valid["recon"])
         parts: dict[str, list[Any]] = {}
-        for spec in self.options.domain_sets or loop.job.data.train:  # each set capped on its own
-            part = gather_parts(latent_pass(loop.predictor, make_eval_stream(loop, [spec]),
-                                            max_batches=self.options.domain_max_batches,
-                                            speakers=loop.extra_labels["speaker"],
-                                            corpora=loop.extra_labels["corpus"]), distributed)
+        for spec in self.options.domain_sets or ctx.job.data.train:  # each set capped on its own
+            part = ctx.gather(latent_pass(ctx.predictor, ctx.eval_stream([spec]),
+                                          max_batches=self.options.domain_max_batches,
+                                          speakers=ctx.label_space("speaker"), corpora=ctx.label_space("corpus")))
             for key, values in part.items():
                 parts.setdefault(key, []).extend(values)
         keys = list(parts["keys"])
@@ -457,29 +449,29 @@ class FinetuneOptions:
 class DAAEFinetune(_Autoencoding):
     Options = FinetuneOptions
 
-    def __init__(self, options: FinetuneOptions, loop: Loop) -> None:
-        super().__init__(options, loop)
+    def __init__(self, options: FinetuneOptions, ctx: TrainingContext) -> None:
+        super().__init__(options, ctx)
         self.pretrained: str | None = None
         self._pretrained_kwargs: dict[str, Any] = {}
-        if loop.job.train.init_from:
-            from ssl_ser.train import checkpoint as ckpt
+        if ctx.job.train.init_from:
+            from ssl_ser import checkpoint as ckpt
 
-            self.pretrained = str(ckpt.find_checkpoint(loop.job.train.init_from, "best"))
+            self.pretrained = str(ckpt.find_checkpoint(ctx.job.train.init_from, "best"))
             self._pretrained_kwargs = ckpt.load_meta(self.pretrained).get("model_kwargs", {})
         else:
-            loop.log("daae_finetune without train.init_from: no pretraining (the baseline); "
+            ctx.log("daae_finetune without train.init_from: no pretraining (the baseline); "
                      "the domain-adversarial heads stay at their random initial values")
 
     def model_kwargs(self) -> dict[str, Any]:
         """The emotion classes of this job; the domain heads' sizes of the pretrained model
         (so its weights load), or of this job's data without pretraining."""
-        spaces = self.loop.extra_labels
-        return {"num_classes": self.loop.labels.num_classes,
-                "num_speakers": self._pretrained_kwargs.get("num_speakers", max(1, spaces["speaker"].num_classes)),
-                "num_corpora": self._pretrained_kwargs.get("num_corpora", max(1, spaces["corpus"].num_classes))}
+        sizes = {name: max(1, self.ctx.label_space(name).num_classes) for name in ("speaker", "corpus")}
+        return {"num_classes": self.ctx.labels.num_classes,
+                "num_speakers": self._pretrained_kwargs.get("num_speakers", sizes["speaker"]),
+                "num_corpora": self._pretrained_kwargs.get("num_corpora", sizes["corpus"])}
 
     def frozen_names(self) -> list[str]:
-        model = self.loop.bare_model
+        model = self.ctx.bare_model
         names = [n for n, _ in model.named_parameters()]
         for prefix in self.options.frozen:
             if not any(n.startswith(prefix) for n in names):
@@ -490,17 +482,17 @@ class DAAEFinetune(_Autoencoding):
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         self._attach()
-        loop = self.loop
+        ctx = self.ctx
         frozen = self.frozen_names()
         restored = 0
-        if self.pretrained is not None and epoch == 0 and loop.start_epoch == 0:
+        if self.pretrained is not None and epoch == 0 and not ctx.resumed:
             restored = self._restore_frozen(frozen)
-        params = dict(loop.bare_model.named_parameters())
+        params = dict(ctx.bare_model.named_parameters())
         if any(params[n].requires_grad for n in frozen):
             for name in frozen:
                 params[name].requires_grad_(False)
-            loop.refresh_parameters()  # DDP and the optimiser see only what still learns
-            loop.log(f"daae_finetune: {len(frozen)} tensors of {', '.join(self.options.frozen)} fixed"
+            ctx.refresh_parameters()  # DDP and the optimiser see only what still learns
+            ctx.log(f"daae_finetune: {len(frozen)} tensors of {', '.join(self.options.frozen)} fixed"
                      + (f" ({restored} restored from {self.pretrained})" if restored else ""))
         return {"frozen_tensors": float(len(frozen))}
 
@@ -508,10 +500,10 @@ class DAAEFinetune(_Autoencoding):
         """The pretrained values of the fixed parameters (``init_from`` leaves out the latent
         emotion layer, a classifier layer); a shape that differs (another class count) is kept
         fresh, with a note."""
-        from ssl_ser.train import checkpoint as ckpt
+        from ssl_ser import checkpoint as ckpt
 
         state = ckpt.load_state(self.pretrained, map_location="cpu")["model"]  # type: ignore[arg-type]
-        params = dict(self.loop.bare_model.named_parameters())
+        params = dict(self.ctx.bare_model.named_parameters())
         restored, skipped = 0, []
         with torch.no_grad():
             for name in frozen:
@@ -521,7 +513,7 @@ class DAAEFinetune(_Autoencoding):
                 else:
                     skipped.append(name)
         if skipped:
-            self.loop.log(f"daae_finetune: not in {self.pretrained} with the same shape, left as "
+            self.ctx.log(f"daae_finetune: not in {self.pretrained} with the same shape, left as "
                           f"initialised: {', '.join(skipped)}")
         return restored
 

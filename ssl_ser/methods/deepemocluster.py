@@ -49,13 +49,15 @@ from pydantic import Field
 
 from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, config, from_dict
+from ssl_ser.job import component
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
 from ssl_ser.metrics import ccc_loss, nmi, purity
 
 if TYPE_CHECKING:
-    from ssl_ser.train.config import JobConfig
-    from ssl_ser.train.loop import Loop, Targets
+    from ssl_ser.context import TrainingContext
+    from ssl_ser.job import JobConfig
+    from ssl_ser.targets import Targets
 
 
 @config
@@ -191,8 +193,9 @@ def balance_weights(sizes: np.ndarray) -> torch.Tensor:
 
 
 def _check_job(job: JobConfig, options: DeepEmoClusterOptions) -> None:
-    from ssl_ser.models import MODELS
-    from ssl_ser.train.config import component
+    from ssl_ser.models import (
+        MODELS,  # the registry imports every model module: only when checking
+    )
 
     model_name, model_options = component(job.model, "model")
     if not hasattr(MODELS.get(model_name), "reset_cluster_head"):
@@ -213,9 +216,9 @@ def _check_job(job: JobConfig, options: DeepEmoClusterOptions) -> None:
 class DeepEmoCluster(Method):
     Options = DeepEmoClusterOptions
 
-    def __init__(self, options: DeepEmoClusterOptions, loop: Loop) -> None:
-        super().__init__(options, loop)
-        _check_job(loop.job, options)
+    def __init__(self, options: DeepEmoClusterOptions, ctx: TrainingContext) -> None:
+        super().__init__(options, ctx)
+        _check_job(ctx.job, options)
         self.pseudo: PseudoLabels | None = None
         self.table: dict[str, int] = {}
         self.clustered_epoch = -1
@@ -224,7 +227,7 @@ class DeepEmoCluster(Method):
 
     # --- construction -----------------------------------------------------------------
     def model_kwargs(self) -> dict[str, Any]:
-        return {"num_classes": self.loop.labels.num_classes, "num_clusters": self.options.num_clusters}
+        return {"num_classes": self.ctx.labels.num_classes, "num_clusters": self.options.num_clusters}
 
     @classmethod
     def metric_names(cls, job: JobConfig) -> set[str]:
@@ -234,7 +237,7 @@ class DeepEmoCluster(Method):
         return super().metric_names(job)
 
     def training_sources(self) -> list[tuple[list[str], float]]:
-        data = self.loop.job.data
+        data = self.ctx.job.data
         if not data.unlabelled:
             return [(data.train, 1.0)]
         sources = [(data.train, 1.0 - data.unlabelled_weight), (data.unlabelled, data.unlabelled_weight)]
@@ -243,23 +246,23 @@ class DeepEmoCluster(Method):
     # --- per epoch: embed, cluster, reset the head --------------------------------------
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         if self.pseudo is not None and 0 <= epoch - self.clustered_epoch < self.options.recluster_every:
-            self.loop.log(f"epoch {epoch + 1}: keeping the pseudo-labels of epoch {self.clustered_epoch + 1}")
+            self.ctx.log(f"epoch {epoch + 1}: keeping the pseudo-labels of epoch {self.clustered_epoch + 1}")
             return {"reclustered": 0.0}
         stats = self.recluster(epoch)
         self.reset_head(epoch)
         return stats
 
     def recluster(self, epoch: int) -> dict[str, float]:
-        loop, job = self.loop, self.loop.job
+        ctx, job = self.ctx, self.ctx.job
         start = time.perf_counter()
-        keys, embeddings, rows = loop.embed([*job.data.train, *job.data.unlabelled], gather=False)
-        labels = np.array([loop.labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
-        hidden = np.array([IGNORE if r.get("labelled") else loop.labels.encode_hidden(r) for r in rows], np.int64)
+        keys, embeddings, rows = ctx.embed([*job.data.train, *job.data.unlabelled], gather=False)
+        labels = np.array([ctx.labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
+        hidden = np.array([IGNORE if r.get("labelled") else ctx.labels.encode_hidden(r) for r in rows], np.int64)
         embed_time = time.perf_counter() - start
         seed = epoch_seed(job.train.seed, epoch, "kmeans")
         pseudo = cluster(keys, embeddings, labels, self.options.num_clusters, seed=seed,
                          cfg=self.options.kmeans, mode=self.options.clustering,
-                         comm=kmeans.default_collective() if loop.session.distributed else kmeans.LocalCollective(),
+                         comm=kmeans.default_collective() if ctx.distributed else kmeans.LocalCollective(),
                          hidden=hidden)
         previous = self.table
         self._install(pseudo, epoch)
@@ -271,12 +274,12 @@ class DeepEmoCluster(Method):
             stats["nmi_labels"] = nmi(pseudo.assignment[has], pseudo.labels[has])
         stats.update(hidden_agreement(pseudo))
         if pseudo.stats.get("kmeans_spread", 1.0) < 1e-6:
-            loop.log(f"warning: the {len(pseudo.keys)} embeddings are nearly identical (relative spread "
+            ctx.log(f"warning: the {len(pseudo.keys)} embeddings are nearly identical (relative spread "
                      f"{pseudo.stats['kmeans_spread']:.1e}): the pseudo-labels carry no information yet. "
                      f"A model whose eval-mode output ignores its input (e.g. BatchNorm running "
                      f"statistics still near their initial values) does this.")
         duplicates = len(pseudo.keys) - len(self.table)
-        loop.log(f"epoch {epoch + 1}: {len(pseudo.keys)} embeddings -> {self.options.num_clusters} clusters "
+        ctx.log(f"epoch {epoch + 1}: {len(pseudo.keys)} embeddings -> {self.options.num_clusters} clusters "
                  f"({pseudo.device_reason}; {stats['kmeans_time_s']:.1f}s k-means, {embed_time:.1f}s "
                  f"embedding): sizes {stats['cluster_min']:.0f}/{stats['cluster_median']:.0f}/"
                  f"{stats['cluster_max']:.0f} min/median/max"
@@ -284,7 +287,7 @@ class DeepEmoCluster(Method):
                  + (f", {duplicates} duplicate keys" if duplicates else "")
                  + (f"; hidden labels: NMI {stats['nmi_hidden']:.3f}, purity {stats['purity_hidden']:.3f}"
                     if "nmi_hidden" in stats else ""))
-        loop.event("recluster", epoch=epoch + 1, seed=seed, points=len(pseudo.keys),
+        ctx.event("recluster", epoch=epoch + 1, seed=seed, points=len(pseudo.keys),
                    clusters=self.options.num_clusters, device=pseudo.device_reason,
                    objective=stats["kmeans_objective"], empty=pseudo.empty,
                    sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"],
@@ -295,27 +298,26 @@ class DeepEmoCluster(Method):
         self.pseudo = pseudo
         self.table = pseudo.table()
         self.clustered_epoch = epoch
-        self.class_weight = (balance_weights(pseudo.sizes).to(self.loop.device)
+        self.class_weight = (balance_weights(pseudo.sizes).to(self.ctx.device)
                              if self.options.balance == "weight" else None)
 
     def reset_head(self, epoch: int) -> None:
         """A fresh cluster head (seeded, so every rank draws the same) without optimiser state."""
-        model = self.loop.bare_model
+        model = self.ctx.bare_model
         k = self.options.num_clusters
         if model.num_clusters != k:  # a model restored with another K: new parameters
             model.reset_cluster_head(k)
-            self.loop.refresh_parameters()
-            model = self.loop.bare_model
+            self.ctx.refresh_parameters()
+            model = self.ctx.bare_model
         head = model.cluster_head
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(epoch_seed(self.loop.job.train.seed, epoch, "cluster-head"))
+            torch.manual_seed(epoch_seed(self.ctx.job.train.seed, epoch, "cluster-head"))
             fresh = torch.nn.Linear(head.in_features, head.out_features, bias=head.bias is not None)
         with torch.no_grad():
             head.weight.copy_(fresh.weight)
             if head.bias is not None:
                 head.bias.copy_(fresh.bias)
-        for p in head.parameters():
-            self.loop.optimizer.state.pop(p, None)
+        self.ctx.reset_optimizer_state(head.parameters())
 
     # --- per batch ----------------------------------------------------------------------
     def loss(self, outputs: dict[str, torch.Tensor], targets: Targets) -> tuple[torch.Tensor, dict[str, float]]:
@@ -337,7 +339,7 @@ class DeepEmoCluster(Method):
             logs["cluster_ce"] = float(ce.detach())
             logs["cluster_acc"] = float((cluster_logits[known].argmax(1) == pseudo[known]).float().mean())
         labelled = targets.labelled.bool()
-        if self.loop.job.data.attributes and opts.attribute_weight > 0:
+        if self.ctx.job.data.attributes and opts.attribute_weight > 0:
             gold = targets.attributes
             mask = torch.isfinite(gold) & labelled[:, None]
             if int(mask.sum(0).max()) >= 2:
@@ -354,7 +356,7 @@ class DeepEmoCluster(Method):
 
     def validate(self, epoch: int) -> dict[str, float]:
         if self.unclustered:
-            self.loop.log(f"epoch {epoch + 1}: {self.unclustered} training rows had no pseudo-label (their "
+            self.ctx.log(f"epoch {epoch + 1}: {self.unclustered} training rows had no pseudo-label (their "
                           f"keys were not embedded, e.g. debug.max_eval_batches) and were left out of "
                           f"the cluster loss")
             self.unclustered = 0

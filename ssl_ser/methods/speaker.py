@@ -33,13 +33,15 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ssl_ser.config import ConfigError, config
+from ssl_ser.data.histograms import class_histogram
 from ssl_ser.labels import IGNORE, LabelSpace, label_of
 from ssl_ser.methods.base import CLASSIFICATION_METRICS, METHODS, Method
 from ssl_ser.metrics_speaker import TrialError, cosine_scores, eer, make_trials
 
 if TYPE_CHECKING:
-    from ssl_ser.train.config import JobConfig
-    from ssl_ser.train.loop import Targets
+    from ssl_ser.context import TrainingContext
+    from ssl_ser.job import JobConfig
+    from ssl_ser.targets import Targets
 
 
 @config
@@ -77,9 +79,9 @@ def aam_logits(cosine: torch.Tensor, label: torch.Tensor, margin: float, scale: 
 class Speaker(Method):
     Options = SpeakerOptions
 
-    def __init__(self, options: SpeakerOptions, loop: Any) -> None:
-        super().__init__(options, loop)
-        if loop.job.data.labels.field != "speaker":
+    def __init__(self, options: SpeakerOptions, ctx: TrainingContext) -> None:
+        super().__init__(options, ctx)
+        if ctx.job.data.labels.field != "speaker":
             raise ConfigError("method 'speaker' needs data.labels.field: speaker")
         self._hooked: torch.nn.Module | None = None
         self._handle: Any = None
@@ -96,7 +98,7 @@ class Speaker(Method):
 
     # --- AAM: a cosine classifier on the model's own final layer ---------------------------
     def _classifier(self) -> torch.nn.Module:
-        model = self.loop.bare_model
+        model = self.ctx.bare_model
         return model.get_submodule(model.classifier_prefix.rstrip("."))
 
     def _ensure_hook(self) -> None:
@@ -151,9 +153,9 @@ class Speaker(Method):
     def validate(self, epoch: int) -> dict[str, float]:
         self._ensure_hook()
         out: dict[str, float] = {}
-        job = self.loop.job
+        job = self.ctx.job
         if job.data.valid:
-            metrics = self.loop.evaluate(job.data.valid).metrics
+            metrics = self.ctx.evaluate(job.data.valid).metrics
             out.update(metrics)
             if "wa" in metrics:
                 out["accuracy"] = metrics["wa"]
@@ -163,8 +165,8 @@ class Speaker(Method):
 
     def verification(self) -> dict[str, float]:
         """EER (and its threshold, trial counts) on the unseen-speaker trial set."""
-        with unseen_labels_allowed(self.loop.labels):
-            pred = self.loop.evaluate(self.options.trials_from, embeddings=True)
+        with unseen_labels_allowed(self.ctx.labels):
+            pred = self.ctx.evaluate(self.options.trials_from, embeddings=True)
         if pred.embeddings is None or not len(pred.keys):
             return {}
         # speakers qualified by corpus (ids are unique within a corpus only), rows sorted by key
@@ -200,8 +202,6 @@ def unseen_labels_allowed(space: LabelSpace) -> Iterator[None]:
 def check_trial_sets(specs: list[str]) -> None:
     """The trial shard sets must hold two speakers or more and a speaker with two utterances
     (from their indexes, before any training)."""
-    from ssl_ser.train.data import class_histogram
-
     counts = class_histogram(specs, "speaker")
     if len(counts) < 2 or max(counts.values()) < 2:
         raise ConfigError(f"method.trials_from {specs}: verification trials need 2 speakers or more and "

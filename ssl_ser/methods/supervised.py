@@ -3,7 +3,7 @@ attributes when ``data.attributes`` is set (for models with an attribute head)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,9 @@ from ssl_ser.config import config
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
 from ssl_ser.metrics import ccc_loss
+
+if TYPE_CHECKING:
+    from ssl_ser.context import TrainingContext
 
 
 @config
@@ -28,17 +31,17 @@ class SupervisedOptions:
 class Supervised(Method):
     Options = SupervisedOptions
 
-    def __init__(self, options: SupervisedOptions, loop: Any) -> None:
-        super().__init__(options, loop)
+    def __init__(self, options: SupervisedOptions, ctx: TrainingContext) -> None:
+        super().__init__(options, ctx)
         if options.class_weight not in ("none", "balanced"):
             from ssl_ser.config import ConfigError
 
             raise ConfigError(f"method.class_weight must be 'none' or 'balanced', got {options.class_weight!r}")
         self.weight: torch.Tensor | None = None
         if options.class_weight == "balanced":
-            counts = loop.class_counts()
+            counts = ctx.class_counts()
             weight = counts.sum() / (len(counts) * counts.clamp(min=1))
-            self.weight = weight.to(loop.device)
+            self.weight = weight.to(ctx.device)
 
     def loss(self, outputs: dict[str, torch.Tensor], targets: Any) -> tuple[torch.Tensor, dict[str, float]]:
         logs: dict[str, float] = {}
@@ -49,7 +52,7 @@ class Supervised(Method):
                                  weight=self.weight, label_smoothing=self.options.label_smoothing)
             total = total + self.options.classification_weight * ce
             logs["ce"] = float(ce.detach())
-        if self.loop.job.data.attributes and self.options.attribute_weight > 0:
+        if self.ctx.job.data.attributes and self.options.attribute_weight > 0:
             ccc = ccc_loss(outputs["attributes"].float(), targets.attributes)
             total = total + self.options.attribute_weight * ccc
             logs["ccc_loss"] = float(ccc.detach())

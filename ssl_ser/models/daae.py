@@ -33,7 +33,14 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, fresh_layer, from_preset
-from ssl_ser.models.layers import GradientReversal, conv_lengths, mask_sequence, mask_time, masked_mean, time_mask
+from ssl_ser.models.layers import (
+    GradientReversal,
+    conv_lengths,
+    mask_sequence,
+    mask_time,
+    masked_mean,
+    time_mask,
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(encoder_channels=(32, 64, 64), latent_dim=128, cnn_channels=(32, 64, 128, 128), model_dim=128,

@@ -25,7 +25,12 @@ from torch import Tensor, nn
 
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, fresh_layer, from_preset
-from ssl_ser.models.layers import conv2d_time_lengths, conv_lengths, mask_time, masked_mean
+from ssl_ser.models.layers import (
+    conv2d_time_lengths,
+    conv_lengths,
+    mask_time,
+    masked_mean,
+)
 
 #: Convolutions per VGG-16 stage.
 VGG16_STAGES = (2, 2, 3, 3, 3)

@@ -10,63 +10,32 @@ difference is the :class:`~ssl_ser.train.session.Session` it talks to.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import time
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser import segments
 from ssl_ser.config import ConfigError, from_dict, to_dict
+from ssl_ser.data.histograms import class_histogram, index_of
+from ssl_ser.distributed import gather_parts
 from ssl_ser.errors import SslSerError
-from ssl_ser.files import atomic_write
 from ssl_ser.inference import Predictions, Predictor, frontend_section
-from ssl_ser.labels import IGNORE, LabelSpace, build_label_space
-from ssl_ser.plots import CURVES_FILE, learning_curves_png
+from ssl_ser.job import JobConfig, component
+from ssl_ser.labels import LabelSpace, build_label_space
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import JobConfig, component, fingerprint
-from ssl_ser.train.data import (attribute_targets, class_histogram, index_histogram, index_of,
-                                make_eval_stream, make_train_stream)
+from ssl_ser.targets import Targets, attribute_targets
+from ssl_ser.train.data import make_eval_stream, make_train_stream
+from ssl_ser.train.label_report import class_counts, dropped_labels
 from ssl_ser.train.optim import build_optimizer, build_scheduler
+from ssl_ser.train.resume import check_resumable, fingerprints_of
+from ssl_ser.train.run_log import RunLog
 from ssl_ser.train.session import Session, staging_dir
-
-#: Config sections whose change makes a checkpoint unusable for resuming.
-MODEL_SECTIONS = ("frontend", "model")
-
-
-@dataclass
-class Targets:
-    """What a batch asks the model to predict, one row per model input (utterance or segment)."""
-
-    keys: list[str]
-    label: torch.Tensor
-    """[N] class indices of the main label space; IGNORE where there is none."""
-    attributes: torch.Tensor
-    """[N, 3] arousal, valence, dominance; NaN where missing or not trained."""
-    labelled: torch.Tensor
-    """[N] bool."""
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
-    """[N] indices in the method's extra label spaces (speaker, corpus)."""
-    owner: torch.Tensor | None = None
-    """[N] utterance row of each segment (segment models), else None."""
-    speakers: list[str | None] | None = None
-    """``corpus/speaker`` of each row (speaker-wise feature normalisation), None if unknown."""
-
-    def expand(self, owner: torch.Tensor) -> Targets:
-        """Per-utterance targets repeated for each of its segments."""
-        pick = owner.tolist()
-        return Targets(keys=[self.keys[i] for i in pick], label=self.label[owner],
-                       attributes=self.attributes[owner], labelled=self.labelled[owner],
-                       extra={k: v[owner] for k, v in self.extra.items()}, owner=owner,
-                       speakers=None if self.speakers is None else [self.speakers[i] for i in pick])
+from ssl_ser.train.transfer import init_from
 
 
 class Loop:
@@ -81,10 +50,13 @@ class Loop:
         self.run_dir = Path(job.storage_path) / job.name if "://" not in job.storage_path else None
         self.epoch = 0
         self.step = 0
+        self.start_epoch = 0
+        """The first epoch this process trains (> 0 after a resume)."""
         self.history: list[dict[str, Any]] = []
         self.eval_unread = 0
         """Samples this epoch's exact passes (embedding, validation) could not read."""
-        self._writer: Any = None
+        self.run_log = RunLog(self.run_dir, is_main=session.is_main, name=job.name,
+                              metric=job.train.metric, epochs=job.train.epochs)
         self._setup()
 
     # --- setup ----------------------------------------------------------------------------
@@ -96,7 +68,8 @@ class Loop:
         job = self.job
         _seed_everything(job.train.seed)
         self.labels = build_label_space(job.data.labels, class_histogram(job.data.train, job.data.labels.field))
-        self._report_dropped_labels()
+        for line in dropped_labels(job.data.train, self.labels):
+            self.log(line)
         method_name, method_options = component(job.method, "method")
         method_cls = METHODS.get(method_name)
         options = from_dict(method_cls.Options, method_options, source="job", prefix="method")
@@ -113,7 +86,7 @@ class Loop:
         self.model = build_model(model_name, in_features=self.frontend.num_features,
                                  **{**self.model_kwargs, **model_options})
         if job.train.init_from:
-            self._init_from(job.train.init_from)
+            self.log(init_from(self.model, job.train.init_from))
         self.model = self.session.prepare_model(self.model)
         self.optimizer = build_optimizer(self.model.parameters(), job.optim)
         self.scheduler = build_scheduler(self.optimizer, job.schedule, job.train.epochs)
@@ -129,13 +102,59 @@ class Loop:
             from ssl_ser.augment import build_augmenter
 
             self.augmenter = build_augmenter(job.augment, self)
-        self.start_epoch = 0
         self._restore()
 
+    # --- the TrainingContext methods and augmenters see (ssl_ser.context) ---------------------
     @property
     def bare_model(self) -> torch.nn.Module:
         """The model without its DDP wrapper."""
         return getattr(self.model, "module", self.model)
+
+    @property
+    def rank(self) -> int:
+        return self.session.world_rank
+
+    @property
+    def world_size(self) -> int:
+        return self.session.world_size
+
+    @property
+    def distributed(self) -> bool:
+        return self.session.distributed
+
+    @property
+    def resumed(self) -> bool:
+        return self.start_epoch > 0
+
+    def label_space(self, name: str) -> LabelSpace:
+        return self.extra_labels[name]
+
+    def set_label_space(self, name: str, space: LabelSpace) -> None:
+        if name not in self.extra_labels:
+            raise ConfigError(f"label space {name!r} is not one of the method's ({', '.join(self.extra_labels)})")
+        self.extra_labels[name] = space
+
+    def eval_stream(self, specs: Sequence[str], *, whole: bool = False) -> Any:
+        """Every sample once over the ranks; all of it on this rank with ``whole``."""
+        rank, world = (0, 1) if whole else (self.rank, self.world_size)
+        return make_eval_stream(self.job, specs, rank=rank, world_size=world, debug=self.debug,
+                                device=self.device)
+
+    def gather(self, parts: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return gather_parts(parts, self.session.distributed)
+
+    def reset_optimizer_state(self, parameters: Iterable[torch.nn.Parameter]) -> None:
+        for p in parameters:
+            self.optimizer.state.pop(p, None)
+
+    def class_counts(self) -> torch.Tensor:
+        return class_counts(self.job.data.train, self.labels)
+
+    def log(self, message: str) -> None:
+        self.run_log.log(message)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.run_log.event(kind, **fields)
 
     def _fit_speaker_norm(self) -> SpeakerNorm:
         """Per-speaker feature statistics of every shard set of the job (unsupervised, so
@@ -147,78 +166,10 @@ class Loop:
             index = index_of(spec)
             corpus = next(iter(index.corpora), "") if len(index.corpora) == 1 else None
             train_speakers |= {f"{corpus}/{s}" for s in index.speakers} if corpus is not None else set()
-        norm = SpeakerNorm.fit(self.frontend, make_eval_stream(self, specs, whole=True),
+        norm = SpeakerNorm.fit(self.frontend, self.eval_stream(specs, whole=True),
                                self.device, train_speakers or None)
         self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers")
         return norm
-
-    def _training_labels(self) -> Iterator[tuple[str | None, str, int]]:
-        """``(corpus, label, count)`` of the main label field, from each training shard set's
-        index; corpus None when the set mixes corpora (its histogram is not per corpus)."""
-        for spec in self.job.data.train:
-            index = index_of(spec)
-            corpus = next(iter(index.corpora)) if len(index.corpora) == 1 else None
-            for value, n in index_histogram(index, self.labels.field).items():
-                yield corpus, value, n
-
-    def _report_dropped_labels(self) -> None:
-        """Say up front which training labels the label space drops (mapped to null, or
-        unmapped with ``unmapped: drop``), with counts from the shard indexes: the rows still
-        train as unlabelled audio, but a researcher must see that their labels are gone."""
-        if self.labels.field == "speaker":
-            return
-        dropped: dict[str, Counter[str]] = {"mapped to no class": Counter(),
-                                            "not mapped (unmapped: drop)": Counter()}
-        for corpus, value, n in self._training_labels():
-            if corpus is None:
-                continue  # labels of a mixed set cannot be told apart by corpus
-            table = self.labels.mapping.get(corpus) or self.labels.mapping.get("*")
-            if table is not None and table.quadrant is not None:
-                continue  # labels come from arousal/valence, not from the categorical histogram
-            found = self.labels.lookup(corpus, value)
-            if found == IGNORE:
-                dropped["mapped to no class"][f"{corpus}:{value}"] += n
-            elif found is None and self.labels.unmapped == "drop":  # else: an error when met
-                dropped["not mapped (unmapped: drop)"][f"{corpus}:{value}"] += n
-        for what, counts in dropped.items():
-            if counts:
-                listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-                self.log(f"labels: {sum(counts.values())} training label(s) {what}, kept as unlabelled "
-                         f"audio: {listed}")
-
-    def class_counts(self) -> torch.Tensor:
-        """Training-shard counts of each class of the main label space."""
-        counts = torch.zeros(self.labels.num_classes)
-        for corpus, value, n in self._training_labels():
-            found = (self.labels.index.get(value) if self.labels.field == "speaker"
-                     else self.labels.lookup(corpus or "*", value))
-            if found is not None and found != IGNORE:
-                counts[found] += n
-        return counts
-
-    def _init_from(self, source: str) -> None:
-        """Transfer: every weight of ``source`` but the final classification layer."""
-        path = ckpt.find_checkpoint(source, "best")
-        state = ckpt.load_state(path)["model"]
-        model = self.model
-        prefix = model.classifier_prefix
-        own = model.state_dict()
-        skipped = [k for k in state if k.startswith(prefix)]
-        state = {k: v for k, v in state.items() if not k.startswith(prefix)}
-        mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-                      for k, v in state.items() if k in own and own[k].shape != v.shape]
-        if mismatched:
-            raise ckpt.CheckpointError(
-                f"train.init_from {path}: shapes differ for {len(mismatched)} weight(s) (is it the "
-                f"same model and front-end?):\n  " + "\n  ".join(mismatched[:20]))
-        result = model.load_state_dict(state, strict=False)
-        missing = [k for k in result.missing_keys if not k.startswith(prefix)]
-        if missing or result.unexpected_keys:
-            raise ckpt.CheckpointError(
-                f"train.init_from {path}: missing in checkpoint: {missing[:20]}; "
-                f"not in model: {result.unexpected_keys[:20]}")
-        self.log(f"init_from {path}: loaded {len(state)} tensors, new final layer "
-                 f"({len(skipped)} tensors under {prefix!r} replaced)")
 
     def _fingerprints(self) -> dict[str, str]:
         return fingerprints_of(self.job)
@@ -247,29 +198,9 @@ class Loop:
         self.start_epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.history = list(meta.get("history", []))
-        self._reconcile_metrics()
+        self.run_log.reconcile(self.history)
         self.log(f"resumed from {directory} after epoch {self.start_epoch}")
         self.event("resumed", epoch=self.start_epoch, checkpoint=str(directory))
-
-    def _reconcile_metrics(self) -> None:
-        """Make ``metrics.jsonl`` the restored checkpoint's history, each epoch once.
-
-        The checkpoint is the record of which epochs finished: a kill after it and before the
-        log line loses that line, and a kill after a log line whose checkpoint never landed
-        leaves a row for an epoch that will run again. Rewriting the log from the history
-        mends both; epochs the log lacked also get their TensorBoard scalars now."""
-        if not self.session.is_main or self.run_dir is None:
-            return
-        path = self.run_dir / "metrics.jsonl"
-        logged = set()
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(ValueError, TypeError, KeyError):
-                    logged.add(int(json.loads(line)["epoch"]))
-        atomic_write(path, "".join(json.dumps(row, default=float) + "\n" for row in self.history))
-        for row in self.history:
-            if row.get("epoch") not in logged:
-                self._epoch_scalars(row)
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -292,8 +223,7 @@ class Loop:
             self._checkpoint(metrics)
             self._log_epoch(metrics)
             last = metrics
-        if self._writer is not None:
-            self._writer.close()
+        self.run_log.close()
         if self.session.is_main:  # MODEL.md next to the best checkpoint
             from ssl_ser.model_card import write_run_card_at_end
 
@@ -307,7 +237,8 @@ class Loop:
         limit = job.train.max_steps_per_epoch
         if self.debug and job.debug.max_train_batches is not None:
             limit = min(limit or job.debug.max_train_batches, job.debug.max_train_batches)
-        stream = make_train_stream(self, epoch)
+        stream = make_train_stream(job, self.method.training_sources(), epoch, rank=self.rank,
+                                   world_size=self.world_size, debug=self.debug, device=self.device)
         frozen = epoch < job.train.freeze_body_epochs
         if frozen:  # a fixed body keeps its normalisation statistics too, not just its weights
             prefix = self.bare_model.classifier_prefix
@@ -329,7 +260,7 @@ class Loop:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
             if self.session.is_main and job.train.log_every and self.step % job.train.log_every == 0:
-                self._scalars({f"step/{k}": v for k, v in logs.items()}, self.step)
+                self.run_log.scalars({f"step/{k}": v for k, v in logs.items()}, self.step)
         if bar is not None:
             bar.close()
         if count == 0:
@@ -412,7 +343,7 @@ class Loop:
         gathered on every rank, with their metrics."""
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        stream = make_eval_stream(self, specs)
+        stream = self.eval_stream(specs)
         parts = self.predictor.predict(stream, embeddings=embeddings, max_batches=max_batches)
         self._report_shortfall(stream, "evaluate", max_batches)
         return self.predictor.score(gather_parts(parts, self.session.distributed))
@@ -431,7 +362,7 @@ class Loop:
         or (``gather``) everyone's, in the same order on every rank."""
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
-        stream = make_eval_stream(self, specs)
+        stream = self.eval_stream(specs)
         parts = self.predictor.predict(stream, embeddings=True, max_batches=max_batches)
         self._report_shortfall(stream, "embed", max_batches)
         parts = {k: parts[k] for k in ("keys", "emb", "meta")}
@@ -491,31 +422,8 @@ class Loop:
             self.session.report(metrics, directory)
 
     def _log_epoch(self, metrics: dict[str, Any]) -> None:
-        if not self.session.is_main:
-            return
-        self._epoch_scalars(metrics)
-        if self.run_dir is not None:
-            with (self.run_dir / "metrics.jsonl").open("a") as out:
-                out.write(json.dumps(metrics, default=float) + "\n")
-            learning_curves_png(self.history, self.run_dir / CURVES_FILE, metric=self.job.train.metric,
-                                title=f"run {self.job.name}")
-        self.log(format_metrics(metrics, self.job.train.epochs))
-
-    def _epoch_scalars(self, metrics: dict[str, Any]) -> None:
-        self._scalars({k.replace("_", "/", 1): v for k, v in metrics.items()
-                       if isinstance(v, (int, float)) and k != "epoch"}, metrics["epoch"])
-
-    def _scalars(self, values: dict[str, float], step: int) -> None:
-        if self.run_dir is None:
-            return
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
-        for k, v in values.items():
-            if isinstance(v, (int, float)) and np.isfinite(v):
-                self._writer.add_scalar(k, v, step)
-        self._writer.flush()
+        """After the epoch's checkpoint: its row, scalars, curves and console line."""
+        self.run_log.epoch(metrics, self.history)
 
     def _bar(self, total: int | None, desc: str) -> Any:
         if not (self.progress and self.session.is_main):
@@ -524,68 +432,7 @@ class Loop:
 
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
-    def event(self, kind: str, **fields: Any) -> None:
-        """An audit line in ``events.jsonl`` (resumes, restarts), written by rank 0."""
-        if self.session.is_main and self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with (self.run_dir / "events.jsonl").open("a") as out:
-                out.write(json.dumps({"event": kind, "time": time.time(), **fields}) + "\n")
-
-    def log(self, message: str) -> None:
-        if self.session.is_main:
-            print(f"[ssl-ser] {message}", flush=True)
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-def fingerprints_of(job: JobConfig) -> dict[str, str]:
-    """Hashes of what a checkpoint depends on: the model (front-end + model), the data
-    (shard sets, labels, segments) and the method."""
-    data = to_dict(job)["data"]
-    stable = {k: data[k] for k in ("train", "unlabelled", "labels", "attributes", "segment")}
-    return {"model": fingerprint(job, *MODEL_SECTIONS),
-            "data": hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16],
-            "method": str(job.method.get("name"))}
-
-
-def check_resumable(meta: dict[str, Any], current: dict[str, str], force: bool, where: Any) -> None:
-    saved = meta.get("fingerprints", {})
-    changed = [name for name in ("model", "data", "method")
-               if name in saved and saved[name] != current.get(name)]
-    if changed and not force:
-        raise ckpt.CheckpointError(
-            f"cannot resume from {where}: the job's {' and '.join(changed)} config changed since "
-            f"that checkpoint was written. Use a new run name, or --force to resume anyway.")
-
-
-def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {metrics['epoch']}/{epochs}"]
-    groups: dict[str, list[str]] = {}
-    for key, value in metrics.items():
-        if key in ("epoch", "time_s", "lr") or not isinstance(value, (int, float)):
-            continue
-        group, _, name = key.partition("_")
-        if name in ("n", "batches"):
-            continue
-        groups.setdefault(group, []).append(f"{name} {value:.4g}")
-    parts += [f"{g} " + " ".join(v) for g, v in groups.items()]
-    parts.append(f"lr {metrics.get('lr', 0):.3g}")
-    parts.append(f"{metrics.get('time_s', 0):.1f}s")
-    return " | ".join(parts)
-
-
-def gather_parts(parts: dict[str, list[Any]], distributed: bool) -> dict[str, list[Any]]:
-    """Concatenate every rank's evaluation parts (each rank saw a disjoint set of samples)."""
-    if not (distributed and dist.is_available() and dist.is_initialized()):
-        return parts
-    everyone: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(everyone, parts)
-    merged: dict[str, list[Any]] = {k: [] for k in parts}
-    for rank_parts in everyone:
-        for k, v in rank_parts.items():
-            merged[k] += v
-    return merged
-
 
 def stream_len(stream: Any) -> int | None:
     try:

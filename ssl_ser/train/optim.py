@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import torch
 
-from ssl_ser.train.config import OptimConfig, ScheduleConfig
+from ssl_ser.job import OptimConfig, ScheduleConfig
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:

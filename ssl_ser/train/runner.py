@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError, dump_yaml, from_dict, to_dict
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import JobConfig
+from ssl_ser.job import JobConfig
 from ssl_ser.train.session import LocalSession, RaySession
 
 
@@ -45,7 +45,7 @@ def preflight(job: JobConfig, resume: bool, force: bool) -> None:
         if resume:
             raise ckpt.CheckpointError(f"--resume: no checkpoint of run {job.name!r} in {directory}")
         return
-    from ssl_ser.train.loop import check_resumable, fingerprints_of
+    from ssl_ser.train.resume import check_resumable, fingerprints_of
 
     check_resumable(ckpt.load_meta(latest), fingerprints_of(job), force, latest)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ssl_ser.train.checkpoint import META, STATE, load_meta
+from ssl_ser.checkpoint import META, STATE, load_meta
 
 
 class Session:

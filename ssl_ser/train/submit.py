@@ -200,7 +200,9 @@ def connect(address: str | None) -> JobSubmissionClient:
 
 def _call(what: str, fn: Callable[[], Any], job_id: str | None = None) -> Any:
     """Run a Jobs API call, turning its HTTP and connection failures into one-line errors."""
-    from aiohttp import ClientError  # log streaming; HTTP calls raise OSErrors (requests)
+    from aiohttp import (
+        ClientError,  # log streaming; HTTP calls raise OSErrors (requests)
+    )
 
     try:
         return fn()
@@ -236,7 +238,7 @@ def submit(job_path: str | Path, address: str | None = None, overrides: Sequence
     cluster). ``entrypoint`` replaces the ``train`` command (a custom script; tests).
     ``echo`` prints the job id and follow-up commands (None: silent).
     """
-    from ssl_ser.train.config import load_job
+    from ssl_ser.job_loader import load_job
 
     address = resolve_address(address)
     root = _working_dir(working_dir)

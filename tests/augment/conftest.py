@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from ssl_ser.labels import IGNORE
-from ssl_ser.train.loop import Targets
+from ssl_ser.targets import Targets
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
 STRIDE = 2**17

@@ -13,8 +13,14 @@ import torch
 
 from ssl_ser.augment.augmenter import Augmenter, check_augment
 from ssl_ser.augment.draws import Draws
-from ssl_ser.augment.noise import (NoiseAugment, NoiseBank, NoiseSampler, clip_category,
-                                   measured_snr, scale_for_snr)
+from ssl_ser.augment.noise import (
+    NoiseAugment,
+    NoiseBank,
+    NoiseSampler,
+    clip_category,
+    measured_snr,
+    scale_for_snr,
+)
 from ssl_ser.augment.noisy_copy import noisy_copy
 from ssl_ser.config import ConfigError
 from ssl_ser.data.shards import read_index

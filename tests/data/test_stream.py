@@ -11,8 +11,14 @@ import soundfile as sf
 import torch
 
 from ssl_ser.data.shards import read_index
-from ssl_ser.data.stream import (Batch, StreamError, StreamSource, make_stream, resolve_rank,
-                                 resolve_shards)
+from ssl_ser.data.stream import (
+    Batch,
+    StreamError,
+    StreamSource,
+    make_stream,
+    resolve_rank,
+    resolve_shards,
+)
 
 
 def all_keys(shard_dir: Path) -> list[str]:

@@ -19,19 +19,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.data.manifest import utterance, write_manifest
 from ssl_ser.data.shards import build_shards
 from ssl_ser.inference import Predictor
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.labels import IGNORE, LabelSpace
-from ssl_ser.methods.daae import (DOMAIN_ADVERSARIAL_NETWORK, DAAEFinetune, DAAEPretrain, FinetuneOptions,
-                                  PretrainOptions, corpus_speaker_space, dann_lambda, probe_accuracy,
-                                  reconstruction_loss)
+from ssl_ser.methods.daae import (
+    DOMAIN_ADVERSARIAL_NETWORK,
+    DAAEFinetune,
+    DAAEPretrain,
+    FinetuneOptions,
+    PretrainOptions,
+    corpus_speaker_space,
+    dann_lambda,
+    probe_accuracy,
+    reconstruction_loss,
+)
 from ssl_ser.models import build_model
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import job_from_dict
-from ssl_ser.train.loop import Targets
+from ssl_ser.targets import Targets
 from ssl_ser.train.runner import run_local
+from tests.fakes import FakeContext
 
 FOUR = ["angry", "happy", "neutral", "sad"]
 
@@ -99,23 +108,21 @@ def test_speakers_are_qualified_by_corpus(corpora: dict[str, Path]) -> None:
 
 # --- the loss, on a tiny model ---------------------------------------------------------------
 
-def fake_loop(train: list[str], *, epochs: int = 1, steps_per_epoch: int = 100, speakers: int = 3,
-              corpora: int = 2) -> SimpleNamespace:
-    """What the methods read from a loop; the model goes in ``bare_model``."""
+def fake_context(train: list[str], *, epochs: int = 1, steps_per_epoch: int = 100, speakers: int = 3,
+              corpora: int = 2) -> FakeContext:
+    """The training context the methods see; the model goes in ``bare_model``."""
     job = SimpleNamespace(
         data=SimpleNamespace(train=train, samples_per_epoch=steps_per_epoch * 32, batch_size=32),
         train=SimpleNamespace(epochs=epochs, max_steps_per_epoch=None, init_from=None),
         debug=SimpleNamespace(max_train_batches=None))
-    loop = SimpleNamespace(job=job, step=0, start_epoch=0, debug=False, session=SimpleNamespace(world_size=1),
-                           labels=LabelSpace("emotion", FOUR, {}), log=lambda _: None,
-                           extra_labels={"corpus": LabelSpace("corpus", [f"c{i}" for i in range(corpora)], {})})
-    loop.bare_model = build_model("daae", in_features=24, num_classes=4, size="tiny", num_speakers=speakers,
-                                  num_corpora=corpora)
-    return loop
+    model = build_model("daae", in_features=24, num_classes=4, size="tiny", num_speakers=speakers,
+                        num_corpora=corpora)
+    return FakeContext(job=job, labels=LabelSpace("emotion", FOUR, {}), bare_model=model,
+                       spaces={"corpus": LabelSpace("corpus", [f"c{i}" for i in range(corpora)], {})})
 
 
-def pretrain_method(corpora: dict[str, Path], **options: object) -> tuple[DAAEPretrain, SimpleNamespace]:
-    loop = fake_loop([str(corpora["alpha"])], **{k: options.pop(k) for k in ("epochs", "steps_per_epoch")
+def pretrain_method(corpora: dict[str, Path], **options: object) -> tuple[DAAEPretrain, FakeContext]:
+    loop = fake_context([str(corpora["alpha"])], **{k: options.pop(k) for k in ("epochs", "steps_per_epoch")
                                                  if k in options})
     method = DAAEPretrain(from_dict(PretrainOptions, options, prefix="method"), loop)
     return method, loop
@@ -346,16 +353,14 @@ def test_frozen_parameters_stay_fixed_even_where_the_losses_reach_them(corpora) 
     """The encoder gets gradients from both fine-tuning losses: frozen, it must not move, even
     under an optimiser with weight decay and momentum."""
     torch.manual_seed(0)
-    loop = fake_loop([str(corpora["alpha"])])
-    refreshed = []
-    loop.refresh_parameters = lambda: refreshed.append(True)
+    loop = fake_context([str(corpora["alpha"])])
     options = from_dict(FinetuneOptions, {"frozen": [*DOMAIN_ADVERSARIAL_NETWORK, "encoder."]})
     method = DAAEFinetune(options, loop)
     model = loop.bare_model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     assert method.on_epoch_start(0) == {"frozen_tensors": float(len(method.frozen_names()))}
-    assert refreshed == [True]
+    assert loop.refreshed == 1
     for _ in range(3):
         loss, logs = method.loss(model(torch.randn(4, 24, 8), torch.tensor([8, 8, 6, 8])),
                                  targets([0, 1, 2, IGNORE], [0, 0, 0, 0], [0, 0, 0, 0]))
@@ -370,7 +375,7 @@ def test_frozen_parameters_stay_fixed_even_where_the_losses_reach_them(corpora) 
         assert torch.equal(before[key], after[key]), key
     assert not torch.equal(before["to_latent.weight"], after["to_latent.weight"])
     method.on_epoch_start(1)
-    assert refreshed == [True]  # already fixed: nothing to rebuild
+    assert loop.refreshed == 1  # already fixed: nothing to rebuild
 
 
 @pytest.mark.ray
@@ -418,7 +423,7 @@ def test_metric_names_and_bad_frozen_prefixes(corpora, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="method.beta"):
         job_from_dict(job)
 
-    loop = fake_loop([str(corpora["alpha"])])
+    loop = fake_context([str(corpora["alpha"])])
     method = DAAEFinetune(from_dict(FinetuneOptions, {"frozen": ["speaker.", "discriminator."]}), loop)
     with pytest.raises(ConfigError, match="'discriminator.' matches no parameter"):
         method.on_epoch_start(0)

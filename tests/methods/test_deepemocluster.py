@@ -16,11 +16,19 @@ import torch.nn.functional as F
 from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.kmeans import KMeansConfig, KMeansError, LocalCollective
-from ssl_ser.labels import IGNORE
-from ssl_ser.methods.deepemocluster import (DeepEmoCluster, DeepEmoClusterOptions, PseudoLabels,
-                                            balance_weights, cluster, epoch_seed, hidden_agreement)
+from ssl_ser.labels import IGNORE, LabelSpace
+from ssl_ser.methods.deepemocluster import (
+    DeepEmoCluster,
+    DeepEmoClusterOptions,
+    PseudoLabels,
+    balance_weights,
+    cluster,
+    epoch_seed,
+    hidden_agreement,
+)
 from ssl_ser.metrics import ccc_loss, nmi, purity
 from ssl_ser.models import build_model
+from tests.fakes import FakeContext
 from tests.test_kmeans import ThreadGroup, blobs
 
 
@@ -126,22 +134,19 @@ def test_epoch_seeds_are_fresh_per_epoch_and_reproducible() -> None:
 
 # --- the loss ---------------------------------------------------------------------------------
 
-def fake_loop(attributes=("arousal", "valence", "dominance"), model=None, **model_section) -> SimpleNamespace:
+def context(attributes=("arousal", "valence", "dominance"), model=None, **model_section) -> FakeContext:
     job = SimpleNamespace(model={"name": "vgg16_cluster", "size": "tiny", **model_section},
                           data=SimpleNamespace(attributes=list(attributes), train=["L"], unlabelled=["U"],
                                                unlabelled_weight=0.7),
                           train=SimpleNamespace(seed=0))
-    loop = SimpleNamespace(job=job, device=torch.device("cpu"), labels=SimpleNamespace(num_classes=4),
-                           log=lambda msg: None, event=lambda *a, **k: None)
-    if model is not None:
-        loop.bare_model = model
-        loop.optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    return loop
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01) if model is not None else None
+    return FakeContext(job=job, labels=LabelSpace("emotion", ["a", "b", "c", "d"], {}), bare_model=model,
+                       optimizer=optimizer)
 
 
-def method(options: dict | None = None, **loop_kwargs) -> DeepEmoCluster:
+def method(options: dict | None = None, **context_kwargs) -> DeepEmoCluster:
     opts = from_dict(DeepEmoClusterOptions, options or {}, prefix="method")
-    return DeepEmoCluster(opts, fake_loop(**loop_kwargs))
+    return DeepEmoCluster(opts, context(**context_kwargs))
 
 
 def install(m: DeepEmoCluster, table: dict[str, int], k: int) -> None:
@@ -200,9 +205,9 @@ def test_loss_without_pseudo_labels_or_labels_keeps_the_graph() -> None:
 def test_training_sources_mix_labelled_and_unlabelled() -> None:
     m = method({"num_clusters": 3})
     assert m.training_sources() == [(["L"], pytest.approx(0.3)), (["U"], 0.7)]
-    m.loop.job.data.unlabelled = []
+    m.ctx.job.data.unlabelled = []
     assert m.training_sources() == [(["L"], 1.0)]
-    m.loop.job.data.unlabelled, m.loop.job.data.unlabelled_weight = ["U"], 1.0
+    m.ctx.job.data.unlabelled, m.ctx.job.data.unlabelled_weight = ["U"], 1.0
     assert m.training_sources() == [(["U"], 1.0)]
 
 
@@ -211,15 +216,15 @@ def test_reset_head_is_seeded_in_place_and_clears_its_optimiser_state() -> None:
     model = build_model("vgg16_cluster", in_features=32, num_classes=4, size="tiny", num_clusters=3)
     m = method({"num_clusters": 3}, model=model)
     model(torch.randn(2, 32, 40), torch.tensor([40, 30]))["cluster_logits"].sum().backward()
-    m.loop.optimizer.step()
+    m.ctx.optimizer.step()
     head = model.cluster_head
-    assert head.weight in m.loop.optimizer.state
+    assert head.weight in m.ctx.optimizer.state
     rng = torch.get_rng_state()
     m.reset_head(epoch=1)
     assert torch.equal(torch.get_rng_state(), rng)  # the global RNG is untouched
     first = head.weight.detach().clone()
-    assert model.cluster_head is head and head.weight not in m.loop.optimizer.state
-    assert model.fc[1].weight in m.loop.optimizer.state  # the body keeps its Adam moments
+    assert model.cluster_head is head and head.weight not in m.ctx.optimizer.state
+    assert model.fc[1].weight in m.ctx.optimizer.state  # the body keeps its Adam moments
     m.reset_head(epoch=1)
     assert torch.equal(head.weight, first)  # same (seed, epoch): the same head on every rank
     m.reset_head(epoch=2)
@@ -227,7 +232,7 @@ def test_reset_head_is_seeded_in_place_and_clears_its_optimiser_state() -> None:
 
 
 def test_config_is_checked_before_training(demo_shards, make_deepemocluster_job, tmp_path: Path) -> None:
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser.job_loader import job_from_dict
 
     def job(**sections):
         return job_from_dict(make_deepemocluster_job(demo_shards, tmp_path, **sections))
@@ -255,7 +260,7 @@ def _history(run: Path) -> list[dict]:
 def runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
     """An uninterrupted 3-epoch debug run (re-clustering every 2nd epoch) and the same run
     interrupted after epoch 1 and resumed in a fresh process state."""
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser.job_loader import job_from_dict
     from ssl_ser.train.loop import Loop
     from ssl_ser.train.runner import run_local
     from tests.methods.conftest import deepemocluster_job
@@ -288,7 +293,7 @@ def runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_debug_run_logs_clustering_and_checkpoints_the_pseudo_labels(runs) -> None:
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
 
     history = [json.loads(x) for x in (runs.whole / "metrics.jsonl").read_text().splitlines()]
     first, second, third = history
@@ -313,7 +318,7 @@ def test_debug_run_logs_clustering_and_checkpoints_the_pseudo_labels(runs) -> No
 def test_resumed_run_continues_with_the_same_pseudo_labels(runs) -> None:
     """Epoch 2 of the resumed run trains on the table restored from the epoch-1 checkpoint,
     epoch 3 re-clusters with the epoch's seed: everything equals the uninterrupted run."""
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
 
     a = ckpt.load_state(ckpt.find_checkpoint(runs.whole, "latest"))
     b = ckpt.load_state(ckpt.find_checkpoint(runs.cut, "latest"))
@@ -333,8 +338,8 @@ def test_resumed_run_continues_with_the_same_pseudo_labels(runs) -> None:
 def test_two_ray_workers_cluster_every_key_once(mostly_unlabelled_shards, demo_shards, tmp_path: Path) -> None:
     import ray
 
-    from ssl_ser.train import checkpoint as ckpt
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser import checkpoint as ckpt
+    from ssl_ser.job_loader import job_from_dict
     from ssl_ser.train.runner import run_training
     from tests.methods.conftest import deepemocluster_job
 

@@ -16,7 +16,7 @@ from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.methods.speaker import Speaker, SpeakerOptions, aam_logits
 from ssl_ser.metrics_speaker import TrialError, cosine_scores, eer, make_trials
 from ssl_ser.models import build_model
-
+from tests.fakes import FakeContext
 
 # --- EER --------------------------------------------------------------------------------------
 
@@ -129,16 +129,16 @@ def test_margin_raises_the_loss_and_the_pull_towards_the_centre() -> None:
     assert (cos.grad.gather(1, label[:, None]) <= 0).all()  # raising the target cosine lowers the loss
 
 
-def fake_loop(model: torch.nn.Module, field: str = "speaker") -> SimpleNamespace:
-    job = SimpleNamespace(data=SimpleNamespace(labels=SimpleNamespace(field=field)))
-    return SimpleNamespace(job=job, bare_model=model)
+def fake_context(model: torch.nn.Module, field: str = "speaker") -> FakeContext:
+    return FakeContext(job=SimpleNamespace(data=SimpleNamespace(labels=SimpleNamespace(field=field))),
+                       bare_model=model)
 
 
 def test_aam_turns_the_models_final_layer_into_a_cosine_classifier() -> None:
     torch.manual_seed(0)
     model = build_model("resnet34_xvector", in_features=23, num_classes=6, size="tiny")
     options = from_dict(SpeakerOptions, {"loss": "aam", "margin": 0.2, "scale": 10.0})
-    method = Speaker(options, fake_loop(model))
+    method = Speaker(options, fake_context(model))
     method.on_epoch_start(0)
     feats, lengths = torch.randn(4, 23, 60), torch.tensor([60, 50, 40, 30])
     out = model(feats, lengths)
@@ -164,7 +164,7 @@ def test_aam_turns_the_models_final_layer_into_a_cosine_classifier() -> None:
 
 def test_softmax_loss_ignores_rows_without_a_speaker() -> None:
     model = build_model("resnet34_xvector", in_features=23, num_classes=3, size="tiny")
-    method = Speaker(from_dict(SpeakerOptions, {}), fake_loop(model))
+    method = Speaker(from_dict(SpeakerOptions, {}), fake_context(model))
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 5.0]], requires_grad=True)
     loss, logs = method.loss({"logits": logits}, SimpleNamespace(label=torch.tensor([0, -1])))
     assert loss.item() == pytest.approx(F.cross_entropy(logits[:1], torch.tensor([0])).item())
@@ -174,7 +174,7 @@ def test_softmax_loss_ignores_rows_without_a_speaker() -> None:
 def test_the_method_needs_speaker_labels() -> None:
     model = build_model("resnet34_xvector", in_features=23, num_classes=3, size="tiny")
     with pytest.raises(ConfigError, match="data.labels.field: speaker"):
-        Speaker(from_dict(SpeakerOptions, {}), fake_loop(model, field="emotion"))
+        Speaker(from_dict(SpeakerOptions, {}), fake_context(model, field="emotion"))
     with pytest.raises(ConfigError, match="method.margin"):
         from_dict(SpeakerOptions, {"margin": 2.0}, prefix="method")
 
@@ -183,7 +183,7 @@ def test_trial_sets_without_two_speakers_are_refused_before_training(demo_shards
     model = build_model("resnet34_xvector", in_features=23, num_classes=3, size="tiny")
     noise = str(demo_shards.shards["noise"])  # clips without speakers
     with pytest.raises(ConfigError, match=r"method.trials_from .*noise.*0 speaker\(s\)"):
-        Speaker(from_dict(SpeakerOptions, {"trials_from": [noise]}), fake_loop(model, field="speaker"))
+        Speaker(from_dict(SpeakerOptions, {"trials_from": [noise]}), fake_context(model, field="speaker"))
 
 
 # --- the method in the loop, and transfer into an emotion model -------------------------------
@@ -192,9 +192,9 @@ def test_trial_sets_without_two_speakers_are_refused_before_training(demo_shards
 def speaker_run(demo_shards, tmp_path_factory: pytest.TempPathFactory):
     """A finished 1-epoch debug run of the speaker method (AAM, noise augmentation) on the
     demo corpus' training speakers, EER trials from its valid and test speakers."""
-    from tests.conftest import tiny_job
-    from ssl_ser.train.config import job_from_dict
+    from ssl_ser.job_loader import job_from_dict
     from ssl_ser.train.runner import run_training
+    from tests.conftest import tiny_job
 
     root = tmp_path_factory.mktemp("speaker")
     shards = demo_shards.shards
@@ -213,7 +213,7 @@ def speaker_run(demo_shards, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_speaker_debug_run_reports_accuracy_and_eer(speaker_run) -> None:
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
 
     m = speaker_run.metrics
     assert 0.0 <= m["valid_accuracy"] <= 1.0 and m["valid_accuracy"] == m["valid_wa"]
@@ -228,8 +228,8 @@ def test_speaker_debug_run_reports_accuracy_and_eer(speaker_run) -> None:
 
 
 def emotion_job(demo_shards, speaker_run, name: str, **sections):
+    from ssl_ser.job_loader import job_from_dict
     from tests.conftest import tiny_job
-    from ssl_ser.train.config import job_from_dict
 
     data = tiny_job(demo_shards, name=name, frontend={"name": "mfcc"},
                     train={"epochs": 1, "init_from": str(speaker_run.run)},
@@ -241,7 +241,7 @@ def emotion_job(demo_shards, speaker_run, name: str, **sections):
 
 
 def test_init_from_loads_every_weight_but_the_final_layer(demo_shards, speaker_run) -> None:
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
     from ssl_ser.train.loop import Loop
     from ssl_ser.train.runner import run_dir
     from ssl_ser.train.session import LocalSession
@@ -259,7 +259,7 @@ def test_init_from_loads_every_weight_but_the_final_layer(demo_shards, speaker_r
 
 
 def test_init_from_with_another_architecture_names_the_keys(demo_shards, speaker_run) -> None:
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
     from ssl_ser.train.loop import Loop
     from ssl_ser.train.runner import run_dir
     from ssl_ser.train.session import LocalSession
@@ -273,7 +273,7 @@ def test_init_from_with_another_architecture_names_the_keys(demo_shards, speaker
 
 def test_frozen_first_phase_then_copypaste_fine_tuning(demo_shards, speaker_run) -> None:
     """freeze_body_epochs=1: the first epoch trains only the new layer; with CopyPaste and noise."""
-    from ssl_ser.train import checkpoint as ckpt
+    from ssl_ser import checkpoint as ckpt
     from ssl_ser.train.runner import run_training
 
     job = emotion_job(demo_shards, speaker_run, "frozen",

@@ -4,8 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_ser.models.layers import (GradientReversal, conv2d_time_lengths, conv_lengths, mask_time, masked_mean,
-                                   reverse_gradient, same_conv2d)
+from ssl_ser.models.layers import (
+    GradientReversal,
+    conv2d_time_lengths,
+    conv_lengths,
+    mask_time,
+    masked_mean,
+    reverse_gradient,
+    same_conv2d,
+)
 
 
 @pytest.mark.parametrize("lambda_", [1.0, 0.5, 2.0, 0.0])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_ser.train import checkpoint as ckpt
+from ssl_ser import checkpoint as ckpt
 
 
 def _save(directory: Path, epoch: int) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 from ssl_ser.cli import main
 from ssl_ser.config import ConfigError
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.job_loader import job_from_dict
 
 
 def _job(**sections: dict) -> dict:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError
-from ssl_ser.train import checkpoint as ckpt
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.train.loop import Loop
 from ssl_ser.train.runner import run_local, run_training
 
@@ -145,7 +145,7 @@ def test_dropped_training_labels_are_reported_with_counts(
                data={"labels": {"classes": ["angry", "happy", "neutral"], "unmapped": "drop"}})
     Loop(job, LocalSession(tmp_path / "run", 1, "ua", "max"), debug=True, progress=False)
     out = capsys.readouterr().out
-    from ssl_ser.train.data import class_histogram
+    from ssl_ser.data.histograms import class_histogram
 
     sad = class_histogram(job.data.train, "emotion")["sad"]
     assert sad > 0

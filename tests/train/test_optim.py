@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ssl_ser.train.config import OptimConfig, ScheduleConfig
+from ssl_ser.job import OptimConfig, ScheduleConfig
 from ssl_ser.train.optim import build_optimizer, build_scheduler
 
 

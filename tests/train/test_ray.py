@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.job_loader import job_from_dict
 from ssl_ser.train.runner import run_training
 
 pytestmark = pytest.mark.ray

@@ -296,7 +296,7 @@ def ray_head() -> Iterator[str]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-PROBE = ("import os, ssl_ser; from ssl_ser.train.config import load_job; "
+PROBE = ("import os, ssl_ser; from ssl_ser.job_loader import load_job; "
          "job = load_job('jobs/probe.yaml', check_data=False); "
          "print('PROBE', job.name, ssl_ser.__file__, os.path.exists('runs'), "
          "os.path.exists('shards/s/shard-000000.tar'), os.environ['PYTHONUNBUFFERED'])")

@@ -26,8 +26,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssl_ser.data.corpora import (CORPORA, CorpusError, audio_files, finish, gender, log,
-                                  report_skipped, require_dir)
+from ssl_ser.data.corpora import (
+    CORPORA,
+    CorpusError,
+    audio_files,
+    finish,
+    gender,
+    log,
+    report_skipped,
+    require_dir,
+)
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
 CORPUS = "iemocap"

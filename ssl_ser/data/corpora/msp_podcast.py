@@ -18,8 +18,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ssl_ser.data.corpora import (CORPORA, CorpusError, audio_files, finish, gender, log,
-                                  require_dir)
+from ssl_ser.data.corpora import (
+    CORPORA,
+    CorpusError,
+    audio_files,
+    finish,
+    gender,
+    log,
+    require_dir,
+)
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
 CORPUS = "msp-podcast"

@@ -11,8 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ssl_ser.data.corpora import (CORPORA, CorpusError, audio_files, finish, report_skipped,
-                                  require_dir)
+from ssl_ser.data.corpora import (
+    CORPORA,
+    CorpusError,
+    audio_files,
+    finish,
+    report_skipped,
+    require_dir,
+)
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
 CORPUS = "musan"

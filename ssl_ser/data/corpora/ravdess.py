@@ -13,8 +13,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ssl_ser.data.corpora import (CORPORA, CorpusError, audio_files, finish, log, report_skipped,
-                                  require_dir)
+from ssl_ser.data.corpora import (
+    CORPORA,
+    CorpusError,
+    audio_files,
+    finish,
+    log,
+    report_skipped,
+    require_dir,
+)
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
 CORPUS = "ravdess"

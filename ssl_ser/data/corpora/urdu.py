@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ssl_ser.data.corpora import CORPORA, audio_files, finish, gender, report_skipped, require_dir
+from ssl_ser.data.corpora import (
+    CORPORA,
+    audio_files,
+    finish,
+    gender,
+    report_skipped,
+    require_dir,
+)
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
 CORPUS = "urdu"

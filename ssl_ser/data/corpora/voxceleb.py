@@ -15,8 +15,15 @@ import csv
 import re
 from pathlib import Path
 
-from ssl_ser.data.corpora import (CORPORA, CorpusError, audio_files, finish, gender,
-                                  report_skipped, require_dir)
+from ssl_ser.data.corpora import (
+    CORPORA,
+    CorpusError,
+    audio_files,
+    finish,
+    gender,
+    report_skipped,
+    require_dir,
+)
 from ssl_ser.data.manifest import Utterance, make_key, utterance
 
 CORPUS = "voxceleb"

@@ -3,7 +3,7 @@
 Sections with a fixed shape (data, optim, schedule, train, scaling, debug) are typed here.
 The pluggable sections (``frontend``, ``model``, ``method``, ``augment``) are ``{name: ...,
 options...}`` mappings validated by the component they name, so a new model or method adds
-its options without touching this file. :func:`load_job` checks everything, including that
+its options without touching this file. :func:`ssl_ser.job_loader.load_job` checks everything, including that
 the shard sets exist, before any worker starts.
 """
 
@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from ssl_ser.config import ConfigError, config, from_dict, load, to_dict
+from ssl_ser.config import ConfigError, config, to_dict
 from ssl_ser.labels import LabelConfig
 
 ATTRIBUTE = Literal["arousal", "valence", "dominance"]
@@ -154,62 +153,8 @@ def component(section: dict[str, Any], where: str) -> tuple[str, dict[str, Any]]
     return name, options
 
 
-def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-             check_data: bool = True) -> JobConfig:
-    """Load and validate a job config. Relative paths (shards, storage, init_from) resolve
-    against the current directory, as on a command line; workers get absolute paths."""
-    job = load(JobConfig, path, overrides)
-    _resolve_paths(job, Path.cwd())
-    from ssl_ser.train.validate import validate_job
-
-    validate_job(job, check_data=check_data)
-    return job
-
-
-def job_from_dict(data: dict[str, Any], base_dir: str | Path = ".", check_data: bool = True) -> JobConfig:
-    job = from_dict(JobConfig, data, source="job")
-    _resolve_paths(job, Path(base_dir).resolve())
-    from ssl_ser.train.validate import validate_job
-
-    validate_job(job, check_data=check_data)
-    return job
-
-
 def fingerprint(job: JobConfig, *sections: str) -> str:
     """A short hash of config sections (used to refuse resuming a run with another model/data)."""
     data = to_dict(job)
     blob = json.dumps({s: data[s] for s in sections}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _resolve_mapping_file(spec: str, base: Path) -> str:
-    """A path, or the name of a mapping shipped in ``ssl_ser/resources/label_maps``."""
-    path = Path(spec) if Path(spec).is_absolute() else base / spec
-    if path.exists():
-        return str(path)
-    shipped = Path(__file__).resolve().parent.parent / "resources" / "label_maps" / f"{spec}.yaml"
-    if shipped.exists():
-        return str(shipped)
-    raise ConfigError(f"data.labels.mapping_file: {spec!r} is neither a file nor a shipped "
-                      f"mapping ({', '.join(sorted(p.stem for p in shipped.parent.glob('*.yaml')))})")
-
-
-def _is_url(spec: str) -> bool:
-    return "://" in spec or spec.startswith("pipe:")
-
-
-def _resolve_paths(job: JobConfig, base: Path) -> None:
-    def fix(spec: str) -> str:
-        if _is_url(spec) or Path(spec).is_absolute():
-            return spec
-        return str(base / spec)
-
-    data = job.data
-    for name in ("train", "unlabelled", "valid", "test"):
-        setattr(data, name, [fix(s) for s in getattr(data, name)])
-    if data.labels.mapping_file:
-        data.labels.mapping_file = _resolve_mapping_file(data.labels.mapping_file, base)
-    if not _is_url(job.storage_path) and not Path(job.storage_path).is_absolute():
-        job.storage_path = str(base / job.storage_path)
-    if job.train.init_from:
-        job.train.init_from = fix(job.train.init_from)

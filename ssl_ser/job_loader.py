@@ -1,4 +1,5 @@
-"""Everything about a job that can be checked before any worker starts.
+"""Reading a job: YAML (or a dict) to a validated :class:`~ssl_ser.job.JobConfig`, with its
+relative paths resolved, and everything about it that can be checked before any worker starts.
 
 Each pluggable section is checked against the component it names: the method's options
 dataclass, and the front-end/model constructors' keyword arguments, so a misspelt option
@@ -10,11 +11,12 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from ssl_ser.config import ConfigError, from_dict
+from ssl_ser.config import ConfigError, from_dict, load
 from ssl_ser.errors import SslSerError
-from ssl_ser.train.config import JobConfig, component
+from ssl_ser.job import JobConfig, component
 
 
 def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str,
@@ -74,3 +76,53 @@ def _lookup(registry: Any, name: str, where: str) -> Any:
         return registry.get(name)
     except SslSerError as err:
         raise ConfigError(f"{where}.name: {err}") from None
+
+
+def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+             check_data: bool = True) -> JobConfig:
+    """Load and validate a job config. Relative paths (shards, storage, init_from) resolve
+    against the current directory, as on a command line; workers get absolute paths."""
+    job = load(JobConfig, path, overrides)
+    _resolve_paths(job, Path.cwd())
+    validate_job(job, check_data=check_data)
+    return job
+
+
+def job_from_dict(data: dict[str, Any], base_dir: str | Path = ".", check_data: bool = True) -> JobConfig:
+    job = from_dict(JobConfig, data, source="job")
+    _resolve_paths(job, Path(base_dir).resolve())
+    validate_job(job, check_data=check_data)
+    return job
+
+
+def _resolve_mapping_file(spec: str, base: Path) -> str:
+    """A path, or the name of a mapping shipped in ``ssl_ser/resources/label_maps``."""
+    path = Path(spec) if Path(spec).is_absolute() else base / spec
+    if path.exists():
+        return str(path)
+    shipped = Path(__file__).resolve().parent / "resources" / "label_maps" / f"{spec}.yaml"
+    if shipped.exists():
+        return str(shipped)
+    raise ConfigError(f"data.labels.mapping_file: {spec!r} is neither a file nor a shipped "
+                      f"mapping ({', '.join(sorted(p.stem for p in shipped.parent.glob('*.yaml')))})")
+
+
+def _is_url(spec: str) -> bool:
+    return "://" in spec or spec.startswith("pipe:")
+
+
+def _resolve_paths(job: JobConfig, base: Path) -> None:
+    def fix(spec: str) -> str:
+        if _is_url(spec) or Path(spec).is_absolute():
+            return spec
+        return str(base / spec)
+
+    data = job.data
+    for name in ("train", "unlabelled", "valid", "test"):
+        setattr(data, name, [fix(s) for s in getattr(data, name)])
+    if data.labels.mapping_file:
+        data.labels.mapping_file = _resolve_mapping_file(data.labels.mapping_file, base)
+    if not _is_url(job.storage_path) and not Path(job.storage_path).is_absolute():
+        job.storage_path = str(base / job.storage_path)
+    if job.train.init_from:
+        job.train.init_from = fix(job.train.init_from)
