@@ -34,7 +34,8 @@ class CheckpointError(SslSerError):
 
 def rng_state() -> dict[str, Any]:
     """Every RNG the loop draws from, as tensors/plain values (safe-loadable)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    assert not isinstance(keys, str)  # legacy=True: the MT19937 key array
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),

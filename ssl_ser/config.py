@@ -14,10 +14,10 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
 from ssl_ser.errors import SslSerError
@@ -27,6 +27,7 @@ T = TypeVar("T")
 _CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True, arbitrary_types_allowed=False)
 
 
+@dataclass_transform(kw_only_default=True, field_specifiers=(dataclasses.field, Field))
 def config(cls: type[T]) -> type[T]:
     """Make ``cls`` a validated, keyword-only config dataclass that refuses unknown keys."""
     return _pydantic_dataclass(cls, config=_CONFIG, kw_only=True)  # type: ignore[return-value]

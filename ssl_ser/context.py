@@ -64,8 +64,9 @@ class TrainingContext(Protocol):
         """The run continued from a checkpoint (so one-off initialisation already happened)."""
 
     @property
-    def bare_model(self) -> torch.nn.Module:
-        """The model without its data-parallel wrapper."""
+    def bare_model(self) -> Any:
+        """The model without its data-parallel wrapper: an ``ssl_ser.models.base.SERModel``
+        (typed loosely: methods use model-specific members, e.g. a cluster head)."""
 
     @property
     def predictor(self) -> Predictor:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ssl_ser.data.manifest import Utterance
 from ssl_ser.data.synthetic import SyntheticConfig
 
 PARTS = ("train_labelled", "train_unlabelled", "valid", "test", "noise")
@@ -61,9 +62,9 @@ def generate_corpus(paths: DemoPaths, cfg: SyntheticConfig | None = None, *,
     return generate(paths.corpus, cfg, workers=workers, overwrite=True)
 
 
-def part_of(row: object) -> str | None:
+def part_of(row: Utterance) -> str | None:
     """Which demo part a manifest row belongs to."""
-    split, labelled = getattr(row, "split"), getattr(row, "labelled")
+    split, labelled = row.split, row.labelled
     if split == "train":
         return "train_labelled" if labelled else "train_unlabelled"
     return split if split in PARTS else None

@@ -100,7 +100,7 @@ def evaluate(run_or_ckpt: str | Path, shards: Sequence[str], *, which: str = "be
         predictor, meta = Predictor.from_checkpoint(run_or_ckpt, device=device, which=which)
     job = meta["job"]
     data = job.get("data", {})
-    limit = data.get("eval_max_seconds") if max_seconds == "job" else max_seconds
+    limit: float | None = data.get("eval_max_seconds") if isinstance(max_seconds, str) else max_seconds
 
     def stream() -> Any:
         return make_stream(list(shards), mode="exact", batch_size=batch_size or data.get("batch_size", 16),

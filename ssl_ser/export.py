@@ -82,7 +82,10 @@ class WaveformScorer(nn.Module):
     """Waveform -> (probs, embedding[, attributes]): front-end, global speaker normalisation,
     model and softmax, with in-graph segment windowing for segment models."""
 
-    def __init__(self, frontend: nn.Module, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
+    norm_mean: Tensor
+    norm_std: Tensor
+
+    def __init__(self, frontend: Any, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
                  segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
         from ssl_ser.features import MFCC
         from ssl_ser.models.daae import DAAE
@@ -92,7 +95,7 @@ class WaveformScorer(nn.Module):
         if self.fixed_width_vad:  # the same modules and weights; the VAD is applied in forward
             frontend = copy.copy(frontend)
             frontend.vad = False
-        self.frontend = frontend
+        self.frontend: Any = frontend  # a registered front-end (compute, voiced, vad)
         self.model = DAAEScores(model) if isinstance(model, DAAE) else model
         self.segment = segment
         self.attributes = attributes
@@ -146,7 +149,7 @@ class DAAEScores(nn.Module):
 
     def __init__(self, daae: nn.Module) -> None:
         super().__init__()
-        self.daae = daae
+        self.daae: Any = daae  # the DAAE model: encode, fuse, deep, blstm, classifier
 
     def forward(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         m = self.daae
@@ -322,6 +325,7 @@ def _export_onnx(scorer: WaveformScorer, example: Tensor, path: Path, outputs: l
             program = torch.onnx.export(scorer, (example,), dynamo=True, input_names=["wave"],
                                         output_names=outputs, dynamic_shapes=({0: batch, 1: samples},),
                                         verbose=False)
+            assert program is not None  # dynamo=True always returns the program
             data = program.model_proto.SerializeToString()  # weights inline, as one file
         except Exception as err:
             raise ExportError(f"ONNX export failed: {type(err).__name__}: {_first_line(err)}") from None
@@ -371,7 +375,7 @@ def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformS
     from ssl_ser.model_card import card_from_meta, write_card
 
     segment = predictor.segment
-    info = {
+    info: dict[str, Any] = {
         "format": fmt, "file": path.name, "sample_rate": SAMPLE_RATE,
         "input": {"name": "wave", "shape": ["batch", "samples"], "dtype": "float32",
                   "min_samples": minimum, "note": "mono, 16 kHz, every row the same length"},

@@ -69,7 +69,7 @@ def validate_options(target: Callable[..., Any], options: Mapping[str, Any], *, 
             close = difflib.get_close_matches(name, fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{what}: unknown option {name!r}{hint}; allowed: {', '.join(fields)}")
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{what}_options", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
     try:
         checked = model(**options)

@@ -21,7 +21,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with tmp.open(mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        with open(tmp, mode, encoding="utf-8" if mode == "w" else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

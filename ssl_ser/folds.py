@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from ssl_ser.config import ConfigError, config, from_dict, read_yaml
 from ssl_ser.errors import SslSerError
@@ -107,7 +107,8 @@ def make_groups(rows: Sequence[dict[str, Any]], where: str = "the training shard
     if missing:
         raise CvError(f"{missing} sample(s) of {where} have no speaker: cross-validation folds are "
                       f"speaker-independent and need every sample's speaker")
-    groups, names = [], {}
+    groups: list[Group] = []
+    names: dict[str, tuple[str, str, str | None]] = {}
     for (corpus, speaker, split), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
         name = make_key(corpus, speaker, split)
         if name in names:  # two groups that only differ in characters make_key replaces
@@ -138,7 +139,7 @@ def make_folds(groups: Sequence[Group], protocol: Protocol, *, job_name: str = "
     elif isinstance(protocol, int):
         if protocol > len(speakers):
             raise CvError(f"--folds {protocol}: only {len(speakers)} speakers to share out")
-        sizes = Counter()
+        sizes: Counter[str] = Counter()
         for g in groups:
             sizes[g.speaker_id] += g.samples
         members: list[list[str]] = [[] for _ in range(protocol)]
@@ -152,7 +153,8 @@ def make_folds(groups: Sequence[Group], protocol: Protocol, *, job_name: str = "
     else:
         raise CvError(f"unknown protocol {protocol!r}")
     if len(held) < 2:
-        raise CvError(f"--folds {protocol_name(protocol)}: only one {'session' if protocol == 'session' else 'speaker'} "
+        kind = "session" if protocol == "session" else "speaker"
+        raise CvError(f"--folds {protocol_name(protocol)}: only one {kind} "
                       f"({held[0][0] if held else 'none'}); cross-validation needs at least two")
 
     width = len(str(len(held) - 1))
@@ -249,7 +251,7 @@ class FoldList:
         return [sorted(f) for f in folds]
 
 
-Protocol = Union[str, int, FoldList]
+Protocol = str | int | FoldList
 
 
 def load_fold_list(name_or_path: str) -> FoldList:

@@ -49,7 +49,7 @@ def frontend_section(section: dict[str, Any]) -> tuple[str, dict[str, Any], bool
     options = dict(section)
     name = options.pop("name", None)
     speaker_norm = bool(options.pop("speaker_norm", False))
-    return name, options, speaker_norm  # type: ignore[return-value]
+    return name, options, speaker_norm
 
 
 class Predictor:

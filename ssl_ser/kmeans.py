@@ -279,7 +279,7 @@ def fit_preprocessing(x: np.ndarray, cfg: KMeansConfig, comm: Collective | None 
         order = np.argsort(values)[::-1]
         values, vectors = values[order], vectors[:, order]
         top = values[0] if len(values) else 0.0
-        keep = int(min(cfg.pca_dim, np.sum(values > _PCA_RANK_TOL * top))) if top > 0 else 0
+        keep = min(cfg.pca_dim, int(np.sum(values > _PCA_RANK_TOL * top))) if top > 0 else 0
         if keep == 0:
             keep = 1  # constant embeddings: one (meaningless) direction, clustering still runs
         values, vectors = values[:keep], vectors[:, :keep]
@@ -401,8 +401,8 @@ def fit(x: np.ndarray, k: int, *, seed: int = 1234, cfg: KMeansConfig | None = N
         index = make_index(d)
         clustering.train(x, index)  # leaves the final centroids in the index
         centroids = faiss.vector_float_to_array(clustering.centroids).reshape(k, d).copy()
-        stats = clustering.iteration_stats
-        stats = [stats.at(i) for i in range(stats.size())]
+        vector: Any = clustering.iteration_stats  # faiss' stubs say list; it is a SWIG vector (.at, .size)
+        stats = [vector.at(i) for i in range(vector.size())]
         dist, assign = _search(index, x)
         del index
     sizes = np.bincount(assign, minlength=k).astype(np.int64)
@@ -455,7 +455,7 @@ def fit_distributed(x: np.ndarray, k: int, *, seed: int = 1234, cfg: KMeansConfi
             centroids = _rows_by_global_index(x, np.arange(k), offset, comm)
         else:
             perm = np.empty(n, dtype=np.int32)
-            faiss.rand_perm(faiss.swig_ptr(perm), n, int(seed) + 1)
+            faiss.rand_perm(faiss.swig_ptr(perm), n, int(seed) + 1)  # type: ignore[attr-defined]
             centroids = _rows_by_global_index(x, perm[:k].astype(np.int64), offset, comm)
             previous = centroids
             for _ in range(cfg.niter):

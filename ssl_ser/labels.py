@@ -177,7 +177,7 @@ def build_label_space(cfg: LabelConfig, histogram: Mapping[str, Any] | None = No
                              f"{cfg.field} labels to take them from")
         found: set[str] = set()
         for label in histogram:
-            target = label
+            target: str | None = label
             for table in mapping.values():
                 if label in table.labels:
                     target = table.labels[label]

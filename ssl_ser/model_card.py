@@ -35,7 +35,7 @@ def card_from_meta(meta: dict[str, Any] | None, *, classes: list[str] | None = N
     data = job.get("data", {})
     sets = {role: [shard_set_summary(p) for p in data.get(role) or []] for role in ROLES}
     card: dict[str, Any] = {
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ssl_ser_version": __version__,
         "name": job.get("name"),
         "checkpoint": meta.get("checkpoint"),

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from ssl_ser.predict import (
     score_wave,
 )
 
-Audio = Union[str, Path, tuple[Union[np.ndarray, torch.Tensor], int]]
+Audio = str | Path | tuple[np.ndarray | torch.Tensor, int]
 """A file path, or ``(waveform, sample_rate)``."""
 
 
@@ -84,7 +84,7 @@ class Recognizer:
 
         ``window="job"`` uses the job's ``data.eval_max_seconds`` (as evaluation does)."""
         predictor, meta = Predictor.from_checkpoint(path, device=default_device(device), which=which)
-        return cls(PredictorScorer(predictor), window=default_window(meta) if window == "job" else window,
+        return cls(PredictorScorer(predictor), window=default_window(meta) if isinstance(window, str) else window,
                    hop=hop, info=meta)
 
     @classmethod

@@ -10,7 +10,9 @@ statistics pooled over all training speakers.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
+from functools import reduce
 from typing import Any
 
 import torch
@@ -60,8 +62,8 @@ class SpeakerNorm:
         var = torch.stack([squares[n] / counts[n] for n in names]) - mean**2
         pool = [n for n in names if global_speakers is None or n in global_speakers] or names
         total = sum(counts[n] for n in pool)
-        g_mean = sum(sums[n] for n in pool) / total
-        g_var = sum(squares[n] for n in pool) / total - g_mean**2
+        g_mean = reduce(operator.add, (sums[n] for n in pool)) / total  # sum() of tensors, typed
+        g_var = reduce(operator.add, (squares[n] for n in pool)) / total - g_mean**2
         return cls(names, mean.float(), var.clamp(min=0).sqrt().float(), g_mean.float(),
                    g_var.clamp(min=0).sqrt().float())
 

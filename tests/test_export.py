@@ -155,7 +155,8 @@ def test_every_recipe_pair_exports_and_matches_pytorch_on_real_length_audio(
         for name, value in got.items():
             diff = float((value - expected[name]).abs().max())
             assert diff <= TOLERANCE * max(1.0, float(expected[name].abs().max())), (name, diff)
-            MEASURED[f"{fmt} {frontend}+{model} {name}"] = max(diff, MEASURED.get(f"{fmt} {frontend}+{model} {name}", 0))
+            key = f"{fmt} {frontend}+{model} {name}"
+            MEASURED[key] = max(diff, MEASURED.get(key, 0))
     if frontend == "mfcc":  # the audio makes the VAD drop frames, so the fixed-width packing is exercised
         fe = predictor.frontend
         voiced = fe.voiced(wave, torch.tensor([wave.shape[1]]))

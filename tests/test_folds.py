@@ -99,7 +99,8 @@ def _list(tmp_path: Path, text: str) -> FoldList:
 
 def test_a_fold_list_by_speaker_gives_exactly_its_folds(tmp_path: Path) -> None:
     groups = make_groups(_rows({s: 2 for s in ("01", "02", "03", "04", "05", "06")}, corpus="ravdess"))
-    protocol = _list(tmp_path, "name: paper\ncorpus: ravdess\nfolds: [['03', '01'], ['02', 'ravdess/05'], ['04', '06']]\n")
+    protocol = _list(tmp_path, "name: paper\ncorpus: ravdess\n"
+                               "folds: [['03', '01'], ['02', 'ravdess/05'], ['04', '06']]\n")
     folds = make_folds(groups, protocol, job_name="j", valid_speakers=1, seed=0)
     assert [f.held_out for f in folds] == [["ravdess/01", "ravdess/03"], ["ravdess/02", "ravdess/05"],
                                            ["ravdess/04", "ravdess/06"]]

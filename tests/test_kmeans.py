@@ -105,7 +105,8 @@ def test_distributed_lloyd_reproduces_faiss_on_one_rank(k: int, niter: int, dupl
     if duplicates:
         assert gathered.nsplit > 0  # the duplicates empty clusters: splitting was exercised
     assert 1 <= len(dist.objectives) <= niter
-    assert dist.objectives == pytest.approx(gathered.objectives[:len(dist.objectives)], rel=1e-4)  # FAISS sums in float32
+    # FAISS sums in float32
+    assert dist.objectives == pytest.approx(gathered.objectives[:len(dist.objectives)], rel=1e-4)
 
 
 @pytest.mark.parametrize("n, niter", [(12, 5), (40, 0)])

@@ -100,7 +100,8 @@ def test_unreadable_files_are_reported_and_the_rest_scored(predictor: Predictor,
     assert [p.name for p in paths] == ["broken.wav", "empty.wav", "good.wav", "deeper.flac", "missing.wav"]
     rows = list(predict_files(predictor, paths))
     by_name = {Path(r["path"]).name: r for r in rows}
-    assert by_name["broken.wav"]["error"].startswith("unreadable: ") and "cannot decode" in by_name["broken.wav"]["error"]
+    broken = by_name["broken.wav"]["error"]
+    assert broken.startswith("unreadable: ") and "cannot decode" in broken
     assert by_name["empty.wav"]["error"] == "empty: no audio samples"
     assert by_name["missing.wav"]["error"] == f"missing: no such file: {tmp_path / 'missing.wav'}"
     assert by_name["missing.wav"]["reason"] == "missing"

@@ -228,7 +228,7 @@ class CopyPaste:
             return None
         if self.cfg.scheme == "both":
             return "neutral" if u < f / 2 else "same"
-        return self.cfg.scheme  # type: ignore[return-value]
+        return self.cfg.scheme
 
     def _crop(self, length: int, draws: Draws) -> tuple[int, int]:
         """(start, length) of a random crop of at most ``self.crop`` samples."""

@@ -129,7 +129,8 @@ class NoiseBank:
             raise NoiseError("no noise shard sets given")
         stream = make_stream(list(specs), mode="exact", batch_size=16, max_seconds=max_clip_seconds,
                              shuffle=False, num_workers=0, rank=0, world_size=1)
-        clips, total = [], 0
+        clips: list[tuple[str, str, torch.Tensor]] = []
+        total = 0
         limit = None if max_bank_seconds is None else int(max_bank_seconds * SAMPLE_RATE)
         for batch in stream:
             for i, key in enumerate(batch.keys):

@@ -328,7 +328,7 @@ class _Sample:
     source: int
 
 
-class _ShardReader(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+class _ShardReader(torch.utils.data.IterableDataset):
     """What runs inside each DataLoader worker. Yields ``("batch", worker, stats, Batch)``
     and, once at the end, ``("done", worker, stats, None)``."""
 

@@ -377,7 +377,8 @@ def generate(root: str | Path, cfg: SyntheticConfig | None = None, *, workers: i
     else:
         results = [_render_star(a) for a in args]
 
-    labels, truth = [], []
+    labels: list[dict[str, object]] = []
+    truth: list[dict[str, object]] = []
     for job, (rel, data, lab) in zip(jobs, results):
         path = staging / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -138,10 +138,11 @@ def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int,
                             stats=result.summary(), device_reason=result.device_reason)
     if mode != "gathered":
         raise ConfigError(f"method.clustering must be gathered or distributed, not {mode!r}")
-    parts = comm.gather((list(keys), np.asarray(embeddings, dtype=np.float32), labels, hidden))
+    gathered = comm.gather((list(keys), np.asarray(embeddings, dtype=np.float32), labels, hidden))
     payload: Any = None
     failure: BaseException | None = None
-    if parts is not None:  # rank 0
+    if gathered is not None:  # rank 0
+        parts = gathered
         all_keys = [key for p in parts for key in p[0]]
         all_labels = np.concatenate([p[2] for p in parts]).astype(np.int64)
         all_hidden = np.concatenate([p[3] for p in parts]).astype(np.int64)
@@ -352,7 +353,7 @@ class DeepEmoCluster(Method):
                 ce = F.cross_entropy(outputs["logits"][has].float(), targets.label[has])
                 total = total + opts.emotion_weight * ce
                 logs["emotion_ce"] = float(ce.detach())
-        return total, logs
+        return torch.as_tensor(total), logs
 
     def validate(self, epoch: int) -> dict[str, float]:
         if self.unclustered:

@@ -71,13 +71,13 @@ class SERModel(nn.Module):
 def fresh_layer(old: nn.Module, out_features: int) -> nn.Module:
     """A new, randomly initialised copy of a Linear / Conv layer with ``out_features`` outputs,
     on the old layer's device and dtype."""
-    weight = old.weight  # type: ignore[union-attr]
-    kwargs = dict(device=weight.device, dtype=weight.dtype)
     if isinstance(old, nn.Linear):
-        return nn.Linear(old.in_features, out_features, bias=old.bias is not None, **kwargs)
+        return nn.Linear(old.in_features, out_features, bias=old.bias is not None,
+                         device=old.weight.device, dtype=old.weight.dtype)
     if isinstance(old, nn.Conv2d):
-        return nn.Conv2d(old.in_channels, out_features, old.kernel_size, old.stride,
-                         old.padding, bias=old.bias is not None, **kwargs)
+        return nn.Conv2d(old.in_channels, out_features, old.kernel_size, old.stride,  # type: ignore[arg-type]
+                         old.padding, bias=old.bias is not None,  # type: ignore[arg-type]
+                         device=old.weight.device, dtype=old.weight.dtype)
     raise TypeError(f"cannot re-initialise a {type(old).__name__} layer")
 
 

@@ -77,7 +77,7 @@ class PyBottleneck(nn.Module):
         self.norm2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
         self.norm3 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
@@ -129,7 +129,7 @@ class PyResNet(SERModel):
         lengths = conv_lengths(lengths, 7, 2, 3)
         x = mask_time(self.stem(x.unsqueeze(1)), lengths)
         for stage in self.stages:
-            for block in stage:
+            for block in stage.children():
                 x, lengths = block(x, lengths)
         return masked_mean(x, lengths).flatten(1)  # average over time, keep channels x frequency
 

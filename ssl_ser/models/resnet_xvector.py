@@ -41,7 +41,7 @@ class BasicBlock(nn.Module):
         self.norm1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.norm2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
@@ -94,7 +94,7 @@ class ResNetXVector(SERModel):
         x, lengths = self.check_input(x, lengths)
         maps, lengths = self.stem(x.unsqueeze(1), lengths)
         for stage in self.stages:
-            for block in stage:
+            for block in stage.children():
                 maps, lengths = block(maps, lengths)
         return maps.flatten(1, 2), lengths
 

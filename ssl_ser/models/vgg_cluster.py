@@ -86,7 +86,7 @@ class VGG16Cluster(SERModel):
         x, lengths = self.check_input(x, lengths)
         x = x.unsqueeze(1)
         for stage in self.stages:
-            for layer in stage:
+            for layer in stage.children():
                 x = layer(x)
                 if isinstance(layer, nn.MaxPool2d):
                     lengths = conv2d_time_lengths(layer, lengths)

@@ -72,7 +72,7 @@ class Loop:
             self.log(line)
         method_name, method_options = component(job.method, "method")
         method_cls = METHODS.get(method_name)
-        options = from_dict(method_cls.Options, method_options, source="job", prefix="method")
+        options: Any = from_dict(method_cls.Options, method_options, source="job", prefix="method")
         self.extra_labels: dict[str, LabelSpace] = {}
         for name in method_cls.extra_label_spaces:
             hist = class_histogram(job.data.train, name)
@@ -83,7 +83,7 @@ class Loop:
         self.frontend = build_frontend(fe_name, **fe_options).to(self.device)
         model_name, model_options = component(job.model, "model")
         self.model_kwargs = self.method.model_kwargs()
-        self.model = build_model(model_name, in_features=self.frontend.num_features,
+        self.model: torch.nn.Module = build_model(model_name, in_features=self.frontend.num_features,
                                  **{**self.model_kwargs, **model_options})
         if job.train.init_from:
             self.log(init_from(self.model, job.train.init_from))
@@ -106,7 +106,7 @@ class Loop:
 
     # --- the TrainingContext methods and augmenters see (ssl_ser.context) ---------------------
     @property
-    def bare_model(self) -> torch.nn.Module:
+    def bare_model(self) -> Any:
         """The model without its DDP wrapper."""
         return getattr(self.model, "module", self.model)
 

@@ -1,10 +1,11 @@
 """Where the one training loop runs: under Ray Train, or in one local process (debug mode).
 
 The loop talks to a :class:`Session` only: who am I (rank), where are my checkpoints (newest
-first, so a damaged one can be passed over), report this epoch. :class:`RaySession` delegates to Ray Train (which persists checkpoints to
-the run's storage, keeps the best ``num_to_keep`` by the validation metric plus the latest,
-and restarts failed workers from them); :class:`LocalSession` does the same bookkeeping in a
-plain directory, so ``--debug`` runs the very same loop without a cluster.
+first, so a damaged one can be passed over), report this epoch. :class:`RaySession` delegates
+to Ray Train (which persists checkpoints to the run's storage, keeps the best ``num_to_keep``
+by the validation metric plus the latest, and restarts failed workers from them);
+:class:`LocalSession` does the same bookkeeping in a plain directory, so ``--debug`` runs the
+very same loop without a cluster.
 """
 
 from __future__ import annotations

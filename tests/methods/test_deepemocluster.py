@@ -63,8 +63,8 @@ def test_table_covers_every_key_once_identical_on_both_ranks_in_both_modes() -> 
     cfg = KMeansConfig(niter=6)
     tables = {}
     for mode in ("gathered", "distributed"):
-        results = on_ranks(2, lambda r, comm: cluster(keys[shares[r]], x[shares[r]], labels[shares[r]], 5,
-                                                      seed=3, cfg=cfg, mode=mode, comm=comm))
+        results = on_ranks(2, lambda r, comm, mode=mode: cluster(keys[shares[r]], x[shares[r]], labels[shares[r]], 5,
+                                                                 seed=3, cfg=cfg, mode=mode, comm=comm))
         assert all(isinstance(p, PseudoLabels) for p in results), results
         a, b = results
         assert a.keys == b.keys and sorted(a.keys) == keys and len(set(a.keys)) == len(keys)
@@ -86,9 +86,9 @@ def test_hidden_labels_travel_with_their_keys_and_score_the_clusters_in_both_mod
     labels = np.full(len(x), IGNORE)
     shares = [slice(0, 90), slice(90, len(x))]
     for mode in ("gathered", "distributed"):
-        a, b = on_ranks(2, lambda r, comm: cluster(keys[shares[r]], x[shares[r]], labels[shares[r]], 4,
-                                                   seed=1, cfg=KMeansConfig(niter=10), mode=mode, comm=comm,
-                                                   hidden=hidden[shares[r]]))
+        a, b = on_ranks(2, lambda r, comm, mode=mode: cluster(keys[shares[r]], x[shares[r]], labels[shares[r]], 4,
+                                                              seed=1, cfg=KMeansConfig(niter=10), mode=mode,
+                                                              comm=comm, hidden=hidden[shares[r]]))
         assert np.array_equal(a.hidden, hidden) and np.array_equal(b.hidden, hidden)
         scores = hidden_agreement(a)
         assert scores == hidden_agreement(b)

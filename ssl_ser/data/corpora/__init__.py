@@ -136,7 +136,7 @@ def report_skipped(corpus: str, paths: Iterable[Path | str], why: str, shown: in
     if paths:
         more = f", ... ({len(paths) - shown} more)" if len(paths) > shown else ""
         log.warning("%s: skipped %d file(s) that %s: %s%s", corpus, len(paths), why,
-                    ", ".join(paths[:shown]), more)
+                    ", ".join(str(p) for p in paths[:shown]), more)
     return len(paths)
 
 

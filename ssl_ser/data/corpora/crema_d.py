@@ -51,7 +51,7 @@ def read_demographics(path: Path) -> dict[str, dict[str, object]]:
         if not {"ActorID", "Sex"} <= set(reader.fieldnames or ()):
             raise CorpusError(f"{path}: expected columns ActorID,Age,Sex,...; "
                               f"found {reader.fieldnames}")
-        people = {}
+        people: dict[str, dict[str, object]] = {}
         for row in reader:
             age = (row.get("Age") or "").strip()
             people[row["ActorID"].strip()] = {"gender": gender(row["Sex"]),
@@ -64,6 +64,7 @@ def prepare_crema_d(root: Path, demographics: str | None = None) -> list[Utteran
     """CREMA-D: 91 English actors, 6 intended emotions (AudioWAV/1001_DFA_ANG_XX.wav)."""
     root = require_dir(root, CORPUS, LAYOUT)
     folder = root / "AudioWAV" if (root / "AudioWAV").is_dir() else root
+    table: Path | None
     if demographics is not None:
         table = (root / demographics).resolve()
         if not table.is_file():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ssl_ser.data.corpora import CORPORA, CorpusError, finish, log
 from ssl_ser.data.manifest import ATTRIBUTES, Utterance, make_key, utterance
@@ -67,7 +67,7 @@ def prepare_csv(root: Path, audio: str | None = None, key: str | None = None,
             if not path.is_file():
                 missing.append(f"{cell['audio']} (line {reader.line_num})")
                 continue
-            values = {name: _number(cell[name], where, columns[name]) for name in ATTRIBUTES}
+            values: dict[str, Any] = {name: _number(cell[name], where, columns[name]) for name in ATTRIBUTES}
             written = Path(cell["audio"]).with_suffix("").as_posix().lstrip("/")
             row = utterance(
                 path, key=make_key(corpus, cell["key"] or written),

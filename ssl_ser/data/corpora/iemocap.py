@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ssl_ser.data.corpora import (
     CORPORA,
@@ -106,8 +107,8 @@ def prepare_iemocap(root: Path, merge_excited: bool = False) -> list[Utterance]:
                 continue
             utt, dialog = path.stem, path.parent.name
             label = labels.get(utt)
-            extra = dict(gender=gender(match["gender"]), dialog=dialog, scripted="script" in dialog)
-            values = {}
+            extra: dict[str, Any] = dict(gender=gender(match["gender"]), dialog=dialog, scripted="script" in dialog)
+            values: dict[str, Any] = {}
             if label is not None:
                 used.add(utt)
                 emotion = EMOTIONS.get(label.code)

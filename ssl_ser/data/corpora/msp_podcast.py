@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from ssl_ser.data.corpora import (
     CORPORA,
@@ -48,7 +49,7 @@ def _number(text: str, where: str, column: str) -> float | None:
         raise CorpusError(f"{where}: {column} must be a number, got {text!r}") from None
 
 
-def read_labels(path: Path) -> dict[str, dict[str, object]]:
+def read_labels(path: Path) -> dict[str, dict[str, Any]]:
     """Audio stem -> the fields of its consensus row."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)

@@ -23,6 +23,7 @@ import csv
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 from ssl_ser.data.corpora import CORPORA
 from ssl_ser.data.manifest import Utterance, make_key, utterance
@@ -89,7 +90,7 @@ def prepare_synthetic(root: Path, *, include_unlabelled: bool = True, include_no
             rows.append(utterance(
                 path, key=make_key(CORPUS, path.stem), corpus=CORPUS, speaker=m["speaker"],
                 emotion=None, labelled=False, split="train", part="unlabelled",
-                gender=speakers[m["speaker"]]["gender"], **({HIDDEN: hidden} if hidden else {})))
+                gender=speakers[m["speaker"]]["gender"], **_hidden(hidden)))
     if include_noise:
         for path in _audio_files(root / "noise"):
             m = _NOISE.match(path.stem)
@@ -104,6 +105,11 @@ def prepare_synthetic(root: Path, *, include_unlabelled: bool = True, include_no
     if not rows:
         raise SyntheticError(f"{root}: no audio found under labelled/, unlabelled/ or noise/")
     return sorted(rows, key=lambda r: r.key)
+
+
+def _hidden(emotion: str | None) -> dict[str, Any]:
+    """The ``extra`` field that keeps an unlabelled file's hidden emotion, if the corpus has it."""
+    return {HIDDEN: emotion} if emotion else {}
 
 
 def _audio_files(folder: Path) -> list[Path]:

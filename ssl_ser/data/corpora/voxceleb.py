@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Any
 
 from ssl_ser.data.corpora import (
     CORPORA,
@@ -69,6 +70,7 @@ def prepare_voxceleb(root: Path, meta: str | None = None) -> list[Utterance]:
     """VoxCeleb: celebrity speech for speaker pretraining (wav/id10001/<video>/00001.wav)."""
     root = require_dir(root, CORPUS, LAYOUT)
     folder = root / "wav" if (root / "wav").is_dir() else root
+    table: Path | None
     if meta is not None:
         table = (root / meta).resolve()
         if not table.is_file():
@@ -84,7 +86,7 @@ def prepare_voxceleb(root: Path, meta: str | None = None) -> list[Utterance]:
             continue
         speaker, video = parts[0], parts[1]
         info = speakers.get(speaker, {})
-        extra = {"video": video, "gender": info.get("gender")}
+        extra: dict[str, Any] = {"video": video, "gender": info.get("gender")}
         extra.update({k: info[k] for k in ("name", "nationality") if info.get(k) is not None})
         rows.append(utterance(path, key=make_key(CORPUS, speaker, video, path.stem), corpus=CORPUS,
                               speaker=speaker, labelled=False, split=info.get("set"), **extra))

@@ -72,7 +72,8 @@ def test_folder_label_fields(tmp_path: Path, write_audio, field: str, logged) ->
 
 def test_folder_refuses_bad_label_field_and_collisions(tmp_path: Path, write_audio) -> None:
     _tree(tmp_path, write_audio)
-    with pytest.raises(CorpusError, match=r"option label_field='mood': Input should be 'none', 'label', 'emotion' or 'speaker'"):
+    with pytest.raises(CorpusError,
+                       match=r"option label_field='mood': Input should be 'none', 'label', 'emotion' or 'speaker'"):
         prepare("folder", tmp_path, label_field="mood")
     write_audio(tmp_path / "Angry_clip 1.wav", seconds=0.05)
     with pytest.raises(CorpusError, match=r"both map to key '.*-Angry_clip_1'"):
