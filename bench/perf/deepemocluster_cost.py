@@ -5,8 +5,8 @@ the embedding pass over the training sets, k-means, the training pass and valida
 first two are what the method adds to each epoch). Default: the demo job on the demo shards
 (``ssl-ser demo --no-train`` writes them)::
 
-    python bench/deepemocluster_cost.py                                   # jobs/deepemocluster_demo.yaml
-    python bench/deepemocluster_cost.py --job my_job.yaml --set train.epochs=2
+    python bench/perf/deepemocluster_cost.py                              # jobs/deepemocluster_demo.yaml
+    python bench/perf/deepemocluster_cost.py --job my_job.yaml --set train.epochs=2
 """
 
 from __future__ import annotations

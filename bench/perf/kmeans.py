@@ -9,9 +9,9 @@ only at an exact fixed point, which random data of these sizes never reaches). T
 the final assignment. Default sizes finish in a few minutes on 2 cores; ``--full`` runs the
 issue's sizes (N up to 1M x 256, K up to 4096; hours on a laptop CPU, minutes on a GPU)::
 
-    python bench/kmeans.py                       # default sizes
-    python bench/kmeans.py --full --skip-sklearn # 1M x 256, K = 1024 and 4096
-    python bench/kmeans.py --size 200000,128,512 --niter 10
+    python bench/perf/kmeans.py                       # default sizes
+    python bench/perf/kmeans.py --full --skip-sklearn # 1M x 256, K = 1024 and 4096
+    python bench/perf/kmeans.py --size 200000,128,512 --niter 10
 """
 
 from __future__ import annotations

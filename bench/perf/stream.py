@@ -9,8 +9,8 @@
 By default it generates a synthetic corpus (a few hundred utterances); ``--manifest`` measures
 your own data instead. Example::
 
-    python bench/stream.py --workers 2 --batch-size 16
-    python bench/stream.py --manifest data/iemocap.jsonl --workers 8 --out /scratch/bench
+    python bench/perf/stream.py --workers 2 --batch-size 16
+    python bench/perf/stream.py --manifest data/iemocap.jsonl --workers 8 --out /scratch/bench
 """
 
 from __future__ import annotations
