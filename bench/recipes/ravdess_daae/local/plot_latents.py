@@ -1,7 +1,7 @@
-"""2-D t-SNE of DAAE latent codes, coloured by emotion and by corpus (bench/daae_latents.png).
+"""2-D t-SNE of DAAE latent codes, coloured by emotion and by corpus (daae_latents.png here).
 
-    python bench/daae_plot.py --run DAAE_RUN "DAAE" --run PLAIN_RUN "no adversary" \
-        --sets SHARDS [SHARDS ...] --per-set 200 --out bench/daae_latents.png
+    python local/plot_latents.py --run DAAE_RUN "DAAE" --run PLAIN_RUN "no adversary" \
+        --sets SHARDS [SHARDS ...] --per-set 200 --out daae_latents.png
 
 Each run's best checkpoint is rebuilt with ``Predictor.from_checkpoint``; every utterance's
 latent code R_l is averaged over its frames and segments (``ssl_ser.methods.daae.latent_pass``).
@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--sets", nargs="+", required=True, help="shard sets whose utterances are plotted")
     parser.add_argument("--per-set", type=int, default=200)
     parser.add_argument("--max-utterances", type=int, default=640)
-    parser.add_argument("--out", default="bench/daae_latents.png")
+    parser.add_argument("--out", default="daae_latents.png")
     parser.add_argument("--json", help="also write each row's utterance counts and probe accuracies here")
     args = parser.parse_args()
     torch.set_num_threads(1)

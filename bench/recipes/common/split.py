@@ -1,10 +1,11 @@
-"""Split manifests by speaker for the x-vector experiments (bench/results_xvector.md).
+"""Split a manifest by speaker (the recipes' speaker-independent splits).
 
-    python bench/xvector_split.py IN.jsonl OUT_PREFIX --part train=01-16 --part valid=17-20 ...
+    python bench/recipes/common/split.py IN.jsonl OUT_PREFIX --part train=01-16 --part valid=17-20 ...
 
 Each ``--part NAME=SPEAKERS`` writes ``OUT_PREFIX.NAME.jsonl`` with the rows whose speaker is
-in SPEAKERS: a comma list, with ``A-B`` ranges of zero-padded numbers (RAVDESS actors), or
-``rest`` for every speaker not named by another part. ``--holdout NAME=FRACTION`` moves that
+in SPEAKERS: a comma list, with ``A-B`` ranges of zero-padded numbers (RAVDESS actors);
+``lastN``, the last N speakers in string order; or ``rest``, every speaker not named by
+another part. ``--holdout NAME=FRACTION`` moves that
 share of each speaker's rows of part NAME (every n-th row, by key, deterministic) into
 ``OUT_PREFIX.NAME_heldout.jsonl``: utterances of *seen* speakers for speaker accuracy.
 """
@@ -17,9 +18,12 @@ import sys
 from ssl_ser.data.manifest import read_manifest, write_manifest
 
 
-def speakers_of(spec: str) -> set[str] | None:
+def speakers_of(spec: str, speakers: list[str]) -> set[str] | None:
+    """The speakers a part names; None for ``rest``. ``speakers``: every speaker, sorted."""
     if spec == "rest":
         return None
+    if spec.startswith("last") and spec[4:].isdigit():
+        return set(speakers[-int(spec[4:]):])
     out: set[str] = set()
     for item in spec.split(","):
         if "-" in item and all(p.isdigit() for p in item.split("-")):
@@ -39,7 +43,8 @@ def main() -> int:
     parser.add_argument("--holdout", action="append", default=[], metavar="NAME=FRACTION")
     args = parser.parse_args()
     rows = read_manifest(args.manifest)
-    parts = {name: speakers_of(spec) for name, spec in (p.split("=", 1) for p in args.part)}
+    all_speakers = sorted({str(r.speaker) for r in rows})
+    parts = {name: speakers_of(spec, all_speakers) for name, spec in (p.split("=", 1) for p in args.part)}
     named = set().union(*(s for s in parts.values() if s is not None))
     out: dict[str, list] = {name: [] for name in parts}
     for row in rows:

@@ -1,6 +1,6 @@
-"""Hide most labels of a manifest: the labelled/unlabelled split of bench/results_deepemocluster.md.
+"""Hide most labels of a manifest: the labelled/unlabelled split of this recipe (README.md).
 
-    python bench/deepemocluster_hide_labels.py IN.jsonl OUT_PREFIX --keep 0.25
+    python bench/recipes/ravdess_deepemocluster/local/hide_labels.py IN.jsonl OUT_PREFIX --keep 0.25
 
 Writes ``OUT_PREFIX.labelled.jsonl`` (the rows that keep their labels) and
 ``OUT_PREFIX.unlabelled.jsonl`` (every other row with ``labelled=false`` and its emotion and
