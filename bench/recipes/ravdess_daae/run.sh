@@ -75,5 +75,5 @@ if in_stage 9; then
   "$PYTHON" "$COMMON/table.py" seeds runs --per-run --population-sd --metrics ua,wa,macro_f1,weighted_f1 \
     --config ft_daae DAAE --config ft_plain "no adversary" --config ft_scratch "no pretraining"
   echo
-  "$PYTHON" "$RECIPE/local/latent_eval.py" --history runs/daae_pretrain runs/plain_pretrain
+  "$PYTHON" "$RECIPE/local/latent_eval.py" --history runs/daae_pretrain runs/plain_pretrain runs/ft_*_s* --epochs 1,10
 fi

@@ -2,16 +2,17 @@
 runs' classifier):
 
     python local/latent_eval.py RUN [RUN ...] --test SHARDS [SHARDS ...] [--which latest] [--json OUT.json]
-    python local/latent_eval.py --history RUN [RUN ...]
+    python local/latent_eval.py --history RUN [RUN ...] [--epochs 1,10]
 
 The first form scores each run's latent emotion head (a pretrained DAAE's own emotion output,
 not its classifier) on the test shard sets: the checkpoint is rebuilt with
 ``Predictor.from_checkpoint``, each utterance decided by the mean of its segments' latent-head
 posteriors (``ssl_ser.methods.daae.latent_pass``). ``--history`` reads each run's
-``metrics.jsonl`` instead: epochs, summed epoch time, and the last epoch's domain numbers where
-the run logged them (``daae_pretrain``: the adversarial speaker/corpus heads' accuracy on the
-training corpora next to the majority-class share, and fresh linear probes on the
-utterance-mean latent codes).
+``metrics.jsonl`` instead: the domain numbers of the given epochs (default: the last) where the
+run logged them (``daae_pretrain``: the adversarial speaker/corpus heads' accuracy on the
+training speakers' validation segments next to the majority-class share, fresh linear probes
+on the utterance-mean latent codes, the validation reconstruction error), then each run's
+epochs and summed epoch time.
 """
 
 from __future__ import annotations
@@ -21,19 +22,27 @@ import json
 import sys
 from pathlib import Path
 
-DOMAIN = ("valid_speaker_acc", "valid_speaker_chance", "valid_probe_speaker_acc",
-          "valid_corpus_acc", "valid_corpus_chance", "valid_probe_corpus_acc", "valid_recon")
+DOMAIN = {"valid_speaker_acc": "speaker head", "valid_speaker_chance": "chance",
+          "valid_probe_speaker_acc": "speaker probe", "valid_corpus_acc": "corpus head",
+          "valid_corpus_chance": "chance", "valid_probe_corpus_acc": "corpus probe",
+          "valid_recon": "valid recon"}
 
 
-def history(runs: list[str]) -> None:
-    print("| run | epochs | sum of epoch times (s) | " + " | ".join(k.removeprefix("valid_") for k in DOMAIN) + " |")
-    print("|---|---|---|" + "---|" * len(DOMAIN))
-    for run in runs:
-        rows = [json.loads(line) for line in open(Path(run) / "metrics.jsonl") if line.strip()]
-        last = rows[-1]
-        cells = [f"{last[k]:.3f}" if k in last else "-" for k in DOMAIN]
-        print(f"| {Path(run).name} | {last['epoch']} | {sum(r.get('time_s', 0.0) for r in rows):.0f} | "
-              + " | ".join(cells) + " |")
+def history(runs: list[str], epochs: list[int] | None) -> None:
+    logs = {run: [json.loads(line) for line in open(Path(run) / "metrics.jsonl") if line.strip()] for run in runs}
+    lines = []
+    for run, rows in logs.items():
+        for row in rows[-1:] if epochs is None else [r for r in rows if r["epoch"] in epochs]:
+            if any(k in row for k in DOMAIN):
+                cells = ["-" if k not in row else f"{row[k]:#.3g}" if k == "valid_recon" else f"{row[k]:.3f}"
+                         for k in DOMAIN]
+                lines.append(f"| {Path(run).name}, {row['epoch']} | " + " | ".join(cells) + " |")
+    if lines:
+        print("\n".join(["| run, epoch | " + " | ".join(DOMAIN.values()) + " |", "|---|" + "---|" * len(DOMAIN),
+                         *lines, ""]))
+    print("| run | epochs | sum of logged epoch times (s) |\n|---|---|---|")
+    for run, rows in logs.items():
+        print(f"| {Path(run).name} | {rows[-1]['epoch']} | {sum(r.get('time_s', 0.0) for r in rows):.0f} |")
 
 
 def latent_scores(runs: list[str], test: list[str], which: str) -> list[dict]:
@@ -70,9 +79,10 @@ def main() -> int:
     parser.add_argument("--which", default="best", choices=["best", "latest"])
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--history", action="store_true", help="summarise metrics.jsonl instead")
+    parser.add_argument("--epochs", help="--history: these epochs (comma list; default: the last)")
     args = parser.parse_args()
     if args.history:
-        history(args.runs)
+        history(args.runs, [int(e) for e in args.epochs.split(",")] if args.epochs else None)
         return 0
     if not args.test:
         parser.error("--test is required (or --history)")
