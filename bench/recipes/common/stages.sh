@@ -80,6 +80,17 @@ trained() {
   [ -f "runs/$1/metrics.jsonl" ] && [ "$(wc -l < "runs/$1/metrics.jsonl")" -ge "$2" ]
 }
 
+# seeded CONFIG SEED [SHARDS OUT]...: the run CONFIG_sSEED (jobs/CONFIG.yaml, name and
+# train.seed set), then `ssl-ser evaluate` of its best checkpoint on each SHARDS into
+# runs/CONFIG_sSEED/OUT; training is skipped once the first evaluation is there
+seeded() {
+  local run=${1}_s$2 job=jobs/$1.yaml seed=$2
+  shift 2
+  [ -f "runs/$run/$2/metrics.json" ] ||
+    logged "$run" ssl-ser train "$job" --debug --set "name=$run" --set "train.seed=$seed"
+  while [ $# -gt 1 ]; do evaluate "runs/$run" "$1" "runs/$run/$2"; shift 2; done
+}
+
 # evaluate RUN SHARDS OUT: `ssl-ser evaluate` of RUN's best checkpoint into OUT/metrics.json, once
 evaluate() {
   [ -f "$3/metrics.json" ] && return

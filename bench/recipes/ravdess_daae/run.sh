@@ -50,12 +50,7 @@ fi
 
 if in_stage 6; then  # stage two on RAVDESS, from each pretrained network's last epoch or from scratch
   for seed in $SEEDS; do
-    for arm in ft_daae ft_plain ft_scratch; do
-      run=${arm}_s$seed
-      [ -f runs/$run/test/metrics.json ] && continue
-      logged $run ssl-ser train jobs/$arm.yaml --debug --set name=$run --set train.seed=$seed
-      evaluate runs/$run shards/ravdess_test runs/$run/test
-    done
+    for arm in ft_daae ft_plain ft_scratch; do seeded $arm $seed shards/ravdess_test test; done
   done
 fi
 

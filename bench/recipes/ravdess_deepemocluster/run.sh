@@ -46,12 +46,7 @@ fi
 
 if in_stage 5; then  # each config once per seed, as run <config>_s<seed>
   for config in $CONFIGS; do
-    for seed in $SEEDS; do
-      run=${config}_s$seed
-      [ -f runs/$run/test/metrics.json ] && continue
-      logged "$run" ssl-ser train jobs/$config.yaml --debug --set name=$run --set train.seed=$seed
-      evaluate runs/$run shards/test runs/$run/test
-    done
+    for seed in $SEEDS; do seeded $config $seed shards/test test; done
   done
 fi
 

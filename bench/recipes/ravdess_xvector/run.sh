@@ -71,11 +71,7 @@ fi
 if in_stage 6; then  # each condition once per seed, as run <condition>_s<seed>
   for condition in $CONDITIONS; do
     for seed in $SEEDS; do
-      run=${condition}_s$seed
-      [ -f runs/$run/test/metrics.json ] && continue
-      logged "$run" ssl-ser train jobs/$condition.yaml --debug --set name=$run --set train.seed=$seed
-      evaluate runs/$run shards/ravdess_test runs/$run/test
-      evaluate runs/$run shards/ravdess_test_noisy5 runs/$run/test_noisy5
+      seeded $condition $seed shards/ravdess_test test shards/ravdess_test_noisy5 test_noisy5
     done
   done
 fi

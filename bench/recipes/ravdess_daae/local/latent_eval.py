@@ -29,7 +29,8 @@ DOMAIN = {"valid_speaker_acc": "speaker head", "valid_speaker_chance": "chance",
 
 
 def history(runs: list[str], epochs: list[int] | None) -> None:
-    logs = {run: [json.loads(line) for line in open(Path(run) / "metrics.jsonl") if line.strip()] for run in runs}
+    logs = {run: [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+            for run in runs}
     lines = []
     for run, rows in logs.items():
         for row in rows[-1:] if epochs is None else [r for r in rows if r["epoch"] in epochs]:

@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ssl_ser.metrics_speaker import cosine_scores, eer, make_trials
 
 
 def accuracy_per_corpus(metrics_json: str) -> None:
-    summary = json.loads(open(metrics_json).read())
+    summary = json.loads(Path(metrics_json).read_text())
     print("overall", {k: round(v, 4) for k, v in summary["metrics"].items() if isinstance(v, float)})
     per_corpus: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for name, row in summary["per_class"].items():
@@ -41,7 +42,7 @@ def accuracy_per_corpus(metrics_json: str) -> None:
 
 def trial_eers(manifest: str, trials_jsonl: str) -> None:
     rows = {r.audio: r for r in read_manifest(manifest)}
-    scored = [json.loads(line) for line in open(trials_jsonl) if line.strip()]
+    scored = [json.loads(line) for line in Path(trials_jsonl).read_text().splitlines() if line.strip()]
     failed = [s["path"] for s in scored if "error" in s]
     if failed:
         raise SystemExit(f"{trials_jsonl}: {len(failed)} files were not scored, e.g. {failed[0]}")
