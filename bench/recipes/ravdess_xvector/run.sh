@@ -80,7 +80,8 @@ if in_stage 7; then  # speaker accuracy per corpus; EER on all, within-corpus an
   evaluate runs/xvector_pretrain shards/speakers_heldout runs/xvector_pretrain/heldout
   if [ ! -f runs/xvector_pretrain/trials.jsonl ]; then
     mapfile -t audio < <("$PYTHON" "$RECIPE/local/speaker_breakdown.py" audio $M/speaker_trials.jsonl)
-    heavy ssl-ser predict runs/xvector_pretrain "${audio[@]}" --embeddings --out runs/xvector_pretrain/trials.jsonl
+    heavy ssl-ser predict runs/xvector_pretrain "${audio[@]}" --embeddings --out runs/xvector_pretrain/trials.jsonl.tmp
+    mv runs/xvector_pretrain/trials.jsonl.tmp runs/xvector_pretrain/trials.jsonl
   fi
   "$PYTHON" "$RECIPE/local/speaker_breakdown.py" report runs/xvector_pretrain/heldout/metrics.json \
     $M/speaker_trials.jsonl runs/xvector_pretrain/trials.jsonl
