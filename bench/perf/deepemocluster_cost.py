@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from ssl_ser.train.config import load_job
+    from ssl_ser.job_loader import load_job
     from ssl_ser.train.loop import Loop
     from ssl_ser.train.runner import run_local
 

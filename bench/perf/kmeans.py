@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"faiss {faiss.__version__}, scikit-learn {sklearn.__version__}, torch {torch.__version__}; "
           f"{os.cpu_count()} CPUs, faiss threads {faiss.omp_get_max_threads()}; {niter_note(args.niter)}")
     print(f"GPU: {why}" + ("" if device == "gpu" else " -> GPU rows skipped"))
-    header = f"{'N':>9} {'D':>4} {'K':>5} | {'what':<28} {'seconds':>9} {'s/iter':>8} {'vs faiss-cpu':>12} {'objective':>12}"
+    header = (f"{'N':>9} {'D':>4} {'K':>5} | {'what':<28} {'seconds':>9} {'s/iter':>8} {'vs faiss-cpu':>12} "
+              f"{'objective':>12}")
     print(header)
     print("-" * len(header))
     for n, d, k in sizes:

@@ -15,7 +15,7 @@ import pytest
 
 from ssl_ser.config import read_yaml, to_dict
 from ssl_ser.data.manifest import Utterance, read_manifest, write_manifest
-from ssl_ser.train.config import job_from_dict
+from ssl_ser.job_loader import job_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "bench" / "recipes"
@@ -79,11 +79,13 @@ def test_conf_keys_replace_like_set(tmp_path):
 
 
 def test_split_by_speaker_last_and_rest(tmp_path):
-    rows = [Utterance(key=f"{s}_{i}", audio=f"/a/{s}_{i}.flac", corpus="c", speaker=s, emotion="sad", labelled=True, duration=1.0,
-                      sample_rate=16000) for s in ("SM1", "SM10", "SM2", "SM3") for i in range(3)]
+    rows = [Utterance(key=f"{s}_{i}", audio=f"/a/{s}_{i}.flac", corpus="c", speaker=s, emotion="sad",
+                      labelled=True, duration=1.0, sample_rate=16000)
+            for s in ("SM1", "SM10", "SM2", "SM3") for i in range(3)]
     write_manifest(rows, tmp_path / "m.jsonl")
-    subprocess.run([sys.executable, str(RECIPES / "common" / "split.py"), str(tmp_path / "m.jsonl"), str(tmp_path / "p"),
-                    "--part", "trials=last2", "--part", "train=rest"], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(RECIPES / "common" / "split.py"), str(tmp_path / "m.jsonl"),
+                    str(tmp_path / "p"), "--part", "trials=last2", "--part", "train=rest"],
+                   check=True, capture_output=True)
     assert {r.speaker for r in read_manifest(tmp_path / "p.trials.jsonl")} == {"SM2", "SM3"}
     assert {r.speaker for r in read_manifest(tmp_path / "p.train.jsonl")} == {"SM1", "SM10"}
 
