@@ -58,6 +58,16 @@ def ccc(pred: np.ndarray, gold: np.ndarray) -> float:
     return float(2 * cov / denom) if denom > 0 else float("nan")
 
 
+def masked_squared_error(pred: torch.Tensor, target: torch.Tensor,
+                         lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of squared errors over the valid frames (``t < lengths``) of ``[B, F, T]`` maps, and
+    the number of elements summed."""
+    valid = torch.arange(target.shape[-1], device=target.device) < lengths.to(target.device)[:, None]
+    valid = valid.unsqueeze(1).expand_as(target)
+    diff = pred.float() - target.float()
+    return diff[valid].pow(2).sum(), valid.sum()
+
+
 def ccc_loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """``1 - CCC`` per column of ``[B, A]`` predictions, averaged over columns.
 

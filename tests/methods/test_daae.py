@@ -34,10 +34,10 @@ from ssl_ser.methods.daae import (
     PretrainOptions,
     corpus_speaker_space,
     dann_lambda,
-    probe_accuracy,
     reconstruction_loss,
 )
 from ssl_ser.models import build_model
+from ssl_ser.probes import probe_accuracy
 from ssl_ser.targets import Targets
 from ssl_ser.train.runner import run_local
 from tests.fakes import FakeContext

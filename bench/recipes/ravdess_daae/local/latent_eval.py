@@ -51,7 +51,7 @@ def latent_scores(runs: list[str], test: list[str], which: str) -> list[dict]:
 
     from ssl_ser.data.stream import make_stream
     from ssl_ser.inference import Predictor, score
-    from ssl_ser.methods.daae import latent_pass
+    from ssl_ser.probes import latent_pass
 
     torch.set_num_threads(1)
     rows = []

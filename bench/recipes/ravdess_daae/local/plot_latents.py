@@ -25,7 +25,8 @@ import torch
 from ssl_ser.data.stream import make_stream
 from ssl_ser.inference import Predictor
 from ssl_ser.labels import IGNORE
-from ssl_ser.methods.daae import corpus_speaker_space, latent_pass, probe_accuracy
+from ssl_ser.methods.daae import corpus_speaker_space
+from ssl_ser.probes import latent_pass, probe_accuracy
 
 
 def codes(predictor: Predictor, specs: list[str], per_set: int, max_utterances: int,
