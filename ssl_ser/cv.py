@@ -24,36 +24,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ssl_ser.cv_report import TEST_DIR, cv_report, format_score, summarise
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import read_json, write_json
 from ssl_ser.folds import (
+    FOLDS_FILE,
+    GROUPS_DIR,
     CvError,
     Fold,
     FoldList,
     Group,
+    Plan,
     Protocol,
     make_folds,
     make_groups,
     protocol_name,
 )
-
-GROUPS_DIR = "groups"
-FOLDS_FILE = "folds.json"
-RESULTS_FILE = "cv_results.json"
-REPORT_FILE = "cv_report.txt"
-CONFUSION_FILE = "confusion.png"
-TEST_DIR = "test"
-METRIC_KEYS = ("ua", "wa", "macro_f1", "weighted_f1")
 
 Log = Callable[[str], None]
 
@@ -66,7 +59,7 @@ def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], b
     from webdataset.handlers import reraise_exception
     from webdataset.tariterators import group_by_keys, tar_file_expander
 
-    from ssl_ser.data.shards import open_url
+    from ssl_ser.data.shard_index import open_url
     from ssl_ser.data.stream import resolve_shards
 
     for spec in specs:
@@ -104,7 +97,8 @@ def split_into_groups(specs: Sequence[str], cv_dir: Path, log: Log = print) -> l
     :func:`~ssl_ser.data.shards.build_shards`. Groups already built from the same rows are kept.
     """
     from ssl_ser.data.manifest import Utterance, write_manifest
-    from ssl_ser.data.shards import build_shards, read_index
+    from ssl_ser.data.shard_index import read_index
+    from ssl_ser.data.shards import build_shards
 
     root = cv_dir / GROUPS_DIR
     scratch = cv_dir / ".audio"
@@ -150,25 +144,6 @@ def split_into_groups(specs: Sequence[str], cv_dir: Path, log: Log = print) -> l
     return groups
 
 
-# --- the plan: groups + folds + label classes, stored in folds.json ---------------------------
-
-@dataclass
-class Plan:
-    cv_dir: Path
-    protocol: Protocol
-    groups: list[Group]
-    folds: list[Fold]
-    classes: list[str]
-    sources: list[dict[str, Any]]
-
-    def group_dir(self, name: str) -> str:
-        return str(self.cv_dir / GROUPS_DIR / name)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"protocol": protocol_name(self.protocol), "classes": self.classes, "sources": self.sources,
-                "groups": [asdict(g) for g in self.groups], "folds": [asdict(f) for f in self.folds]}
-
-
 def cv_dir_of(job: Any, protocol: Protocol) -> Path:
     if "://" in job.storage_path:
         raise CvError("cross-validation needs a local (or shared, mounted) storage_path; "
@@ -186,7 +161,7 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
     directory = Path(cv_dir) if cv_dir is not None else cv_dir_of(job, protocol)
     directory.mkdir(parents=True, exist_ok=True)
     sources = source_fingerprint(job.data.train)
-    stored = _read_json(directory / FOLDS_FILE)
+    stored = read_json(directory / FOLDS_FILE)
     if stored is not None and stored.get("sources") != sources:
         raise CvError(f"{directory} was made from other training shards ({stored.get('sources')}); "
                       f"use another --out or delete it")
@@ -212,7 +187,7 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
             {k: plan.to_json()[k] for k in ("folds", "classes")}:
         raise CvError(f"{directory / FOLDS_FILE} holds other folds or classes (changed --valid-speakers, "
                       f"seed, labels or job name?); use another --out or delete it")
-    _write_json(directory / FOLDS_FILE, plan.to_json())
+    write_json(directory / FOLDS_FILE, plan.to_json())
     return plan
 
 
@@ -321,7 +296,7 @@ def run_folds_ray(jobs: Sequence[Any], *, parallel: int, cpus_per_fold: float = 
             name = running.pop(ref)
             try:
                 summary = ray.get(ref)
-                log(f"cv: fold {name} done: UA {_fmt(summary['metrics'].get('ua'))}")
+                log(f"cv: fold {name} done: UA {format_score(summary['metrics'].get('ua'))}")
             except Exception as err:  # the task's own error, wrapped by Ray
                 cause = getattr(err, "cause", None) or err
                 failed[name] = f"{type(cause).__name__}: {cause}"
@@ -359,116 +334,3 @@ def run_cv(job: Any, protocol: Protocol, *, debug: bool = False, parallel: int =
         raise CvError(f"{len(failed)} fold(s) failed (finished folds are kept; rerun to retry): "
                       + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     return results
-
-
-def summarise(plan: Plan, elapsed: float | None = None) -> dict[str, Any]:
-    """Per-fold test numbers, mean and sample standard deviation over folds, and the numbers
-    pooled over every test utterance; writes ``cv_results.json``, ``confusion.png`` and
-    ``cv_report.txt``."""
-    from ssl_ser.metrics import classification_report
-    from ssl_ser.plots import confusion_png
-
-    classes = plan.classes
-    index = {c: i for i, c in enumerate(classes)}
-    per_fold, gold, pred = [], [], []
-    for fold in plan.folds:
-        run = plan.cv_dir / fold.name / TEST_DIR
-        summary = _read_json(run / "metrics.json")
-        if summary is None:
-            continue
-        per_fold.append({"fold": fold.index, "name": fold.name, "held_out": fold.held_out,
-                         "valid_speakers": fold.valid_speakers, "epoch": summary.get("epoch"),
-                         "train_s": _training_seconds(plan.cv_dir / fold.name),
-                         **summary["metrics"], "n": summary.get("labelled")})
-        with (run / "predictions.jsonl").open() as lines:
-            for line in lines:
-                row = json.loads(line)
-                if row.get("label") is not None:
-                    gold.append(index[row["label"]])
-                    pred.append(index[row["pred"]])
-    results: dict[str, Any] = {
-        "protocol": protocol_name(plan.protocol), "classes": classes, "folds_total": len(plan.folds),
-        "folds_done": len(per_fold), "folds": per_fold, "cv_dir": str(plan.cv_dir),
-    }
-    stats = {}
-    for key in sorted({k for f in per_fold for k in f if k in METRIC_KEYS or k.startswith("ccc_")}):
-        values = [f[key] for f in per_fold if isinstance(f.get(key), (int, float)) and math.isfinite(f[key])]
-        if values:
-            stats[key] = {"mean": float(np.mean(values)),
-                          "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, "folds": len(values)}
-    results["mean_std"] = stats
-    if gold:
-        report = classification_report(np.asarray(gold), np.asarray(pred), classes)
-        results["pooled"] = {k: report[k] for k in ("ua", "wa", "macro_f1", "weighted_f1", "n")}
-        results["pooled"]["per_class"] = report["per_class"]
-        results["pooled"]["confusion"] = report["confusion"]
-        confusion_png(report["confusion"], classes, plan.cv_dir / CONFUSION_FILE,
-                      f"{plan.cv_dir.name}: pooled over {len(per_fold)} folds (n = {report['n']})")
-    results["train_s"] = sum(f["train_s"] for f in per_fold)
-    if elapsed is not None:  # wall time of this run_cv call: only the folds it ran
-        results["elapsed_s"] = elapsed
-    _write_json(plan.cv_dir / RESULTS_FILE, results)
-    (plan.cv_dir / REPORT_FILE).write_text(cv_report(results) + "\n")
-    return results
-
-
-def cv_report(results: dict[str, Any]) -> str:
-    """:func:`format_cv` plus the pooled per-class scores and confusion matrix."""
-    from ssl_ser.evaluate import format_report
-
-    text = format_cv(results)
-    pooled = results.get("pooled")
-    if pooled:
-        text += "\n\n" + format_report(pooled, pooled["per_class"], pooled["confusion"], results["classes"],
-                                       title="pooled over all test utterances")
-    return text
-
-
-def format_cv(results: dict[str, Any]) -> str:
-    """Per-fold table, mean +- std and pooled numbers."""
-    names = [("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro F1"), ("weighted_f1", "weighted F1")]
-    rows = results["folds"]
-    held_width = max([8, *(len(", ".join(f["held_out"])) for f in rows)])
-    lines = [f"cross-validation ({results['protocol']}): {results['folds_done']}/{results['folds_total']} folds "
-             f"done in {results['cv_dir']} (training: {results.get('train_s', 0) / 60:.1f} min)",
-             f"{'fold':<5} {'held out':<{held_width}} {'n':>5}  " + "  ".join(f"{n:>15}" for _, n in names)]
-    for f in rows:
-        lines.append(f"{f['fold']:<5} {', '.join(f['held_out']):<{held_width}} {f['n'] or 0:>5}  "
-                     + "  ".join(f"{_fmt(f.get(k)):>15}" for k, _ in names))
-    stats = results.get("mean_std", {})
-    if stats:
-        cells = [f"{stats[k]['mean']:.4f} ± {stats[k]['std']:.4f}" if k in stats else "-" for k, _ in names]
-        lines.append(f"{'mean ± std over folds':<{held_width + 12}}  " + "  ".join(f"{c:>15}" for c in cells))
-    pooled = results.get("pooled")
-    if pooled:
-        label = f"pooled (n = {pooled['n']})"
-        lines.append(f"{label:<{held_width + 12}}  " + "  ".join(f"{_fmt(pooled.get(k)):>15}" for k, _ in names))
-    return "\n".join(lines)
-
-
-def _training_seconds(run: Path) -> float:
-    """Seconds the run's epochs took (training + validation), from its ``metrics.jsonl``."""
-    try:
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return 0.0
-    return float(sum(json.loads(line).get("time_s", 0.0) for line in lines if line.strip()))
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as err:
-        raise CvError(f"{path}: not valid JSON ({err}); delete it to redo that step") from None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)

@@ -123,7 +123,7 @@ def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = (), *,
 def write_jobs(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Path]:
     """The DeepEmoCluster job and its supervised-only baseline (``<name>_supervised``)."""
     from ssl_ser.config import apply_overrides, read_yaml
-    from ssl_ser.data.shards import read_index
+    from ssl_ser.data.shard_index import read_index
 
     job = apply_overrides(read_yaml(JOB_TEMPLATE), overrides)
     steps = job["data"].get("samples_per_epoch") or sum(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -38,14 +39,61 @@ def atomic_write(path: str | Path, text: str) -> None:
         handle.write(text)
 
 
+def write_json(path: str | Path, data: Any) -> None:
+    """``data`` as indented JSON, written atomically."""
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON in ``path``; None if there is no such file; a damaged one is named, with what to do."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SslSerError(f"{path}: not valid JSON ({err}); delete it to redo the step that wrote it") from None
+
+
 def writable_dir(path: str | Path, what: str = "output directory") -> Path:
     """Create ``path`` if needed and prove that files can be written there, before any long
     work whose results would go there; otherwise one clear :class:`SslSerError`."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):  # os.access is not the truth (root, ACLs, mounts)
-            pass
     except OSError as err:
         raise SslSerError(f"{what} {path} is not writable: {err.strerror or err}") from None
+    _probe(path, f"{what} {path} is not writable")
     return path
+
+
+def writable_file(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if a file can be written there (missing folders are created
+    later by the writer); otherwise one clear :class:`SslSerError` naming the obstacle. Nothing
+    is written: an existing file is opened for appending, else the nearest existing folder is
+    probed, which also catches read-only file systems."""
+    path = Path(path)
+    if path.is_dir():
+        raise SslSerError(f"output {path} is a folder; give a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SslSerError(f"cannot write {path}: {ancestor} is a file, not a folder")
+    if path.exists():
+        try:
+            open(path, "ab").close()
+        except OSError as err:
+            raise SslSerError(f"cannot write {path}: {err.strerror or err}") from None
+    else:
+        _probe(ancestor, f"cannot write {path}")
+    return path
+
+
+def _probe(folder: Path, what: str) -> None:
+    """Create and remove a temporary file in ``folder`` (os.access is not the truth: root, ACLs,
+    read-only mounts)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise SslSerError(f"{what}: {err.strerror or err}") from None

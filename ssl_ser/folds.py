@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +33,8 @@ from ssl_ser.config import ConfigError, config, from_dict, read_yaml
 from ssl_ser.errors import SslSerError
 
 FOLD_LISTS = Path(__file__).resolve().parent / "resources" / "folds"
+GROUPS_DIR = "groups"
+FOLDS_FILE = "folds.json"
 
 
 class CvError(SslSerError):
@@ -271,3 +273,22 @@ def load_fold_list(name_or_path: str) -> FoldList:
     if len(folds.folds) < 2 or not all(folds.folds):
         raise CvError(f"{path}: a fold list needs at least two non-empty folds")
     return folds
+
+
+# --- the plan: groups + folds + label classes, stored in folds.json ---------------------------
+
+@dataclass
+class Plan:
+    cv_dir: Path
+    protocol: Protocol
+    groups: list[Group]
+    folds: list[Fold]
+    classes: list[str]
+    sources: list[dict[str, Any]]
+
+    def group_dir(self, name: str) -> str:
+        return str(self.cv_dir / GROUPS_DIR / name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocol": protocol_name(self.protocol), "classes": self.classes, "sources": self.sources,
+                "groups": [asdict(g) for g in self.groups], "folds": [asdict(f) for f in self.folds]}

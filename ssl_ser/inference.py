@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ssl_ser import segments
 from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.labels import IGNORE, LabelSpace
-from ssl_ser.metrics import ccc, classification_report
+from ssl_ser.metrics import HEADLINE_METRICS, ccc, classification_report
 from ssl_ser.speaker_norm import speaker_keys
 
 
@@ -180,7 +180,7 @@ def score(parts: dict[str, list[Any]], labels: LabelSpace, attributes: Iterable[
     if has.any():
         rep = classification_report(pred.labels[has], pred.probs[has].argmax(1), labels.classes)
         pred.report = rep
-        metrics.update({k: rep[k] for k in ("ua", "wa", "macro_f1", "weighted_f1")})
+        metrics.update({k: rep[k] for k in HEADLINE_METRICS})
         p = np.clip(pred.probs[has][np.arange(int(has.sum())), pred.labels[has]], 1e-12, 1.0)
         metrics["loss"] = float(-np.log(p).mean())
     if pred.attributes is not None:

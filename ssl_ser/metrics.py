@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+HEADLINE_METRICS = ("ua", "wa", "macro_f1", "weighted_f1")
+"""The classification scores every report leads with: UA (unweighted accuracy, the mean
+per-class recall) first, then WA, macro-F1 and weighted F1."""
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts ``[true, predicted]``."""

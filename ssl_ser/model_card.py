@@ -56,7 +56,7 @@ def card_from_meta(meta: dict[str, Any] | None, *, classes: list[str] | None = N
 
 def shard_set_summary(path: str) -> dict[str, Any]:
     """Hours, samples, speakers and corpora of a shard set, from its index."""
-    from ssl_ser.data.shards import read_index
+    from ssl_ser.data.shard_index import read_index
     from ssl_ser.errors import SslSerError
 
     try:

@@ -11,7 +11,7 @@ import pytest
 from ssl_ser import checkpoint as ckpt
 from ssl_ser.cli import main
 from ssl_ser.cv import fold_job, fold_status, prepare, run_cv
-from ssl_ser.data.shards import read_index
+from ssl_ser.data.shard_index import read_index
 from ssl_ser.folds import CvError
 from ssl_ser.job_loader import job_from_dict
 

@@ -6,7 +6,7 @@ import yaml
 
 from ssl_ser.cli import main
 from ssl_ser.data.manifest import read_manifest
-from ssl_ser.data.shards import read_index
+from ssl_ser.data.shard_index import read_index
 from ssl_ser.data.stream import make_stream
 from ssl_ser.data.synthetic import SyntheticConfig
 from ssl_ser.demo import PARTS, DemoPaths, run_demo

@@ -11,7 +11,7 @@ import pytest
 
 from ssl_ser import checkpoint as ckpt
 from ssl_ser.cli import main
-from ssl_ser.data.shards import read_index
+from ssl_ser.data.shard_index import read_index
 from ssl_ser.data.stream import make_stream
 from ssl_ser.evaluate import (
     confusion_png,

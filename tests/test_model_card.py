@@ -11,7 +11,8 @@ from ssl_ser import checkpoint as ckpt
 from ssl_ser.cli import main
 from ssl_ser.data.corpora import prepare
 from ssl_ser.data.manifest import write_manifest
-from ssl_ser.data.shards import build_shards, read_index
+from ssl_ser.data.shard_index import read_index
+from ssl_ser.data.shards import build_shards
 from ssl_ser.job_loader import job_from_dict
 from ssl_ser.model_card import card_from_meta, to_markdown
 from ssl_ser.train.runner import run_local

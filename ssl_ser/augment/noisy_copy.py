@@ -41,7 +41,8 @@ def noisy_copy(shards: str | Sequence[str], noise_shards: str | Sequence[str], o
     from ssl_ser.augment.draws import derived_seed
     from ssl_ser.augment.noise import NoiseBank, NoiseSampler
     from ssl_ser.data.manifest import Utterance, write_manifest
-    from ssl_ser.data.shards import INDEX, build_shards
+    from ssl_ser.data.shard_index import INDEX
+    from ssl_ser.data.shards import build_shards
     from ssl_ser.data.stream import make_stream
 
     out_dir = Path(out_dir)
@@ -109,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.data.shards import format_index, read_index
+    from ssl_ser.data.shard_index import format_index, read_index
 
     categories = None
     if args.categories:

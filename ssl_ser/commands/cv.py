@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.cv import format_cv, prepare, run_cv, summarise
+    from ssl_ser.cv import prepare, run_cv
+    from ssl_ser.cv_report import format_cv, summarise
     from ssl_ser.folds import CvError, parse_protocol
     from ssl_ser.job_loader import load_job
 

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from ssl_ser.config import load
-    from ssl_ser.data.shards import format_index, read_index
+    from ssl_ser.data.shard_index import format_index, read_index
     from ssl_ser.data.synthetic import SyntheticConfig
     from ssl_ser.demo import run_demo
 

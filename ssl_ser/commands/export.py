@@ -20,10 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssl_ser.export import export_predictor
+    from ssl_ser.files import writable_file
     from ssl_ser.inference import Predictor
-    from ssl_ser.outputs import check_writable
 
-    check_writable(args.out)  # before the export's work, not after it
+    writable_file(args.out)  # before the export's work, not after it
     predictor, meta = Predictor.from_checkpoint(args.run, device="cpu", which=args.which)
     report = export_predictor(predictor, args.out, args.format, example_seconds=args.seconds,
                               check=not args.no_check, meta=meta)

@@ -29,12 +29,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ssl_ser.outputs import check_writable
+    from ssl_ser.files import writable_file
     from ssl_ser.predict import find_audio
     from ssl_ser.recognizer import Recognizer, Refusal
 
     if args.out:
-        check_writable(args.out)  # before loading the model and scoring, not after
+        writable_file(args.out)  # before loading the model and scoring, not after
     window = "job" if args.window is None else (args.window or None)
     recognizer = Recognizer.from_run(args.run, which=args.which, device=args.device, window=window, hop=args.hop)
     paths = find_audio(args.inputs)

@@ -84,7 +84,8 @@ def _build_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("build", "decode, check and resample a manifest's audio into WebDataset shards",
             _build_arguments)
 def _build(args: argparse.Namespace) -> int:
-    from ssl_ser.data.shards import build_shards, format_index, read_index
+    from ssl_ser.data.shard_index import format_index, read_index
+    from ssl_ser.data.shards import build_shards
 
     report = build_shards(args.manifest, args.out_dir, max_count=args.max_count,
                           max_size=args.max_size, workers=args.workers,
@@ -111,7 +112,7 @@ def _info_arguments(parser: argparse.ArgumentParser) -> None:
 def _info(args: argparse.Namespace) -> int:
     import json
 
-    from ssl_ser.data.shards import format_index, read_index, verify_shards
+    from ssl_ser.data.shard_index import format_index, read_index, verify_shards
 
     index = read_index(args.shard_dir)
     print(json.dumps(index.raw, indent=2) if args.json else format_index(index), end="\n" if args.json else "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from ssl_ser.data import shards as shard_sets
+from ssl_ser.data import shard_index as shard_sets
 from ssl_ser.errors import SslSerError
 
 _HISTOGRAMS = {"emotion": "emotions", "speaker": "corpus_speakers", "corpus": "corpora"}

@@ -212,7 +212,7 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     are gone are read as failed, so the pass reports them (:meth:`ShardStream.shortfall`)."""
     from braceexpand import braceexpand
 
-    from ssl_ser.data.shards import INDEX, read_index
+    from ssl_ser.data.shard_index import INDEX, read_index
 
     if isinstance(spec, (list, tuple)):
         if not spec:
@@ -256,7 +256,7 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
 def count_samples(urls: Sequence[str], *, labelled_only: bool = False) -> int | None:
     """Samples in these shards according to the ``index.json`` next to them (local or URL,
     not ``pipe:`` commands); None if unknown."""
-    from ssl_ser.data.shards import ShardError, read_index
+    from ssl_ser.data.shard_index import ShardError, read_index
 
     by_dir: dict[str, list[str]] = {}
     for url in urls:
@@ -537,7 +537,7 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     from webdataset.handlers import reraise_exception
     from webdataset.tariterators import group_by_keys, tar_file_expander
 
-    from ssl_ser.data.shards import open_url
+    from ssl_ser.data.shard_index import open_url
 
     def failed(err: BaseException) -> None:
         if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw

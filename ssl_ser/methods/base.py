@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ssl_ser.config import config
+from ssl_ser.metrics import HEADLINE_METRICS
 from ssl_ser.registry import Registry
 
 if TYPE_CHECKING:
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 
 METHODS: Registry[type[Method]] = Registry("method", package="ssl_ser.methods")
 
-CLASSIFICATION_METRICS = ("ua", "wa", "macro_f1", "weighted_f1")
 
 
 @config
@@ -46,7 +46,7 @@ class Method:
     @classmethod
     def metric_names(cls, job: JobConfig) -> set[str]:
         """Names ``train.metric`` may pick (validated before any worker starts)."""
-        names = {"loss", *CLASSIFICATION_METRICS}
+        names = {"loss", *HEADLINE_METRICS}
         attrs = job.data.attributes
         if attrs:
             names |= {"ccc_mean", *(f"ccc_{a}" for a in attrs)}

@@ -63,8 +63,8 @@ from ssl_ser.data.histograms import class_histogram, index_of
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import score
 from ssl_ser.labels import IGNORE, CorpusMapping, LabelSpace
-from ssl_ser.methods.base import CLASSIFICATION_METRICS, METHODS, Method
-from ssl_ser.metrics import masked_squared_error
+from ssl_ser.methods.base import METHODS, Method
+from ssl_ser.metrics import HEADLINE_METRICS, masked_squared_error
 from ssl_ser.probes import head_accuracy, latent_pass, probe_accuracy
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class DAAEPretrain(_Autoencoding):
 
     @classmethod
     def metric_names(cls, job: JobConfig) -> set[str]:
-        return {"loss", *CLASSIFICATION_METRICS, *DOMAIN_METRICS}
+        return {"loss", *HEADLINE_METRICS, *DOMAIN_METRICS}
 
     def training_sources(self) -> list[tuple[list[str], float]]:
         specs = self.ctx.job.data.train

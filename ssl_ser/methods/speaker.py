@@ -35,7 +35,8 @@ from pydantic import Field
 from ssl_ser.config import ConfigError, config
 from ssl_ser.data.histograms import class_histogram
 from ssl_ser.labels import IGNORE, LabelSpace, label_of
-from ssl_ser.methods.base import CLASSIFICATION_METRICS, METHODS, Method
+from ssl_ser.methods.base import METHODS, Method
+from ssl_ser.metrics import HEADLINE_METRICS
 from ssl_ser.metrics_speaker import TrialError, cosine_scores, eer, make_trials
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Speaker(Method):
             raise ConfigError(f"method 'speaker' needs data.labels.field: speaker "
                               f"(got {job.data.labels.field!r})")
         trials = (job.method or {}).get("trials_from") or []
-        return {"loss", "accuracy", *CLASSIFICATION_METRICS, *(("eer",) if trials else ())}
+        return {"loss", "accuracy", *HEADLINE_METRICS, *(("eer",) if trials else ())}
 
     # --- AAM: a cosine classifier on the model's own final layer ---------------------------
     def _classifier(self) -> torch.nn.Module:

@@ -23,7 +23,7 @@ from ssl_ser.augment.noise import (
 )
 from ssl_ser.augment.noisy_copy import noisy_copy
 from ssl_ser.config import ConfigError
-from ssl_ser.data.shards import read_index
+from ssl_ser.data.shard_index import read_index
 
 from .conftest import CodedBatches
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from ssl_ser.data.shards import read_index
+from ssl_ser.data.shard_index import read_index
 from ssl_ser.data.stream import (
     Batch,
     StreamError,

@@ -121,7 +121,8 @@ def test_a_truncated_training_shard_is_skipped_counted_and_reported(
 
 def test_a_missing_validation_shard_is_recorded_in_metrics_and_events(
         demo_shards, make_tiny_job, tmp_path: Path) -> None:
-    from ssl_ser.data.shards import build_shards, read_index
+    from ssl_ser.data.shard_index import read_index
+    from ssl_ser.data.shards import build_shards
 
     valid = tmp_path / "valid"
     build_shards(demo_shards.manifests["valid"], valid, max_count=4, workers=1, progress=False)
