@@ -33,7 +33,7 @@ from typing import Any
 
 from ssl_ser.cv_report import TEST_DIR, cv_report, format_score, summarise
 from ssl_ser.errors import SslSerError
-from ssl_ser.files import read_json, write_json
+from ssl_ser.files import is_url, read_json, write_json
 from ssl_ser.folds import (
     FOLDS_FILE,
     GROUPS_DIR,
@@ -145,7 +145,7 @@ def split_into_groups(specs: Sequence[str], cv_dir: Path, log: Log = print) -> l
 
 
 def cv_dir_of(job: Any, protocol: Protocol) -> Path:
-    if "://" in job.storage_path:
+    if is_url(job.storage_path):
         raise CvError("cross-validation needs a local (or shared, mounted) storage_path; "
                       f"got {job.storage_path}")
     return Path(job.storage_path) / f"{job.name}-cv-{protocol_name(protocol)}"
@@ -231,8 +231,8 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
 
     from ssl_ser.config import from_dict
     from ssl_ser.evaluate import evaluate, write_results
-    from ssl_ser.job import JobConfig
-    from ssl_ser.train.runner import preflight, run_dir, run_local, save_resolved_config
+    from ssl_ser.job import JobConfig, run_dir
+    from ssl_ser.train.runner import preflight, run_local, save_resolved_config
 
     job = from_dict(JobConfig, job_data, source="cv fold")
     directory = run_dir(job)

@@ -138,8 +138,9 @@ def train(job_path: Path, *, ray: bool = False) -> Path:
     """Train a demo job from scratch; returns the run directory."""
     import shutil
 
+    from ssl_ser.job import run_dir
     from ssl_ser.job_loader import load_job
-    from ssl_ser.train.runner import run_dir, run_training
+    from ssl_ser.train.runner import run_training
 
     job = load_job(job_path)
     directory = run_dir(job)

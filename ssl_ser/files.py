@@ -39,6 +39,11 @@ def atomic_write(path: str | Path, text: str) -> None:
         handle.write(text)
 
 
+def is_url(spec: str) -> bool:
+    """A remote location (``s3://``, ``http://``...) or a ``pipe:`` command, not a local path."""
+    return "://" in spec or spec.startswith("pipe:")
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """``data`` as indented JSON, written atomically."""
     atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

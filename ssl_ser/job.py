@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ssl_ser.config import ConfigError, config, to_dict
+from ssl_ser.files import is_url
 from ssl_ser.labels import LabelConfig
 
 ATTRIBUTE = Literal["arousal", "valence", "dominance"]
@@ -142,6 +144,11 @@ class JobConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     scaling: ScalingSection = field(default_factory=ScalingSection)
     debug: DebugConfig = field(default_factory=DebugConfig)
+
+
+def run_dir(job: JobConfig) -> Path | None:
+    """The run's directory, ``storage_path/name``, when storage is local (None for remote storage)."""
+    return None if is_url(job.storage_path) else Path(job.storage_path) / job.name
 
 
 def component(section: dict[str, Any], where: str) -> tuple[str, dict[str, Any]]:

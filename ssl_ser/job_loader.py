@@ -16,6 +16,7 @@ from typing import Any
 
 from ssl_ser.config import ConfigError, from_dict, load
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import is_url
 from ssl_ser.job import JobConfig, component
 
 
@@ -107,13 +108,10 @@ def _resolve_mapping_file(spec: str, base: Path) -> str:
                       f"mapping ({', '.join(sorted(p.stem for p in shipped.parent.glob('*.yaml')))})")
 
 
-def _is_url(spec: str) -> bool:
-    return "://" in spec or spec.startswith("pipe:")
-
 
 def _resolve_paths(job: JobConfig, base: Path) -> None:
     def fix(spec: str) -> str:
-        if _is_url(spec) or Path(spec).is_absolute():
+        if is_url(spec) or Path(spec).is_absolute():
             return spec
         return str(base / spec)
 
@@ -122,7 +120,7 @@ def _resolve_paths(job: JobConfig, base: Path) -> None:
         setattr(data, name, [fix(s) for s in getattr(data, name)])
     if data.labels.mapping_file:
         data.labels.mapping_file = _resolve_mapping_file(data.labels.mapping_file, base)
-    if not _is_url(job.storage_path) and not Path(job.storage_path).is_absolute():
+    if not is_url(job.storage_path) and not Path(job.storage_path).is_absolute():
         job.storage_path = str(base / job.storage_path)
     if job.train.init_from:
         job.train.init_from = fix(job.train.init_from)

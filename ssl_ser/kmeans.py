@@ -30,13 +30,14 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
 from ssl_ser.config import config
+from ssl_ser.distributed import Collective, LocalCollective, default_collective
 from ssl_ser.errors import SslSerError
 
 #: FAISS's relative perturbation of a split centroid ("a bit above machine epsilon for float16").
@@ -146,89 +147,6 @@ def _indexes(cfg: KMeansConfig) -> Iterator[tuple[IndexFactory, str, str]]:
                     raise KMeansError(f"kmeans.device: gpu, but FAISS's GPU setup failed: {err}") from None
                 device, why = "cpu", f"faiss on the CPU: GPU setup failed ({err})"
         yield factory, device, why
-
-
-# --- ranks ---------------------------------------------------------------------------------
-
-class Collective(Protocol):
-    """What distributed k-means needs from the process group."""
-
-    rank: int
-    world_size: int
-
-    def all_reduce(self, array: np.ndarray) -> np.ndarray:
-        """Element-wise sum over ranks."""
-
-    def all_gather(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj``, in rank order."""
-
-    def broadcast(self, obj: Any, src: int = 0) -> Any:
-        """Rank ``src``'s ``obj`` on every rank."""
-
-    def gather(self, obj: Any, dst: int = 0) -> list[Any] | None:
-        """Every rank's ``obj`` in rank order on rank ``dst``; None elsewhere."""
-
-
-class LocalCollective:
-    """A single process."""
-
-    rank = 0
-    world_size = 1
-
-    def all_reduce(self, array: np.ndarray) -> np.ndarray:
-        return array
-
-    def all_gather(self, obj: Any) -> list[Any]:
-        return [obj]
-
-    def broadcast(self, obj: Any, src: int = 0) -> Any:
-        return obj
-
-    def gather(self, obj: Any, dst: int = 0) -> list[Any] | None:
-        return [obj]
-
-
-class TorchCollective:
-    """``torch.distributed`` (gloo on CPU; NCCL needs the tensors on this rank's GPU)."""
-
-    def __init__(self, group: Any = None) -> None:
-        import torch.distributed as dist
-
-        self.dist = dist
-        self.group = group
-        self.rank = dist.get_rank(group)
-        self.world_size = dist.get_world_size(group)
-        backend = str(dist.get_backend(group)).lower()
-        self.device = torch.device("cuda", torch.cuda.current_device()) if "nccl" in backend else torch.device("cpu")
-
-    def all_reduce(self, array: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        self.dist.all_reduce(tensor, group=self.group)
-        return tensor.cpu().numpy()
-
-    def all_gather(self, obj: Any) -> list[Any]:
-        out: list[Any] = [None] * self.world_size
-        self.dist.all_gather_object(out, obj, group=self.group)
-        return out
-
-    def broadcast(self, obj: Any, src: int = 0) -> Any:
-        box = [obj]
-        self.dist.broadcast_object_list(box, src=src, group=self.group)
-        return box[0]
-
-    def gather(self, obj: Any, dst: int = 0) -> list[Any] | None:
-        out: list[Any] | None = [None] * self.world_size if self.rank == dst else None
-        self.dist.gather_object(obj, out, dst=dst, group=self.group)
-        return out
-
-
-def default_collective() -> Collective:
-    """``torch.distributed``'s default group when initialised, else a single process."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return TorchCollective()
-    return LocalCollective()
 
 
 # --- preprocessing -------------------------------------------------------------------------
@@ -562,17 +480,3 @@ def split_clusters(centroids: np.ndarray, hassign: np.ndarray, n: int) -> int:
         hassign[cj] = np.float32(hassign[cj] - hassign[ci])
         splits += 1
     return splits
-
-
-def assign(x: np.ndarray, centroids: np.ndarray, *, cfg: KMeansConfig | None = None,
-           preprocessing: Preprocessing | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid and squared distance of each row (after the clustering's preprocessing)."""
-    cfg = cfg or KMeansConfig()
-    x = _check(x, len(centroids))
-    if preprocessing is not None and not preprocessing.identity:
-        x = preprocessing.apply(x)
-    with _indexes(cfg) as (make_index, _device, _why):
-        index = make_index(x.shape[1])
-        index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-        dist, labels = _search(index, x)
-    return labels, dist

@@ -3,8 +3,10 @@ registered by its decorator, validated with the job, trained by the real loop in
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,12 @@ def toy_method() -> str:
 def test_the_readme_toy_method_trains_through_the_loop(demo_shards, make_tiny_job, tmp_path: Path) -> None:
     code = toy_method()
     assert len(code.splitlines()) <= 40 and "ssl_ser.train" not in code
-    exec(compile(code, "README.md:toy-method", "exec"), {"__name__": "toy_method"})
+    module = tmp_path / "confidence_penalty.py"  # as a user saves it, a module of its own
+    module.write_text(code)
+    spec = importlib.util.spec_from_file_location("confidence_penalty", module)
+    assert spec is not None and spec.loader is not None
+    sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[spec.name])
     assert "confidence_penalty" in METHODS.names()
 
     job = make_tiny_job(demo_shards, name="toy", method={"name": "confidence_penalty", "beta": 0.2})

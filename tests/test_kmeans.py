@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from ssl_ser import kmeans as km
+from ssl_ser.distributed import LocalCollective
 from ssl_ser.kmeans import KMeansConfig, KMeansError
 
 
@@ -89,7 +90,7 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
     with pytest.raises(KMeansError, match=r"\[points, dims\]"):
         km.fit(np.zeros(10, np.float32), 2)
     with pytest.raises(KMeansError, match="NaN or Inf on rank"):
-        km.fit_distributed(bad, 3, comm=km.LocalCollective())
+        km.fit_distributed(bad, 3, comm=LocalCollective())
 
 
 # --- distributed mode == gathered mode -----------------------------------------------------
@@ -100,7 +101,7 @@ def test_distributed_lloyd_reproduces_faiss_on_one_rank(k: int, niter: int, dupl
     x = blobs(duplicates=duplicates)
     cfg = KMeansConfig(niter=niter)
     gathered = km.fit(x, k, seed=11, cfg=cfg)
-    dist = km.fit_distributed(x, k, seed=11, cfg=cfg, comm=km.LocalCollective())
+    dist = km.fit_distributed(x, k, seed=11, cfg=cfg, comm=LocalCollective())
     same_clustering(gathered, dist)
     if duplicates:
         assert gathered.nsplit > 0  # the duplicates empty clusters: splitting was exercised
@@ -114,7 +115,7 @@ def test_corner_cases_as_many_points_as_clusters_and_no_iterations(n: int, niter
     x = blobs(n=n)
     cfg = KMeansConfig(niter=niter)
     gathered = km.fit(x, 12, seed=5, cfg=cfg)
-    same_clustering(gathered, km.fit_distributed(x, 12, seed=5, cfg=cfg, comm=km.LocalCollective()))
+    same_clustering(gathered, km.fit_distributed(x, 12, seed=5, cfg=cfg, comm=LocalCollective()))
     if n == 12:  # FAISS copies the points: each is its own cluster
         assert np.array_equal(gathered.centroids, x) and gathered.objective == 0
 
@@ -123,7 +124,7 @@ def test_generic_float_data_agrees_within_tolerance() -> None:
     x = blobs(dyadic=False, centres=6)
     cfg = KMeansConfig(niter=10, pca_dim=6, l2_normalize=True)
     same_clustering(km.fit(x, 6, seed=4, cfg=cfg),
-                    km.fit_distributed(x, 6, seed=4, cfg=cfg, comm=km.LocalCollective()), exact=False)
+                    km.fit_distributed(x, 6, seed=4, cfg=cfg, comm=LocalCollective()), exact=False)
 
 
 def test_empty_clusters_after_the_final_assignment_are_reported() -> None:
@@ -295,14 +296,6 @@ def test_pca_whitening_and_l2_normalisation() -> None:
     assert km.fit_preprocessing(x, KMeansConfig()).identity
 
 
-def test_assign_uses_the_fitted_preprocessing() -> None:
-    x = blobs(dyadic=False)
-    cfg = KMeansConfig(niter=5, pca_dim=4, l2_normalize=True)
-    res = km.fit(x, 5, seed=0, cfg=cfg)
-    labels, dist = km.assign(x, res.centroids, preprocessing=res.preprocessing)
-    assert np.mean(labels == res.assignment) >= 0.999
-
-
 # --- GPU / CPU selection (no GPU here: availability is simulated) ----------------------------
 
 def test_device_selection(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -370,7 +363,7 @@ def test_gpu_path_frees_torch_cache_sizes_scratch_memory_and_matches_cpu(monkeyp
     assert gpu.device == "gpu" and fake.emptied == 1 and fake.indexes == [8]
     assert fake.temp_memory == [512 * 2**20]  # a quarter of the 2 GiB free
     same_clustering(cpu, gpu)
-    km.fit_distributed(x, 6, seed=1, cfg=KMeansConfig(niter=5, gpu_temp_memory_mb=100), comm=km.LocalCollective())
+    km.fit_distributed(x, 6, seed=1, cfg=KMeansConfig(niter=5, gpu_temp_memory_mb=100), comm=LocalCollective())
     assert fake.temp_memory[-1] == 100 * 2**20 and len(fake.indexes) == 1 + 5 + 1  # one per Lloyd step + final
     fake.install(monkeypatch, free_bytes=64 * 2**30)
     km.fit(x, 6, seed=1, cfg=KMeansConfig(niter=1))

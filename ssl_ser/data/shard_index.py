@@ -20,6 +20,7 @@ from typing import Any
 from ssl_ser import SAMPLE_RATE, __version__
 from ssl_ser.data.manifest import Utterance
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import is_url
 
 FORMAT = "ssl-ser-shards"
 FORMAT_VERSION = 1
@@ -196,7 +197,7 @@ def read_index(path_or_dir: str | Path) -> ShardIndex:
     """Read ``index.json`` from a shard directory, the file itself, or a URL (``s3://``,
     ``pipe:``, ``http(s)://``) of either."""
     text = str(path_or_dir)
-    remote = "://" in text or text.startswith("pipe:")
+    remote = is_url(text)
     if remote:
         location = text if text.endswith(INDEX) else text.rstrip("/") + "/" + INDEX
         try:

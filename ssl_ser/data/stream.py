@@ -51,6 +51,7 @@ import torch
 from ssl_ser import SAMPLE_RATE
 from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import is_url
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,6 @@ class Batch:
 
 
 # --- shard specifications -------------------------------------------------------------------
-
-def is_url(text: str) -> bool:
-    return "://" in text or text.startswith("pipe:")
-
 
 def resolve_shards(spec: ShardSpec) -> list[str]:
     """Shard locations from a directory (the shards its ``index.json`` lists, else its

@@ -49,6 +49,7 @@ from pydantic import Field
 
 from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, config, from_dict
+from ssl_ser.distributed import Collective, LocalCollective, default_collective
 from ssl_ser.job import component
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
@@ -117,14 +118,14 @@ class PseudoLabels:
 
 def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
             cfg: kmeans.KMeansConfig, mode: str = "gathered",
-            comm: kmeans.Collective | None = None, hidden: np.ndarray | None = None) -> PseudoLabels:
+            comm: Collective | None = None, hidden: np.ndarray | None = None) -> PseudoLabels:
     """Pseudo-labels of every rank's samples (each rank passes its own share), on every rank.
 
     gathered: rank 0 receives everything, clusters it, and broadcasts the table (an error
     there is broadcast too, so no rank is left waiting). distributed: distributed Lloyd, then
     only keys and cluster indices are exchanged.
     """
-    comm = comm or kmeans.default_collective()
+    comm = comm or default_collective()
     labels = np.asarray(labels, dtype=np.int64)
     hidden = np.full(len(labels), IGNORE, np.int64) if hidden is None else np.asarray(hidden, dtype=np.int64)
     if mode == "distributed":
@@ -263,7 +264,7 @@ class DeepEmoCluster(Method):
         seed = epoch_seed(job.train.seed, epoch, "kmeans")
         pseudo = cluster(keys, embeddings, labels, self.options.num_clusters, seed=seed,
                          cfg=self.options.kmeans, mode=self.options.clustering,
-                         comm=kmeans.default_collective() if ctx.distributed else kmeans.LocalCollective(),
+                         comm=default_collective() if ctx.distributed else LocalCollective(),
                          hidden=hidden)
         previous = self.table
         self._install(pseudo, epoch)

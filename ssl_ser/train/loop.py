@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from ssl_ser.data.histograms import class_histogram, index_of
 from ssl_ser.distributed import gather_parts
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictions, Predictor, frontend_section
-from ssl_ser.job import JobConfig, component
+from ssl_ser.job import JobConfig, component, run_dir
 from ssl_ser.labels import LabelSpace, build_label_space
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.targets import Targets, attribute_targets
@@ -47,7 +46,7 @@ class Loop:
         self.force = force
         self.progress = debug if progress is None else progress
         self.device = session.device
-        self.run_dir = Path(job.storage_path) / job.name if "://" not in job.storage_path else None
+        self.run_dir = run_dir(job)
         self.epoch = 0
         self.step = 0
         self.start_epoch = 0

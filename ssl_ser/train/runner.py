@@ -14,13 +14,9 @@ from typing import Any
 
 from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError, dump_yaml, from_dict, to_dict
-from ssl_ser.job import JobConfig
+from ssl_ser.files import is_url
+from ssl_ser.job import JobConfig, run_dir
 from ssl_ser.train.session import LocalSession, RaySession
-
-
-def run_dir(job: JobConfig) -> Path | None:
-    """The run's directory when storage is local (None for remote storage)."""
-    return None if "://" in job.storage_path else Path(job.storage_path) / job.name
 
 
 def debug_job(job: JobConfig) -> JobConfig:
@@ -118,7 +114,7 @@ def run_ray(job: JobConfig, *, force: bool = False) -> dict[str, Any]:
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
     scaling = job.scaling
     check_resources(job, ray.cluster_resources())
-    storage = job.storage_path if "://" in job.storage_path else str(Path(job.storage_path).resolve())
+    storage = job.storage_path if is_url(job.storage_path) else str(Path(job.storage_path).resolve())
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": to_dict(job), "force": force},

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ssl_ser import __version__
 from ssl_ser.config import ConfigError, apply_overrides, read_yaml
 from ssl_ser.errors import SslSerError
+from ssl_ser.files import is_url
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -124,9 +125,6 @@ def build_entrypoint(job_path: str | Path, overrides: Sequence[str] = (), *,
     return shlex.join(args)
 
 
-def _is_url(spec: str) -> bool:
-    return "://" in spec or spec.startswith("pipe:")
-
 
 def check_cluster_paths(job_path: str | Path, overrides: Sequence[str] = ()) -> list[str]:
     """Refuse paths that cannot work on the cluster; return warnings for doubtful ones.
@@ -140,19 +138,19 @@ def check_cluster_paths(job_path: str | Path, overrides: Sequence[str] = ()) -> 
     data = raw.get("data") or {}
     for section in ("train", "unlabelled", "valid", "test"):
         for spec in data.get(section) or []:
-            if isinstance(spec, str) and not _is_url(spec) and not Path(spec).is_absolute():
+            if isinstance(spec, str) and not is_url(spec) and not Path(spec).is_absolute():
                 raise ConfigError(
                     f"data.{section}: {spec!r} is a relative path, but a submitted job runs in an "
                     f"uploaded copy of the working directory without shard sets (*.tar); give "
                     f"the path the cluster sees (shared filesystem) or an object-store URL, e.g. "
                     f"--set 'data.{section}=[s3://bucket/shards/shard-{{000000..000099}}.tar]'")
     init_from = (raw.get("train") or {}).get("init_from")
-    if isinstance(init_from, str) and not _is_url(init_from) and not Path(init_from).is_absolute():
+    if isinstance(init_from, str) and not is_url(init_from) and not Path(init_from).is_absolute():
         raise ConfigError(f"train.init_from: {init_from!r} is a relative path, which the cluster "
                           f"cannot see (runs are not uploaded); give a shared or s3:// path")
     storage = raw.get("storage_path", "runs")
     warnings = []
-    if isinstance(storage, str) and not _is_url(storage) and not Path(storage).is_absolute():
+    if isinstance(storage, str) and not is_url(storage) and not Path(storage).is_absolute():
         warnings.append(
             f"storage_path {storage!r} is relative: on the cluster it lies in the job's temporary "
             f"copy of the working directory, so the checkpoints are not kept and resubmitting "

@@ -19,14 +19,8 @@ from ssl_ser import SAMPLE_RATE
 from ssl_ser.cli import main
 from ssl_ser.data import shards as shards_module
 from ssl_ser.data.manifest import utterance, write_manifest
-from ssl_ser.data.shards import (
-    REJECTS,
-    ShardError,
-    build_shards,
-    format_index,
-    read_index,
-    verify_shards,
-)
+from ssl_ser.data.shard_index import REJECTS, ShardError, format_index, read_index, verify_shards
+from ssl_ser.data.shards import build_shards
 
 
 def members(shard: Path) -> dict[str, bytes]:

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from ssl_ser import kmeans
 from ssl_ser.config import ConfigError, from_dict
-from ssl_ser.kmeans import KMeansConfig, KMeansError, LocalCollective
+from ssl_ser.distributed import LocalCollective
+from ssl_ser.kmeans import KMeansConfig, KMeansError
 from ssl_ser.labels import IGNORE, LabelSpace
 from ssl_ser.methods.deepemocluster import (
     DeepEmoCluster,

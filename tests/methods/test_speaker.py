@@ -242,8 +242,8 @@ def emotion_job(demo_shards, speaker_run, name: str, **sections):
 
 def test_init_from_loads_every_weight_but_the_final_layer(demo_shards, speaker_run) -> None:
     from ssl_ser import checkpoint as ckpt
+    from ssl_ser.job import run_dir
     from ssl_ser.train.loop import Loop
-    from ssl_ser.train.runner import run_dir
     from ssl_ser.train.session import LocalSession
 
     job = emotion_job(demo_shards, speaker_run, "transfer")
@@ -260,8 +260,8 @@ def test_init_from_loads_every_weight_but_the_final_layer(demo_shards, speaker_r
 
 def test_init_from_with_another_architecture_names_the_keys(demo_shards, speaker_run) -> None:
     from ssl_ser import checkpoint as ckpt
+    from ssl_ser.job import run_dir
     from ssl_ser.train.loop import Loop
-    from ssl_ser.train.runner import run_dir
     from ssl_ser.train.session import LocalSession
 
     job = emotion_job(demo_shards, speaker_run, "mismatch",
