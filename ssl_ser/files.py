@@ -21,7 +21,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with tmp.open(mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        handle: IO[Any] = tmp.open("w", encoding="utf-8") if mode == "w" else tmp.open("wb")
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
