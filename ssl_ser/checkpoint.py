@@ -89,8 +89,9 @@ def load_state(directory: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"refusing checkpoint {path}: it holds Python objects besides tensors "
                               f"and plain values, and loading those could run arbitrary code") from None
     except Exception as err:  # a truncated or foreign file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
+        text = str(err).strip()
+        reason = text.splitlines()[0].split(". ")[0] if text else type(err).__name__  # torch adds paragraphs
+        raise CheckpointError(f"cannot load checkpoint {path} (truncated or corrupt?): {reason}") from None
 
 
 def load_meta(directory: str | Path) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def test_a_missing_shard_fails_evaluation_unless_allowed_and_then_is_recorded(
         demo_shards, tiny_run: Path, tmp_path: Path, capsys) -> None:
     test = _test_set_in_shards_of_4(demo_shards, tmp_path)
     total = read_index(test).samples
-    gone = sorted(test.glob("shard-*.tar"))[-1]
+    gone = max(test.glob("shard-*.tar"))
     lost = read_index(test).raw["shards"][-1]["samples"]
     gone.unlink()
     assert main(["evaluate", str(tiny_run), str(test), "--out", str(tmp_path / "ev")]) == 2
@@ -193,7 +193,7 @@ def test_a_truncated_shard_fails_evaluation(demo_shards, tiny_run: Path, tmp_pat
     from ssl_ser.evaluate import EvaluationError
 
     test = _test_set_in_shards_of_4(demo_shards, tmp_path)
-    victim = sorted(test.glob("shard-*.tar"))[0]
+    victim = min(test.glob("shard-*.tar"))
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
     with pytest.raises(EvaluationError, match=f"1 shard.s. missing or broken: {victim}"):
         evaluate(tiny_run, [str(test)])

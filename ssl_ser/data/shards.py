@@ -304,9 +304,9 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
         raise ShardError(f"{out_dir} exists and is not a directory")
     with _sole_writer(out_dir):
         try:
-            report = _build_locked(manifest, out_dir, manifest_sha, n_rows, build, settings,
-                                   workers=workers, strict=strict, overwrite=overwrite,
-                                   progress=progress)
+            return _build_locked(manifest, out_dir, manifest_sha, n_rows, build, settings,
+                                 workers=workers, strict=strict, overwrite=overwrite,
+                                 progress=progress, started=started)
         except OSError as err:  # a full disk, a vanished mount: the tmp files are gone already
             where = f" ({err.filename})" if err.filename else ""
             hint = ("free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -314,8 +314,6 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
             raise ShardError(f"{out_dir}: {err.strerror or err}{where} while writing the shard set; "
                              f"complete shards are kept: {hint} and rerun the same command to "
                              f"continue") from None
-    report.elapsed = time.perf_counter() - started
-    return report
 
 
 @contextmanager
@@ -337,7 +335,7 @@ def _sole_writer(out_dir: Path) -> Iterator[None]:
 
 def _build_locked(manifest: Path, out_dir: Path, manifest_sha: str, n_rows: int, build: str,
                   settings: dict[str, Any], *, workers: int, strict: bool, overwrite: bool,
-                  progress: bool) -> BuildReport:
+                  progress: bool, started: float) -> BuildReport:
     max_count, max_size, min_seconds = (settings["max_count"], settings["max_size"],
                                         settings["min_seconds"])
     _prepare_out_dir(out_dir, overwrite)
@@ -397,7 +395,8 @@ def _build_locked(manifest: Path, out_dir: Path, manifest_sha: str, n_rows: int,
     return BuildReport(out_dir=out_dir, rows=n_rows, samples=samples,
                        rejected=len(all_rejects), shards=[r.name for r in records],
                        reused=len(reused), seconds_of_audio=index["totals"]["seconds"],
-                       reasons=index["rejects"]["reasons"], elapsed=0.0)
+                       reasons=index["rejects"]["reasons"],
+                       elapsed=time.perf_counter() - started)
 
 
 @contextmanager

@@ -162,23 +162,30 @@ def code_of(argv: list[str]) -> int:
     return main(argv)
 
 
+def interrupt_build_at(row: int, manifest: Path, out: Path, monkeypatch, **settings) -> None:
+    """Build until manifest row ``row`` (0-based) comes up, then stop as Ctrl-C would."""
+    real = shards_module._encode_row
+
+    def dies(args):
+        if args[0] == row:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(shards_module, "_encode_row", dies)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_shards(manifest, out, workers=1, progress=False, **settings)
+    finally:
+        monkeypatch.setattr(shards_module, "_encode_row", real)
+
+
 @pytest.mark.parametrize("rows,max_count,dies_at", [(14, 3, 8), (80, 10, 75)])
 def test_interrupted_build_leaves_no_partial_shard_and_resumes_identically(
         tmp_path, make_manifest, monkeypatch, rows, max_count, dies_at):
     # (80, 10, 75): the resume point lies beyond the first window of rows sent to the workers
     manifest = make_manifest([0.12 + 0.002 * i for i in range(rows)])
     build_shards(manifest, tmp_path / "clean", max_count=max_count, workers=1, progress=False)
-
-    real = shards_module._encode_row
-
-    def dies(args):
-        if args[0] == dies_at:
-            raise KeyboardInterrupt
-        return real(args)
-
-    monkeypatch.setattr(shards_module, "_encode_row", dies)
-    with pytest.raises(KeyboardInterrupt):
-        build_shards(manifest, tmp_path / "out", max_count=max_count, workers=1, progress=False)
+    interrupt_build_at(dies_at, manifest, tmp_path / "out", monkeypatch, max_count=max_count)
     out = tmp_path / "out"
     assert not (out / "index.json").exists()
     complete = sorted(p.name for p in out.glob("shard-*.tar"))
@@ -188,7 +195,6 @@ def test_interrupted_build_leaves_no_partial_shard_and_resumes_identically(
     for name in complete:  # only complete shards carry a final name
         assert shard_bytes(tmp_path / "clean")[name] == (out / name).read_bytes()
 
-    monkeypatch.setattr(shards_module, "_encode_row", real)
     (out / "shard-000002.tar.tmp").write_bytes(b"left over by a killed run")
     report = build_shards(manifest, out, max_count=max_count, workers=1, progress=False)
     assert report.reused == len(complete) and report.samples == rows
@@ -200,17 +206,7 @@ def test_interrupted_build_leaves_no_partial_shard_and_resumes_identically(
 
 def test_resume_does_not_trust_a_changed_shard_or_another_build(tmp_path, make_manifest, monkeypatch):
     manifest = make_manifest([0.2] * 9)
-    real = shards_module._encode_row
-
-    def dies_at_row_7(args):
-        if args[0] == 7:
-            raise KeyboardInterrupt
-        return real(args)
-
-    monkeypatch.setattr(shards_module, "_encode_row", dies_at_row_7)
-    with pytest.raises(KeyboardInterrupt):
-        build_shards(manifest, tmp_path / "out", max_count=3, workers=1, progress=False)
-    monkeypatch.setattr(shards_module, "_encode_row", real)
+    interrupt_build_at(7, manifest, tmp_path / "out", monkeypatch, max_count=3)
     good = (tmp_path / "out" / "shard-000001.tar").read_bytes()
     middle = len(good) // 2
     rotten = good[:middle] + bytes([good[middle] ^ 0xFF]) + good[middle + 1:]  # one flipped byte
@@ -221,10 +217,7 @@ def test_resume_does_not_trust_a_changed_shard_or_another_build(tmp_path, make_m
     assert verify_shards(tmp_path / "out") == []
 
     # other settings are another build: nothing is reused
-    with pytest.raises(KeyboardInterrupt):
-        monkeypatch.setattr(shards_module, "_encode_row", dies_at_row_7)
-        build_shards(manifest, tmp_path / "other", max_count=3, workers=1, progress=False)
-    monkeypatch.setattr(shards_module, "_encode_row", real)
+    interrupt_build_at(7, manifest, tmp_path / "other", monkeypatch, max_count=3)
     report = build_shards(manifest, tmp_path / "other", max_count=2, workers=1, progress=False)
     assert report.reused == 0 and len(report.shards) == 5
 
@@ -415,17 +408,7 @@ def test_a_resumed_build_writes_the_same_rejects_bytes(tmp_path, write_audio, mo
         for i in range(4):
             out.write(json.dumps({**good, "key": f"later-{i}"}) + "\n")
     build_shards(manifest, tmp_path / "clean", max_count=1, workers=1, progress=False)
-    real = shards_module._encode_row
-
-    def dies_at_row_13(args):
-        if args[0] == 13:
-            raise KeyboardInterrupt
-        return real(args)
-
-    monkeypatch.setattr(shards_module, "_encode_row", dies_at_row_13)
-    with pytest.raises(KeyboardInterrupt):
-        build_shards(manifest, tmp_path / "out", max_count=1, workers=1, progress=False)
-    monkeypatch.setattr(shards_module, "_encode_row", real)
+    interrupt_build_at(13, manifest, tmp_path / "out", monkeypatch, max_count=1)
     report = build_shards(manifest, tmp_path / "out", max_count=1, workers=1, progress=False)
     assert report.reused == 1 and report.rejected == 11  # the reused shard carries the rejects
     assert (tmp_path / "out" / REJECTS).read_bytes() == (tmp_path / "clean" / REJECTS).read_bytes()

@@ -94,7 +94,7 @@ def test_two_workers_train_checkpoint_and_a_rerun_resumes_after_the_last_epoch(
         demo_shards, make_tiny_job, uninterrupted: tuple[Path, list[dict]]) -> None:
     run, metrics = uninterrupted
     assert [m["epoch"] for m in metrics] == list(range(1, EPOCHS + 1)) and "valid_ua" in metrics[-1]
-    assert len(list(run.glob("checkpoint_*/state.pt"))) == 2  # train.num_to_keep
+    assert 2 <= len(list(run.glob("checkpoint_*/state.pt"))) <= 3  # the best num_to_keep (2) + the latest
 
     more = run_training(_job(demo_shards, make_tiny_job, run.parent, "ddp", epochs=EPOCHS + 1), resume=True)
     assert more["epoch"] == EPOCHS + 1
