@@ -56,7 +56,6 @@ from ssl_ser.files import is_url
 log = logging.getLogger(__name__)
 
 Mode = Literal["train", "exact"]
-CropPosition = Literal["random", "start", "center"]
 ShardSpec = str | os.PathLike[str] | Sequence["str | os.PathLike[str]"]
 _GLOB_CHARS = set("*?[")
 _MAX_FAILED_NAMES = 1000
@@ -90,8 +89,6 @@ class StreamStats:
     samples_read: int = 0
     samples_failed: int = 0
     """Samples with a missing member, unreadable JSON or undecodable audio."""
-    samples_filtered: int = 0
-    """Samples dropped on purpose (``labelled_only``)."""
     batches: int = 0
     failed_shards: list[str] = field(default_factory=list)
     """The failed shards' names (the first 1000)."""
@@ -147,7 +144,8 @@ class Shortfall:
 
 @dataclass
 class Batch:
-    """A batch of utterances; label views are built from each sample's manifest row."""
+    """A batch of utterances with each sample's manifest row; ``labelled`` and ``attributes`` are
+    read from the rows once, for the loop's targets."""
 
     keys: list[str]
     audio: torch.Tensor
@@ -158,9 +156,6 @@ class Batch:
     """Each sample's manifest row (its ``.json`` member)."""
     source: torch.Tensor | None = None
     """[B] int64: index of the :class:`StreamSource` each row came from."""
-    emotion: list[str | None] = field(init=False)
-    speaker: list[str | None] = field(init=False)
-    corpus: list[str] = field(init=False)
     labelled: torch.Tensor = field(init=False)
     """[B] bool."""
     attributes: torch.Tensor = field(init=False)
@@ -169,9 +164,6 @@ class Batch:
     def __post_init__(self) -> None:
         if self.source is None:
             self.source = torch.zeros(len(self.keys), dtype=torch.int64)
-        self.emotion = [m.get("emotion") for m in self.meta]
-        self.speaker = [m.get("speaker") for m in self.meta]
-        self.corpus = [m.get("corpus", "") for m in self.meta]
         self.labelled = torch.tensor([bool(m.get("labelled")) for m in self.meta], dtype=torch.bool)
         self.attributes = torch.tensor(
             [[math.nan if m.get(a) is None else float(m[a]) for a in ATTRIBUTES] for m in self.meta],
@@ -179,12 +171,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.keys)
-
-    @property
-    def padding_mask(self) -> torch.Tensor:
-        """[B, T] bool, True on padding."""
-        steps = torch.arange(self.audio.shape[1], device=self.audio.device)
-        return steps[None, :] >= self.lengths.to(self.audio.device)[:, None]
 
     def _map_tensors(self, fn: Any) -> Batch:
         out = copy.copy(self)
@@ -250,7 +236,7 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     return found
 
 
-def count_samples(urls: Sequence[str], *, labelled_only: bool = False) -> int | None:
+def count_samples(urls: Sequence[str]) -> int | None:
     """Samples in these shards according to the ``index.json`` next to them (local or URL,
     not ``pipe:`` commands); None if unknown."""
     from ssl_ser.data.shard_index import ShardError, read_index
@@ -271,7 +257,7 @@ def count_samples(urls: Sequence[str], *, labelled_only: bool = False) -> int | 
         for name in names:
             if name not in entries:
                 return None
-            total += int(entries[name]["labelled" if labelled_only else "samples"])
+            total += int(entries[name]["samples"])
     return total
 
 
@@ -304,7 +290,6 @@ class _Settings:
     """Fixed length in samples (crop or pad), or None."""
     max_len: int | None
     """Cut longer utterances to this many samples (when ``crop`` is None)."""
-    crop_position: CropPosition
     bucketing: bool
     bucket_batches: int
     shuffle: bool
@@ -314,7 +299,6 @@ class _Settings:
     epoch: int
     rank: int
     world_size: int
-    labelled_only: bool
 
 
 @dataclass
@@ -358,7 +342,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
             return
         streams = []
         for i, urls in enumerate(self.s.urls):
-            raw = self._filter(self._resampled(urls, self._rng(worker, "shards", i), stats), stats)
+            raw = self._counted(self._resampled(urls, self._rng(worker, "shards", i), stats), stats)
             streams.append(_shuffled(raw, self.s.shuffle_buffer if self.s.shuffle else 0,
                                      self._rng(worker, "shuffle", i)))
         mix = self._rng(worker, "mix")
@@ -418,7 +402,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
                         position += 1
 
         def samples() -> Iterator[_Sample]:
-            stream: Iterator[Any] = ((r, s) for r, s in raw_samples() if self._keep(r, stats))
+            stream: Iterator[Any] = ((r, s) for r, s in self._counted(raw_samples(), stats))
             if self.s.shuffle:
                 stream = _shuffled(stream, self.s.shuffle_buffer, self._rng(worker, "shuffle"))
             for raw, source in stream:
@@ -429,30 +413,11 @@ class _ShardReader(torch.utils.data.IterableDataset):
         yield from self._batches(samples(), self._rng(worker, "buckets"))
 
     # shared stages -------------------------------------------------------------------------
-    def _keep(self, raw: dict[str, Any], stats: StreamStats) -> bool:
-        stats.samples_read += 1
-        if not self.s.labelled_only:
-            return True
-        try:
-            labelled = bool(json.loads(raw["json"]).get("labelled"))
-        except Exception:
-            return True  # let the decode stage count it as failed
-        if not labelled:
-            stats.samples_filtered += 1
-        return labelled
-
-    def _filter(self, stream: Iterator[dict[str, Any]], stats: StreamStats
-                ) -> Iterator[dict[str, Any]]:
-        dropped = 0  # an endless resampled source that never passes the filter must not hang
-        for raw in stream:
-            if self._keep(raw, stats):
-                dropped = 0
-                yield raw
-            else:
-                dropped += 1
-                if dropped >= 100_000:
-                    raise StreamError("100000 samples in a row were unlabelled: does this source "
-                                      "have labelled samples at all? (labelled_only=True)")
+    @staticmethod
+    def _counted(stream: Iterator[Any], stats: StreamStats) -> Iterator[Any]:
+        for item in stream:
+            stats.samples_read += 1
+            yield item
 
     def _decode(self, raw: dict[str, Any], source: int, rng: random.Random,
                 stats: StreamStats) -> _Sample | None:
@@ -476,10 +441,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
         limit = self.s.crop or self.s.max_len
         if limit is not None and wave.numel() > limit:
             excess = wave.numel() - limit
-            if self.s.crop_position == "random":
-                offset = rng.randint(0, excess)
-            else:
-                offset = excess // 2 if self.s.crop_position == "center" else 0
+            offset = rng.randint(0, excess) if self.s.mode == "train" else 0  # exact: from the start
             wave = wave[offset:offset + limit].clone()  # do not keep the whole utterance alive
         return _Sample(key, wave, meta, source)
 
@@ -576,8 +538,8 @@ def _short(err: BaseException) -> str:
 class ShardStream:
     """An epoch-aware iterable of :class:`Batch` over a DataLoader of shard readers.
 
-    Call :meth:`set_epoch` before each epoch (workers are started anew for each pass, so the
-    epoch reaches them). :attr:`stats` holds the counts of the current or last pass.
+    One stream per epoch (:func:`make_stream`'s ``epoch`` seeds its order and crops);
+    :attr:`stats` holds the counts of the current or last pass.
     """
 
     def __init__(self, settings: _Settings, *, num_workers: int, pin_memory: bool,
@@ -593,14 +555,6 @@ class ShardStream:
     @property
     def epoch(self) -> int:
         return self.settings.epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        self.settings = dataclasses.replace(self.settings, epoch=epoch)
-
-    @property
-    def num_batches(self) -> int | None:
-        """Batches this rank gets per epoch (train mode); None in exact mode (it varies)."""
-        return self.settings.batches_per_rank
 
     def __len__(self) -> int:
         if self.settings.batches_per_rank is None:
@@ -619,7 +573,7 @@ class ShardStream:
         undecodable samples, fewer samples than the index lists), or None if it read them all.
         Exact passes do not log broken shards one by one: their user reports this instead."""
         stats = self.stats
-        read = stats.samples_read - stats.samples_failed - stats.samples_filtered
+        read = stats.samples_read - stats.samples_failed
         if (not stats.shards_failed and not stats.samples_failed
                 and self.expected_samples in (None, read)):
             return None
@@ -647,22 +601,22 @@ def _identity(item: Any) -> Any:
 
 def make_stream(shards: ShardSpec | None = None, *, sources: Sequence[StreamSource] | None = None,
                 mode: Mode = "train", batch_size: int = 32, crop_seconds: float | None = None,
-                max_seconds: float | None = None, crop_position: CropPosition | None = None,
-                bucketing: bool = False, bucket_batches: int = 8, shuffle: bool | None = None,
+                max_seconds: float | None = None, bucketing: bool = False, bucket_batches: int = 8,
+                shuffle: bool | None = None,
                 shuffle_buffer: int = 1000, samples_per_epoch: int | None = None, seed: int = 0,
                 epoch: int = 0, rank: int | None = None, world_size: int | None = None,
-                num_workers: int = 2, labelled_only: bool = False, pin_memory: bool = False,
+                num_workers: int = 2, pin_memory: bool = False,
                 prefetch_factor: int | None = 2) -> ShardStream:
     """A stream of :class:`Batch` over ``shards`` (or several weighted ``sources``).
 
     ``crop_seconds``: every row is cut (at a random place in train mode, from the start in
-    exact mode, or per ``crop_position``) or zero-padded to exactly this length; ``lengths``
+    exact mode) or zero-padded to exactly this length; ``lengths``
     keep the true length. Otherwise rows are padded to the longest in the batch, utterances
     longer than ``max_seconds`` are cut, and ``bucketing`` groups similar lengths (sorting a
     buffer of ``bucket_batches`` batches) to limit padding. ``samples_per_epoch`` (train mode)
     defaults to the sources' total from their ``index.json``. ``shuffle`` (default: on in
     train mode, off in exact mode) permutes shard order and samples through a buffer of
-    ``shuffle_buffer``. ``labelled_only`` drops unlabelled rows.
+    ``shuffle_buffer``.
     """
     if (shards is None) == (sources is None):
         raise StreamError("give either shards or sources")
@@ -683,10 +637,10 @@ def make_stream(shards: ShardSpec | None = None, *, sources: Sequence[StreamSour
     weights: tuple[float, ...] = ()
     batches_per_rank = expected = None
     if mode == "exact" and world_size == 1:  # a rank's share is not what the index counts
-        counts = [count_samples(u, labelled_only=labelled_only) for u in urls]
+        counts = [count_samples(u) for u in urls]
         expected = None if None in counts else sum(c for c in counts if c is not None)
     if mode == "train":
-        counts = [count_samples(u, labelled_only=labelled_only) for u in urls]
+        counts = [count_samples(u) for u in urls]
         if any(src.weight is None for src in sources) and len(sources) > 1 and None in counts:
             raise StreamError("a source without a weight needs its index.json to weigh it by size; "
                               "give every StreamSource a weight")
@@ -707,10 +661,9 @@ def make_stream(shards: ShardSpec | None = None, *, sources: Sequence[StreamSour
         mode=mode, urls=urls, weights=weights, batch_size=batch_size,
         crop=None if crop_seconds is None else max(1, round(crop_seconds * SAMPLE_RATE)),
         max_len=None if max_seconds is None else max(1, round(max_seconds * SAMPLE_RATE)),
-        crop_position=crop_position or ("random" if mode == "train" else "start"),
         bucketing=bucketing, bucket_batches=bucket_batches,
         shuffle=(mode == "train") if shuffle is None else shuffle,
         shuffle_buffer=shuffle_buffer, batches_per_rank=batches_per_rank, seed=seed, epoch=epoch,
-        rank=rank, world_size=world_size, labelled_only=labelled_only)
+        rank=rank, world_size=world_size)
     return ShardStream(settings, num_workers=num_workers, pin_memory=pin_memory,
                        prefetch_factor=prefetch_factor, expected_samples=expected)

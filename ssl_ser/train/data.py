@@ -18,6 +18,7 @@ def make_train_stream(job: JobConfig, sources: Sequence[tuple[list[str], float]]
         sources=[streaming.StreamSource(shards=specs, weight=weight) for specs, weight in sources],
         mode="train", batch_size=job.data.batch_size, seed=job.train.seed, epoch=epoch,
         crop_seconds=job.data.crop_seconds, shuffle_buffer=job.data.shuffle_buffer,
+        bucketing=job.data.crop_seconds is None,  # whole utterances: group similar lengths (less padding)
         num_workers=job.debug.num_workers if debug else job.data.num_workers,
         rank=rank, world_size=world_size,
         samples_per_epoch=job.data.samples_per_epoch, pin_memory=device.type == "cuda")

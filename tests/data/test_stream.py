@@ -47,20 +47,14 @@ def test_exact_mode_delivers_every_sample_once_across_2_ranks_x_2_workers(shard_
     assert len(seen) == len(set(seen))
 
 
-def test_exact_mode_labelled_only_and_shuffled_still_once(shard_sets):
-    labelled = {k for k in all_keys(shard_sets["many"])
-                if int(k.split("-")[1]) % 3 != 2}  # the fixture leaves every third unlabelled
+def test_exact_mode_shuffled_still_gives_every_sample_once(shard_sets):
     seen: list[str] = []
-    filtered = 0
     for rank in (0, 1):
         stream = make_stream(shard_sets["many"], mode="exact", batch_size=5, rank=rank,
-                             world_size=2, num_workers=2, labelled_only=True, shuffle=True,
-                             shuffle_buffer=7, epoch=3)
+                             world_size=2, num_workers=2, shuffle=True, shuffle_buffer=7, epoch=3)
         for batch in stream:
-            assert batch.labelled.all()
             seen += batch.keys
-        filtered += stream.stats.samples_filtered
-    assert sorted(seen) == sorted(labelled) and filtered == 40 - len(labelled)
+    assert sorted(seen) == sorted(all_keys(shard_sets["many"]))
 
 
 @pytest.mark.parametrize("world_size", [2, 3])
@@ -77,8 +71,7 @@ def test_train_mode_gives_every_rank_the_same_number_of_full_batches(shard_sets,
 def test_train_mode_is_deterministic_per_seed_and_epoch(shard_sets):
     def run(seed: int, epoch: int) -> tuple[list[str], torch.Tensor]:
         stream = make_stream(shard_sets["many"], mode="train", batch_size=4, rank=1, world_size=2,
-                             num_workers=2, seed=seed, crop_seconds=0.12, shuffle_buffer=10)
-        stream.set_epoch(epoch)
+                             num_workers=2, seed=seed, epoch=epoch, crop_seconds=0.12, shuffle_buffer=10)
         batches = list(stream)
         return [k for b in batches for k in b.keys], torch.cat([b.audio for b in batches])
 
@@ -152,7 +145,6 @@ def test_crop_and_pad_keep_true_lengths(shard_sets):
     assert batch.audio.shape[1] == 8000
     for key, row, length in zip(batch.keys, batch.audio, batch.lengths):
         assert torch.equal(row[:length], originals[key][:length])  # exact mode cuts from the start
-    assert torch.equal(batch.padding_mask, torch.arange(8000)[None] >= batch.lengths[:, None])
 
 
 def test_a_truncated_or_garbage_shard_is_skipped_and_counted(shard_sets, tmp_path):
@@ -236,14 +228,14 @@ def test_batch_label_views_and_to(shard_sets):
     (batch,) = list(stream)
     by_key = dict(zip(batch.keys, range(len(batch))))
     i, u = by_key["many-004"], by_key["many-005"]  # labelled (4 % 3 = 1), unlabelled (5 % 3 = 2)
-    assert (batch.emotion[i], batch.speaker[i], batch.corpus[i]) == ("neutral", "s1", "tones")
-    assert (batch.emotion[u], batch.speaker[u]) == (None, None)
+    assert (batch.meta[i]["emotion"], batch.meta[i]["speaker"], batch.meta[i]["corpus"]) == ("neutral", "s1", "tones")
+    assert (batch.meta[u]["emotion"], batch.meta[u]["speaker"]) == (None, None)
     assert batch.labelled[i] and not batch.labelled[u]
     assert torch.allclose(batch.attributes[i, :2], torch.tensor([0.5, 0.2]))
     assert torch.isnan(batch.attributes[i, 2]) and torch.isnan(batch.attributes[u]).all()
     assert batch.meta[i]["extra"]["num_samples"] == int(batch.lengths[i])
     moved = batch.to("cpu")
-    assert isinstance(moved, Batch) and moved.keys == batch.keys and moved.emotion == batch.emotion
+    assert isinstance(moved, Batch) and moved.keys == batch.keys and moved.meta == batch.meta
     assert batch.audio.shape == (40, int(batch.lengths.max())) and batch.lengths.dtype == torch.int64
 
 
