@@ -247,27 +247,35 @@ class DeepEmoCluster(Method):
 
     # --- per epoch: embed, cluster, reset the head --------------------------------------
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
+        """DeepCluster's epoch, before the loop trains on the new pseudo-labels."""
         if self.pseudo is not None and 0 <= epoch - self.clustered_epoch < self.options.recluster_every:
             self.ctx.log(f"epoch {epoch + 1}: keeping the pseudo-labels of epoch {self.clustered_epoch + 1}")
             return {"reclustered": 0.0}
-        stats = self.recluster(epoch)
-        self.reset_head(epoch)
-        return stats
-
-    def recluster(self, epoch: int) -> dict[str, float]:
-        ctx, job = self.ctx, self.ctx.job
         start = time.perf_counter()
-        keys, embeddings, rows = ctx.embed([*job.data.train, *job.data.unlabelled], gather=False)
-        labels = np.array([ctx.labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
-        hidden = np.array([IGNORE if r.get("labelled") else ctx.labels.encode_hidden(r) for r in rows], np.int64)
+        keys, embeddings, rows = self.ctx.embed([*self.ctx.job.data.train, *self.ctx.job.data.unlabelled],
+                                                gather=False)                     # 1. embed
         embed_time = time.perf_counter() - start
-        seed = epoch_seed(job.train.seed, epoch, "kmeans")
-        pseudo = cluster(keys, embeddings, labels, self.options.num_clusters, seed=seed,
-                         cfg=self.options.kmeans, mode=self.options.clustering,
-                         comm=default_collective() if ctx.distributed else LocalCollective(),
-                         hidden=hidden)
         previous = self.table
-        self._install(pseudo, epoch)
+        self._install(self.pseudo_labels(keys, embeddings, rows, epoch), epoch)   # 2. k-means
+        self.reset_head(epoch)                                                    # 3. new head
+        return self.report(epoch, previous, embed_time)  # then the loop trains (4.)
+
+    def pseudo_labels(self, keys: list[str], embeddings: np.ndarray, rows: list[dict[str, Any]],
+                      epoch: int) -> PseudoLabels:
+        """Pseudo-labels of this rank's embeddings (every rank gets the whole table), with the
+        known and the hidden emotion of each row alongside for the agreement scores."""
+        labels = self.ctx.labels
+        known = np.array([labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
+        hidden = np.array([IGNORE if r.get("labelled") else labels.encode_hidden(r) for r in rows], np.int64)
+        return cluster(keys, embeddings, known, self.options.num_clusters,
+                       seed=epoch_seed(self.ctx.job.train.seed, epoch, "kmeans"), cfg=self.options.kmeans,
+                       mode=self.options.clustering, hidden=hidden,
+                       comm=default_collective() if self.ctx.distributed else LocalCollective())
+
+    def report(self, epoch: int, previous: dict[str, int], embed_time: float) -> dict[str, float]:
+        """The epoch's clustering in the metrics, the log and ``events.jsonl``."""
+        ctx, pseudo = self.ctx, self.pseudo
+        assert pseudo is not None
         stats = {"reclustered": 1.0, "embed_time_s": embed_time, **pseudo.stats}
         if (value := agreement(previous, pseudo)) is not None:
             stats["nmi_previous"] = value
@@ -277,23 +285,23 @@ class DeepEmoCluster(Method):
         stats.update(hidden_agreement(pseudo))
         if pseudo.stats.get("kmeans_spread", 1.0) < 1e-6:
             ctx.log(f"warning: the {len(pseudo.keys)} embeddings are nearly identical (relative spread "
-                     f"{pseudo.stats['kmeans_spread']:.1e}): the pseudo-labels carry no information yet. "
-                     f"A model whose eval-mode output ignores its input (e.g. BatchNorm running "
-                     f"statistics still near their initial values) does this.")
+                    f"{pseudo.stats['kmeans_spread']:.1e}): the pseudo-labels carry no information yet. "
+                    f"A model whose eval-mode output ignores its input (e.g. BatchNorm running "
+                    f"statistics still near their initial values) does this.")
         duplicates = len(pseudo.keys) - len(self.table)
         ctx.log(f"epoch {epoch + 1}: {len(pseudo.keys)} embeddings -> {self.options.num_clusters} clusters "
-                 f"({pseudo.device_reason}; {stats['kmeans_time_s']:.1f}s k-means, {embed_time:.1f}s "
-                 f"embedding): sizes {stats['cluster_min']:.0f}/{stats['cluster_median']:.0f}/"
-                 f"{stats['cluster_max']:.0f} min/median/max"
-                 + (f", empty clusters {pseudo.empty} (no weight, no pseudo-labels)" if pseudo.empty else "")
-                 + (f", {duplicates} duplicate keys" if duplicates else "")
-                 + (f"; hidden labels: NMI {stats['nmi_hidden']:.3f}, purity {stats['purity_hidden']:.3f}"
-                    if "nmi_hidden" in stats else ""))
-        ctx.event("recluster", epoch=epoch + 1, seed=seed, points=len(pseudo.keys),
-                   clusters=self.options.num_clusters, device=pseudo.device_reason,
-                   objective=stats["kmeans_objective"], empty=pseudo.empty,
-                   sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"],
-                   **{k: stats[k] for k in ("nmi_labels", "nmi_hidden", "purity_hidden") if k in stats})
+                f"({pseudo.device_reason}; {stats['kmeans_time_s']:.1f}s k-means, {embed_time:.1f}s "
+                f"embedding): sizes {stats['cluster_min']:.0f}/{stats['cluster_median']:.0f}/"
+                f"{stats['cluster_max']:.0f} min/median/max"
+                + (f", empty clusters {pseudo.empty} (no weight, no pseudo-labels)" if pseudo.empty else "")
+                + (f", {duplicates} duplicate keys" if duplicates else "")
+                + (f"; hidden labels: NMI {stats['nmi_hidden']:.3f}, purity {stats['purity_hidden']:.3f}"
+                   if "nmi_hidden" in stats else ""))
+        ctx.event("recluster", epoch=epoch + 1, seed=epoch_seed(ctx.job.train.seed, epoch, "kmeans"),
+                  points=len(pseudo.keys), clusters=self.options.num_clusters, device=pseudo.device_reason,
+                  objective=stats["kmeans_objective"], empty=pseudo.empty,
+                  sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"],
+                  **{k: stats[k] for k in ("nmi_labels", "nmi_hidden", "purity_hidden") if k in stats})
         return stats
 
     def _install(self, pseudo: PseudoLabels, epoch: int) -> None:
