@@ -31,8 +31,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ssl_ser import checkpoint as ckpt
+from ssl_ser.config import from_dict, to_dict
 from ssl_ser.cv_report import TEST_DIR, cv_report, format_score, summarise
+from ssl_ser.data.histograms import class_histogram, index_of
+from ssl_ser.data.manifest import Utterance, write_manifest
+from ssl_ser.data.shard_index import open_url, read_index
+from ssl_ser.data.shards import build_shards
+from ssl_ser.data.stream import resolve_shards
 from ssl_ser.errors import SslSerError
+from ssl_ser.evaluate import evaluate, write_results
 from ssl_ser.files import is_url, read_json, write_json
 from ssl_ser.folds import (
     FOLDS_FILE,
@@ -47,6 +57,10 @@ from ssl_ser.folds import (
     make_groups,
     protocol_name,
 )
+from ssl_ser.job import JobConfig, run_dir
+from ssl_ser.job_loader import job_from_dict
+from ssl_ser.labels import build_label_space
+from ssl_ser.train.runner import preflight, run_local, save_resolved_config
 
 Log = Callable[[str], None]
 
@@ -56,11 +70,12 @@ Log = Callable[[str], None]
 def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], bytes]]:
     """(manifest row, FLAC bytes) of every sample of the shard sets, in order. A shard that
     cannot be read stops everything: a fold must not silently lose data."""
-    from webdataset.handlers import reraise_exception
-    from webdataset.tariterators import group_by_keys, tar_file_expander
+    from webdataset.handlers import reraise_exception  # deferred: webdataset only inside stream readers
+    from webdataset.tariterators import (  # deferred: webdataset only inside stream readers
+        group_by_keys,
+        tar_file_expander,
+    )
 
-    from ssl_ser.data.shard_index import open_url
-    from ssl_ser.data.stream import resolve_shards
 
     for spec in specs:
         for url in resolve_shards(spec):
@@ -79,7 +94,6 @@ def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], b
 
 def source_fingerprint(specs: Sequence[str]) -> list[dict[str, Any]]:
     """What the groups were made from: each shard set's index (manifest hash, sample count)."""
-    from ssl_ser.data.histograms import index_of
 
     out = []
     for spec in specs:
@@ -96,9 +110,6 @@ def split_into_groups(specs: Sequence[str], cv_dir: Path, log: Log = print) -> l
     written to a scratch folder, and each group's manifest is sharded with
     :func:`~ssl_ser.data.shards.build_shards`. Groups already built from the same rows are kept.
     """
-    from ssl_ser.data.manifest import Utterance, write_manifest
-    from ssl_ser.data.shard_index import read_index
-    from ssl_ser.data.shards import build_shards
 
     root = cv_dir / GROUPS_DIR
     scratch = cv_dir / ".audio"
@@ -155,8 +166,6 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
             log: Log = print) -> Plan:
     """Split the job's training shards into groups (once) and make the folds; a rerun checks
     that the data and folds are still those of the existing ``folds.json``."""
-    from ssl_ser.data.histograms import class_histogram
-    from ssl_ser.labels import build_label_space
 
     directory = Path(cv_dir) if cv_dir is not None else cv_dir_of(job, protocol)
     directory.mkdir(parents=True, exist_ok=True)
@@ -193,8 +202,6 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
 
 def fold_job(job: Any, plan: Plan, fold: Fold) -> Any:
     """The fold's own job: its groups as train/valid/test, the plan's classes, its own run."""
-    from ssl_ser.config import to_dict
-    from ssl_ser.job_loader import job_from_dict
 
     data = to_dict(job)
     data["name"] = fold.name
@@ -210,7 +217,6 @@ def fold_job(job: Any, plan: Plan, fold: Fold) -> Any:
 
 def fold_status(job: Any) -> str:
     """``done`` (trained and tested), ``trained``, ``partial`` (has checkpoints) or ``new``."""
-    from ssl_ser import checkpoint as ckpt
 
     run = Path(job.storage_path) / job.name
     try:
@@ -227,12 +233,7 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
 
     Takes the job as a plain dict so that it can run as a Ray task; returns the test summary.
     """
-    import torch
 
-    from ssl_ser.config import from_dict
-    from ssl_ser.evaluate import evaluate, write_results
-    from ssl_ser.job import JobConfig, run_dir
-    from ssl_ser.train.runner import preflight, run_local, save_resolved_config
 
     job = from_dict(JobConfig, job_data, source="cv fold")
     directory = run_dir(job)
@@ -253,7 +254,6 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
 
 def run_folds_local(jobs: Sequence[Any], *, debug: bool, log: Log = print) -> dict[str, str]:
     """Folds one after another in this process; returns {fold: error} for those that failed."""
-    from ssl_ser.config import to_dict
 
     failed = {}
     for n, job in enumerate(jobs, 1):
@@ -270,9 +270,8 @@ def run_folds_ray(jobs: Sequence[Any], *, parallel: int, cpus_per_fold: float = 
                   gpus_per_fold: float = 0.0, log: Log = print) -> dict[str, str]:
     """Folds as Ray tasks, at most ``parallel`` at a time (each one process training on its
     fractional share of a GPU, or on CPUs); returns {fold: error} for those that failed."""
-    import ray
+    import ray  # deferred: Ray only where a command runs on Ray (seconds to import)
 
-    from ssl_ser.config import to_dict
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)

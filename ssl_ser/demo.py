@@ -20,13 +20,25 @@ and ``noise`` (for noise augmentation).
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ssl_ser.data.manifest import Utterance
-from ssl_ser.data.synthetic import SyntheticConfig
+import yaml
+
+from ssl_ser.config import apply_overrides, read_yaml
+from ssl_ser.data.manifest import Utterance, write_manifest
+from ssl_ser.data.shard_index import read_index
+from ssl_ser.data.shards import build_shards
+from ssl_ser.data.synthetic import SyntheticConfig, generate
+from ssl_ser.evaluate import evaluate as evaluate_run
+from ssl_ser.evaluate import write_results
+from ssl_ser.job import run_dir
+from ssl_ser.job_loader import load_job
+from ssl_ser.train.runner import run_training
 
 PARTS = ("train_labelled", "train_unlabelled", "valid", "test", "noise")
 DEMO_MAX_COUNT = 32
@@ -57,7 +69,6 @@ class DemoPaths:
 def generate_corpus(paths: DemoPaths, cfg: SyntheticConfig | None = None, *,
                     workers: int = 1) -> Path:
     """Write the synthetic corpus (replacing an earlier demo's: generation is deterministic)."""
-    from ssl_ser.data.synthetic import generate
 
     return generate(paths.corpus, cfg, workers=workers, overwrite=True)
 
@@ -71,8 +82,7 @@ def part_of(row: Utterance) -> str | None:
 
 
 def prepare_manifests(paths: DemoPaths) -> dict[str, Path]:
-    from ssl_ser.data.corpora import prepare
-    from ssl_ser.data.manifest import write_manifest
+    from ssl_ser.data.corpora import prepare  # deferred: the registry imports every plug-in module; only when looked up
 
     rows = prepare("synthetic", paths.corpus)
     for part, manifest in paths.manifests.items():
@@ -82,7 +92,6 @@ def prepare_manifests(paths: DemoPaths) -> dict[str, Path]:
 
 def build_shard_sets(paths: DemoPaths, *, workers: int = 1, progress: bool = True,
                      log: Log = print) -> dict[str, Path]:
-    from ssl_ser.data.shards import build_shards
 
     for part in PARTS:
         report = build_shards(paths.manifests[part], paths.shards[part], max_count=DEMO_MAX_COUNT,
@@ -105,9 +114,7 @@ of optimiser steps: :func:`write_jobs`)."""
 def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = (), *,
               file_name: str = "demo_job.yaml") -> Path:
     """The demo job with this demo's absolute paths, written to ``<out>/<file_name>``."""
-    import yaml
 
-    from ssl_ser.config import apply_overrides, read_yaml
 
     job = apply_overrides(read_yaml(JOB_TEMPLATE), overrides)
     out = paths.out.resolve()
@@ -122,8 +129,6 @@ def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = (), *,
 
 def write_jobs(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Path]:
     """The DeepEmoCluster job and its supervised-only baseline (``<name>_supervised``)."""
-    from ssl_ser.config import apply_overrides, read_yaml
-    from ssl_ser.data.shard_index import read_index
 
     job = apply_overrides(read_yaml(JOB_TEMPLATE), overrides)
     steps = job["data"].get("samples_per_epoch") or sum(
@@ -136,11 +141,7 @@ def write_jobs(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) ->
 
 def train(job_path: Path, *, ray: bool = False) -> Path:
     """Train a demo job from scratch; returns the run directory."""
-    import shutil
 
-    from ssl_ser.job import run_dir
-    from ssl_ser.job_loader import load_job
-    from ssl_ser.train.runner import run_training
 
     job = load_job(job_path)
     directory = run_dir(job)
@@ -178,8 +179,6 @@ def evaluate(run: Path, paths: DemoPaths) -> dict[str, Any]:
     """Score a run's best checkpoint (chosen on the validation speakers) on the test speakers,
     never seen in training or validation; writes metrics.json, predictions.jsonl and
     confusion.png under ``<out>/results/<run>/``."""
-    from ssl_ser.evaluate import evaluate as evaluate_run
-    from ssl_ser.evaluate import write_results
 
     result = evaluate_run(run, [str(paths.shards["test"])])
     summary = result.summary()
@@ -219,7 +218,6 @@ What the numbers mean:
 def run_demo(out: str | Path = "demo_out", cfg: SyntheticConfig | None = None, *,
              workers: int = 1, progress: bool = True, log: Log = print, train_model: bool = False,
              job_overrides: list[str] | tuple[str, ...] = (), ray: bool = True) -> DemoPaths:
-    import time
 
     paths = DemoPaths.under(out)
     steps = STEPS if train_model else 3

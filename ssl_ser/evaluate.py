@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ssl_ser.data.manifest import ATTRIBUTES
-from ssl_ser.data.stream import Shortfall
+from ssl_ser.data.stream import Shortfall, make_stream
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import atomic_open, atomic_write, writable_dir
 from ssl_ser.inference import Predictions, Predictor
 from ssl_ser.labels import IGNORE
 from ssl_ser.plots import confusion_png, normalise_rows
+from ssl_ser.speaker_norm import SpeakerNorm
 
 HEADLINE = (("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro F1"), ("weighted_f1", "weighted F1"))
 METRICS_FILE = "metrics.json"
@@ -92,7 +94,6 @@ def evaluate(run_or_ckpt: str | Path, shards: Sequence[str], *, which: str = "be
     :class:`EvaluationError`; with ``allow_missing`` what was read is scored and the
     shortfall recorded.
     """
-    from ssl_ser.data.stream import make_stream
 
     if not shards:
         raise EvaluationError("give at least one shard set to evaluate")
@@ -127,9 +128,7 @@ def evaluate(run_or_ckpt: str | Path, shards: Sequence[str], *, which: str = "be
 def add_speaker_statistics(predictor: Predictor, batches: Any) -> dict[str, int]:
     """Give speakers without statistics in the predictor's speaker normalisation their own,
     fitted on ``batches``; returns how many speakers use checkpoint / new statistics."""
-    import torch
 
-    from ssl_ser.speaker_norm import SpeakerNorm
 
     old = predictor.speaker_norm
     assert old is not None

@@ -42,8 +42,10 @@ such a model's features yourself as a pre-step, or retrain with ``logmel``.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
 import json
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -57,6 +59,9 @@ from torch import Tensor, nn
 from ssl_ser import SAMPLE_RATE
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictor
+from ssl_ser.model_card import card_from_meta, write_card
+from ssl_ser.models.daae import DAAE
+from ssl_ser.speaker_norm import EPS
 
 FORMATS = ("torchscript", "onnx")
 #: What ONNX export and its check import (the `onnx` extra).
@@ -87,8 +92,7 @@ class WaveformScorer(nn.Module):
 
     def __init__(self, frontend: Any, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
                  segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
-        from ssl_ser.features import MFCC
-        from ssl_ser.models.daae import DAAE
+        from ssl_ser.features import MFCC  # deferred: the registry imports every plug-in module; only when looked up
 
         super().__init__()
         self.fixed_width_vad = isinstance(frontend, MFCC) and frontend.vad
@@ -105,8 +109,10 @@ class WaveformScorer(nn.Module):
         self.register_buffer("norm_std", std.detach().float().clone().reshape(1, -1, 1))
 
     def forward(self, wave: Tensor) -> tuple[Tensor, ...]:
-        from ssl_ser.features import frame_mask, mask_frames
-        from ssl_ser.speaker_norm import EPS
+        from ssl_ser.features import (  # deferred: the registry imports every plug-in module; only when looked up
+            frame_mask,
+            mask_frames,
+        )
 
         batch = wave.shape[0]
         if self.segment is not None:
@@ -205,7 +211,6 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "onnx":  # optional packages: say which, instead of a traceback half way
-        import importlib.util
 
         missing = [m for m in ONNX_PACKAGES if importlib.util.find_spec(m) is None]
         if missing:
@@ -297,7 +302,7 @@ def load_exported(path: str | Path, fmt: str, device: str | torch.device = "cpu"
                 return tuple(v.cpu() for v in module(wave.to(device)))
 
         return run_torchscript
-    import onnxruntime as ort
+    import onnxruntime as ort  # deferred: the optional onnx extra
 
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -314,7 +319,6 @@ def load_exported(path: str | Path, fmt: str, device: str | torch.device = "cpu"
 # --- helpers ---------------------------------------------------------------------------------
 
 def _export_onnx(scorer: WaveformScorer, example: Tensor, path: Path, outputs: list[str], minimum: int) -> None:
-    import logging
 
     batch = torch.export.Dim("batch", min=1)
     samples = torch.export.Dim("samples", min=minimum, max=SAMPLE_RATE * 3600)
@@ -352,8 +356,8 @@ def _random_audio(batch: int, samples: int, seed: int) -> Tensor:
 
 
 def _registered_name(component: nn.Module, kind: str) -> str | None:
-    from ssl_ser.features import FRONTENDS
-    from ssl_ser.models import MODELS
+    from ssl_ser.features import FRONTENDS  # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.models import MODELS  # deferred: the registry imports every plug-in module; only when looked up
 
     registry = FRONTENDS if kind == "frontend" else MODELS
     for name in registry.names():
@@ -372,7 +376,6 @@ def _first_line(err: BaseException) -> str:
 
 def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformScorer, outputs: list[str],
                    minimum: int, report: ExportReport, meta: dict[str, Any] | None) -> None:
-    from ssl_ser.model_card import card_from_meta, write_card
 
     segment = predictor.segment
     info: dict[str, Any] = {

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ssl_ser.config import ConfigError, config, from_dict, read_yaml
+from ssl_ser.data.manifest import make_key
 from ssl_ser.errors import SslSerError
 
 FOLD_LISTS = Path(__file__).resolve().parent / "resources" / "folds"
@@ -97,7 +98,6 @@ def protocol_name(protocol: Protocol) -> str:
 
 def make_groups(rows: Sequence[dict[str, Any]], where: str = "the training shards") -> list[Group]:
     """One :class:`Group` per (corpus, speaker, split) of ``rows`` (manifest rows), sorted."""
-    from ssl_ser.data.manifest import make_key
 
     counts: Counter[tuple[str, str, str | None]] = Counter()
     missing = 0

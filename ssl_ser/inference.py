@@ -19,11 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser import segments
+from ssl_ser.config import from_dict
 from ssl_ser.data.manifest import ATTRIBUTES
+from ssl_ser.job import JobConfig, component
 from ssl_ser.labels import IGNORE, LabelSpace
 from ssl_ser.metrics import HEADLINE_METRICS, ccc, classification_report
-from ssl_ser.speaker_norm import speaker_keys
+from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 
 
 @dataclass
@@ -136,12 +139,12 @@ class Predictor:
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
                         which: str = "best") -> tuple[Predictor, dict[str, Any]]:
         """Rebuild the trained front-end + model of a run directory or checkpoint."""
-        from ssl_ser import checkpoint as ckpt
-        from ssl_ser.config import from_dict
-        from ssl_ser.features import build_frontend
-        from ssl_ser.job import JobConfig, component
-        from ssl_ser.models import build_model
-        from ssl_ser.speaker_norm import SpeakerNorm
+        from ssl_ser.features import (
+            build_frontend,  # deferred: the registry imports every plug-in module; only when looked up
+        )
+        from ssl_ser.models import (
+            build_model,  # deferred: the registry imports every plug-in module; only when looked up
+        )
 
         directory = ckpt.find_checkpoint(path, which)
         meta = ckpt.load_meta(directory)

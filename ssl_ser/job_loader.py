@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ssl_ser.config import ConfigError, from_dict, load
+from ssl_ser.data.stream import resolve_shards
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
+from ssl_ser.inference import frontend_section
 from ssl_ser.job import JobConfig, component
 
 
@@ -37,10 +39,12 @@ def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str,
 
 
 def validate_job(job: JobConfig, check_data: bool = True) -> None:
-    from ssl_ser.features import FRONTENDS, validate_options
-    from ssl_ser.inference import frontend_section
-    from ssl_ser.methods import METHODS
-    from ssl_ser.models import MODELS
+    from ssl_ser.features import (  # deferred: the registry imports every plug-in module; only when looked up
+        FRONTENDS,
+        validate_options,
+    )
+    from ssl_ser.methods import METHODS  # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.models import MODELS  # deferred: the registry imports every plug-in module; only when looked up
 
     name, options = component(job.method, "method")
     method_cls = _lookup(METHODS, name, "method")
@@ -58,11 +62,12 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     if not job.data.train:
         raise ConfigError("data.train must name at least one shard set")
     if job.augment:
-        from ssl_ser.augment import check_augment
+        from ssl_ser.augment import (
+            check_augment,  # deferred: the registry imports every plug-in module; only when looked up
+        )
 
         check_augment(job.augment)
     if check_data:
-        from ssl_ser.data.stream import resolve_shards
 
         for section in ("train", "unlabelled", "valid", "test"):
             for spec in getattr(job.data, section):

@@ -21,6 +21,10 @@ FAISS runs on the GPU when the process has one and the FAISS build supports it (
 else on the CPU (faiss-cpu); :func:`select_device` makes and explains the choice. On the GPU,
 PyTorch's cached blocks are released first and FAISS's scratch memory is sized explicitly,
 because both allocators share the device.
+
+Why one module of ~480 lines: one algorithm in two modes (FAISS on one rank, Lloyd's
+iterations over all ranks) that must give the same result, with their shared preprocessing,
+empty-cluster splitting and device choice; collectives live in :mod:`ssl_ser.distributed`.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ class KMeansConfig:
 
 def faiss_gpu_count() -> int:
     """GPUs FAISS can use (0 with faiss-cpu)."""
-    import faiss
+    import faiss  # deferred: faiss loads its SWIG library on first use
 
     getter = getattr(faiss, "get_num_gpus", None)
     try:
@@ -112,7 +116,7 @@ IndexFactory = Callable[[int], Any]
 @contextlib.contextmanager
 def flat_index_factory(device: str, temp_memory_mb: int | None = None) -> Iterator[IndexFactory]:
     """``make(d)`` -> an exact L2 index on ``device`` (GPU indexes share one resource object)."""
-    import faiss
+    import faiss  # deferred: faiss loads its SWIG library on first use
 
     if device != "gpu":
         yield faiss.IndexFlatL2
@@ -134,7 +138,7 @@ def flat_index_factory(device: str, temp_memory_mb: int | None = None) -> Iterat
 def _indexes(cfg: KMeansConfig) -> Iterator[tuple[IndexFactory, str, str]]:
     """The index factory of the selected device; a GPU that cannot be set up falls back to
     the CPU (unless the GPU was required), with the reason."""
-    import faiss
+    import faiss  # deferred: faiss loads its SWIG library on first use
 
     device, why = select_device(cfg.device)
     with contextlib.ExitStack() as stack:
@@ -293,7 +297,7 @@ def _search(index: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(x: np.ndarray, k: int, *, seed: int = 1234, cfg: KMeansConfig | None = None) -> KMeansResult:
     """K-means of all rows of ``x`` in this process (FAISS ``Clustering``, no subsampling)."""
-    import faiss
+    import faiss  # deferred: faiss loads its SWIG library on first use
 
     cfg = cfg or KMeansConfig()
     start = time.perf_counter()
@@ -340,7 +344,7 @@ def fit_distributed(x: np.ndarray, k: int, *, seed: int = 1234, cfg: KMeansConfi
     together instead of leaving the others waiting). Points are numbered in rank order, so
     the result equals :func:`fit` on the rank-ordered concatenation.
     """
-    import faiss
+    import faiss  # deferred: faiss loads its SWIG library on first use
 
     cfg = cfg or KMeansConfig()
     comm = comm or default_collective()

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ssl_ser import SAMPLE_RATE, __version__
+from ssl_ser import checkpoint as ckpt
+from ssl_ser.data.shard_index import read_index
+from ssl_ser.errors import SslSerError
 
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL.md"
@@ -56,8 +59,6 @@ def card_from_meta(meta: dict[str, Any] | None, *, classes: list[str] | None = N
 
 def shard_set_summary(path: str) -> dict[str, Any]:
     """Hours, samples, speakers and corpora of a shard set, from its index."""
-    from ssl_ser.data.shard_index import read_index
-    from ssl_ser.errors import SslSerError
 
     try:
         index = read_index(path)
@@ -141,7 +142,6 @@ def write_card(card: dict[str, Any], markdown: Path, json_path: Path | None = No
 
 def write_run_card(run_dir: str | Path) -> Path:
     """``MODEL.md`` and ``model_card.json`` in the run's best checkpoint; returns its directory."""
-    from ssl_ser import checkpoint as ckpt
 
     directory = ckpt.find_checkpoint(run_dir, "best")
     meta = {**ckpt.load_meta(directory), "checkpoint": str(directory)}
@@ -152,7 +152,6 @@ def write_run_card(run_dir: str | Path) -> Path:
 def write_run_card_at_end(run_dir: str | Path | None, log: Any = print) -> None:
     """:func:`write_run_card` for the end of a run: a card that cannot be written (remote
     storage, no checkpoint) is reported in one line and never fails the finished run."""
-    from ssl_ser.errors import SslSerError
 
     if run_dir is None:
         return

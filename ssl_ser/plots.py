@@ -27,10 +27,10 @@ _VALID_SKIP = ("valid_loss", "valid_n")
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    import matplotlib  # deferred: matplotlib costs ~1 s to import; only when drawing
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib costs ~1 s to import; only when drawing
 
     return plt
 

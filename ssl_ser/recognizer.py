@@ -27,6 +27,7 @@ import torch
 
 from ssl_ser import audio
 from ssl_ser.errors import SslSerError
+from ssl_ser.export import ExportError, load_exported
 from ssl_ser.inference import Predictor
 from ssl_ser.predict import (
     Prediction,
@@ -142,7 +143,6 @@ class ExportedScorer:
     """An exported TorchScript or ONNX file as a :class:`~ssl_ser.predict.Scorer`."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
-        from ssl_ser.export import ExportError, load_exported
 
         path = Path(path)
         sidecar = path.with_name(path.name + ".json")

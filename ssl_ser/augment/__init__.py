@@ -20,6 +20,7 @@ ranks refill theirs from their own stream, so their first partners after a resum
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 # Lazy exports: ``ssl_ser.augment.noisy_copy`` is imported by ``ssl-ser --help``, which must
@@ -33,7 +34,6 @@ _EXPORTS = {
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        import importlib
 
         return getattr(importlib.import_module(f"ssl_ser.augment.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'ssl_ser.augment' has no attribute {name!r}")

@@ -12,6 +12,7 @@ from ssl_ser.augment.copypaste import CopyPaste, CopyPasteConfig
 from ssl_ser.augment.draws import Draws
 from ssl_ser.augment.noise import NoiseAugment, NoiseConfig
 from ssl_ser.config import ConfigError, config, from_dict
+from ssl_ser.data.stream import resolve_shards
 from ssl_ser.errors import SslSerError
 
 if TYPE_CHECKING:
@@ -74,7 +75,6 @@ def check_augment(section: Mapping[str, Any], check_data: bool = False) -> Augme
     with ``check_data``, also that the noise shard sets exist."""
     cfg = from_dict(AugmentConfig, section, source="job", prefix="augment")
     if check_data and cfg.noise is not None:
-        from ssl_ser.data.stream import resolve_shards
 
         for spec in cfg.noise.shards:
             try:

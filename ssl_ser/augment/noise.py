@@ -31,6 +31,7 @@ from pydantic import Field
 from ssl_ser import SAMPLE_RATE
 from ssl_ser.augment.draws import Draws
 from ssl_ser.config import ConfigError, config
+from ssl_ser.data.stream import make_stream
 from ssl_ser.errors import SslSerError
 
 if TYPE_CHECKING:
@@ -123,7 +124,6 @@ class NoiseBank:
                     max_bank_seconds: float | None = None, device: torch.device | str = "cpu",
                     ) -> NoiseBank:
         """Every clip of the shard sets (in shard order, up to ``max_bank_seconds``)."""
-        from ssl_ser.data.stream import make_stream
 
         if not specs:
             raise NoiseError("no noise shard sets given")

@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ssl_ser import SAMPLE_RATE
+import torch
+
+from ssl_ser import SAMPLE_RATE, audio
+from ssl_ser.augment.draws import derived_seed
+from ssl_ser.augment.noise import NoiseBank, NoiseSampler
+from ssl_ser.data.manifest import Utterance, write_manifest
+from ssl_ser.data.shard_index import INDEX, format_index, read_index
+from ssl_ser.data.shards import build_shards
+from ssl_ser.data.stream import make_stream
 from ssl_ser.errors import SslSerError
 
 HELP = "a noisy copy of a shard set (same keys and labels) for robustness evaluation"
@@ -35,15 +43,7 @@ def noisy_copy(shards: str | Sequence[str], noise_shards: str | Sequence[str], o
                babble_clips: tuple[int, int] = (3, 7), max_clip_seconds: float = 60.0,
                workers: int | None = 1, overwrite: bool = False, progress: bool = True) -> Any:
     """Write the noisy copy of ``shards`` to ``out_dir``; returns the shard build's report."""
-    import torch
 
-    from ssl_ser import audio
-    from ssl_ser.augment.draws import derived_seed
-    from ssl_ser.augment.noise import NoiseBank, NoiseSampler
-    from ssl_ser.data.manifest import Utterance, write_manifest
-    from ssl_ser.data.shard_index import INDEX
-    from ssl_ser.data.shards import build_shards
-    from ssl_ser.data.stream import make_stream
 
     out_dir = Path(out_dir)
     if (out_dir / INDEX).exists() and not overwrite:
@@ -61,7 +61,7 @@ def noisy_copy(shards: str | Sequence[str], noise_shards: str | Sequence[str], o
     rows = []
     stream = make_stream(specs, mode="exact", batch_size=1, shuffle=False, num_workers=0,
                          rank=0, world_size=1)
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: only for progress bars
 
     with torch.no_grad():
         for batch in tqdm(stream, desc="noisy copy", unit="utt", disable=not progress):
@@ -110,7 +110,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.data.shard_index import format_index, read_index
 
     categories = None
     if args.categories:

@@ -26,12 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
+    import json  # deferred: start-up cost: `ssl-ser --help` imports every command
+    import sys  # deferred: start-up cost: `ssl-ser --help` imports every command
 
-    from ssl_ser.files import writable_file
-    from ssl_ser.predict import find_audio
-    from ssl_ser.recognizer import Recognizer, Refusal
+    from ssl_ser.files import writable_file  # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.predict import find_audio  # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.recognizer import (  # deferred: start-up cost: `ssl-ser --help` imports every command
+        Recognizer,
+        Refusal,
+    )
 
     if args.out:
         writable_file(args.out)  # before loading the model and scoring, not after

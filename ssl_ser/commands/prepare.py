@@ -23,10 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
+    import logging  # deferred: start-up cost: `ssl-ser --help` imports every command
 
-    from ssl_ser.data.corpora import CORPORA, CorpusError, describe_options, prepare
-    from ssl_ser.data.manifest import write_manifest
+    from ssl_ser.data.corpora import (  # deferred: start-up cost: `ssl-ser --help` imports every command
+        CORPORA,
+        CorpusError,
+        describe_options,
+        prepare,
+    )
+    from ssl_ser.data.manifest import write_manifest  # deferred: start-up cost: `ssl-ser --help` imports every command
 
     if args.list or args.corpus == "list":
         for name in CORPORA.names():
@@ -48,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
 def parse_options(items: Sequence[str]) -> dict[str, Any]:
     """``["a=1", "b=x,y"]`` -> ``{"a": 1, "b": "x,y"}``; values are YAML scalars or lists."""
-    import yaml
+    import yaml  # deferred: start-up cost: `ssl-ser --help` imports every command
 
-    from ssl_ser.data.corpora import CorpusError
+    from ssl_ser.data.corpora import CorpusError  # deferred: start-up cost: `ssl-ser --help` imports every command
 
     options: dict[str, Any] = {}
     for item in items:

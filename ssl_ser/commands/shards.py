@@ -84,8 +84,11 @@ def _build_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("build", "decode, check and resample a manifest's audio into WebDataset shards",
             _build_arguments)
 def _build(args: argparse.Namespace) -> int:
-    from ssl_ser.data.shard_index import format_index, read_index
-    from ssl_ser.data.shards import build_shards
+    from ssl_ser.data.shard_index import (  # deferred: start-up cost: `ssl-ser --help` imports every command
+        format_index,
+        read_index,
+    )
+    from ssl_ser.data.shards import build_shards  # deferred: start-up cost: `ssl-ser --help` imports every command
 
     report = build_shards(args.manifest, args.out_dir, max_count=args.max_count,
                           max_size=args.max_size, workers=args.workers,
@@ -110,9 +113,13 @@ def _info_arguments(parser: argparse.ArgumentParser) -> None:
 
 @subcommand("info", "summarise a shard set from its index.json", _info_arguments)
 def _info(args: argparse.Namespace) -> int:
-    import json
+    import json  # deferred: start-up cost: `ssl-ser --help` imports every command
 
-    from ssl_ser.data.shard_index import format_index, read_index, verify_shards
+    from ssl_ser.data.shard_index import (  # deferred: start-up cost: `ssl-ser --help` imports every command
+        format_index,
+        read_index,
+        verify_shards,
+    )
 
     index = read_index(args.shard_dir)
     print(json.dumps(index.raw, indent=2) if args.json else format_index(index), end="\n" if args.json else "")

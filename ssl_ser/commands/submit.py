@@ -35,9 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
+    import logging  # deferred: start-up cost: `ssl-ser --help` imports every command
 
-    from ssl_ser.train.submit import SubmitError, connect, follow_logs, submit
+    from ssl_ser.train.submit import (  # deferred: start-up cost: `ssl-ser --help` imports every command
+        SubmitError,
+        connect,
+        follow_logs,
+        submit,
+    )
 
     if not logging.getLogger().handlers:  # warnings about paths the cluster cannot see
         logging.basicConfig(level=logging.INFO, format="ssl-ser submit: %(message)s")

@@ -19,6 +19,10 @@ after the last one; the result is identical to an uninterrupted build. ``index.j
 written last, and a finished set is only replaced with ``overwrite``. A write that fails (a
 full disk) removes its temporary file and stops with one line; the rerun continues the same
 way. One build at a time may write to a directory: a second one is refused (a lock on it).
+
+Why one module of ~450 lines: building is one transaction (encode in workers, write in
+manifest order, record progress, resume, lock, write the index last) whose invariants span
+these steps; the index format and reading it live in :mod:`ssl_ser.data.shard_index`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssl_ser import SAMPLE_RATE
+import torch
+
+from ssl_ser import SAMPLE_RATE, audio
 from ssl_ser.data.manifest import ManifestError, Utterance
 from ssl_ser.data.shard_index import (
     FORMAT_VERSION,
@@ -111,7 +117,6 @@ def _encode_row(args: tuple[int, Utterance, float]) -> _Encoded | Reject:
 
 
 def _encode_checked(row: int, utt: Utterance, min_seconds: float) -> _Encoded | Reject:
-    from ssl_ser import audio
 
     def reject(reason: str, detail: str) -> Reject:
         return Reject(row + 1, utt.key, utt.audio, reason, detail)
@@ -131,14 +136,12 @@ def _encode_checked(row: int, utt: Utterance, min_seconds: float) -> _Encoded | 
 
 
 def _init_worker() -> None:
-    import torch
 
     torch.set_num_threads(1)  # one process per core; also keeps resampling bit-identical
 
 
 @contextmanager
 def _single_thread() -> Iterator[None]:
-    import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -226,7 +229,7 @@ class _ShardWriter:
                                       or self.size + size > self.max_size):
             self.close(end_row=item.row)
         if self._tar is None:
-            import webdataset as wds
+            import webdataset as wds  # deferred: webdataset only inside stream readers
 
             self._file = open(self.tmp_path, "wb")
             self._tar = wds.TarWriter(self._file, user="ssl-ser", group="ssl-ser", mode=0o444,
@@ -347,7 +350,7 @@ def _build_locked(manifest: Path, out_dir: Path, manifest_sha: str, n_rows: int,
             if record.rejects:
                 raise ShardError(_strict_message(Reject(**record.rejects[0]), manifest))
 
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: only for progress bars
 
     writer = _ShardWriter(out_dir, build, len(reused), start_row, max_count, max_size)
     bar = tqdm(total=n_rows, initial=start_row, unit="utt", desc=f"shards {out_dir.name}",

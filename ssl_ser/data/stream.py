@@ -29,6 +29,10 @@ index promises: the one place that decides whether a pass saw everything.
 Rank and world size come from the explicit arguments when given, else from
 ``torch.distributed`` when it is initialised (Ray Train), else from the ``RANK`` and
 ``WORLD_SIZE`` environment variables, else a single process.
+
+Why one module of ~670 lines: one pipeline whose stages (shard specs, the reader that runs in
+DataLoader workers, mixing, exact passes, bucketing, collation, the stream object) share
+private settings and record types; split, they would have to export those internals.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from braceexpand import braceexpand
 
-from ssl_ser import SAMPLE_RATE
+from ssl_ser import SAMPLE_RATE, audio
 from ssl_ser.data.manifest import ATTRIBUTES
+from ssl_ser.data.shard_index import INDEX, ShardError, open_url, read_index
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
 
@@ -193,9 +199,7 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     (``s3://``, ``pipe:``, ``http(s)://``, brace notation allowed) or a list of those. Named
     local shards that are missing are an error naming them; shards an index lists but that
     are gone are read as failed, so the pass reports them (:meth:`ShardStream.shortfall`)."""
-    from braceexpand import braceexpand
 
-    from ssl_ser.data.shard_index import INDEX, read_index
 
     if isinstance(spec, (list, tuple)):
         if not spec:
@@ -239,7 +243,6 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
 def count_samples(urls: Sequence[str]) -> int | None:
     """Samples in these shards according to the ``index.json`` next to them (local or URL,
     not ``pipe:`` commands); None if unknown."""
-    from ssl_ser.data.shard_index import ShardError, read_index
 
     by_dir: dict[str, list[str]] = {}
     for url in urls:
@@ -421,7 +424,6 @@ class _ShardReader(torch.utils.data.IterableDataset):
 
     def _decode(self, raw: dict[str, Any], source: int, rng: random.Random,
                 stats: StreamStats) -> _Sample | None:
-        from ssl_ser import audio
 
         key = raw.get("__key__", "?")
         try:
@@ -481,7 +483,7 @@ def _take(iterator: Iterator[Any], n: int) -> list[Any]:
 
 
 def _shuffled(stream: Iterable[Any], bufsize: int, rng: random.Random) -> Iterator[Any]:
-    import webdataset as wds
+    import webdataset as wds  # deferred: webdataset only inside stream readers
 
     if bufsize <= 1:
         return iter(stream)
@@ -493,10 +495,12 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
     is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
     ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
-    from webdataset.handlers import reraise_exception
-    from webdataset.tariterators import group_by_keys, tar_file_expander
+    from webdataset.handlers import reraise_exception  # deferred: webdataset only inside stream readers
+    from webdataset.tariterators import (  # deferred: webdataset only inside stream readers
+        group_by_keys,
+        tar_file_expander,
+    )
 
-    from ssl_ser.data.shard_index import open_url
 
     def failed(err: BaseException) -> None:
         if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw

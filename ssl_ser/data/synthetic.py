@@ -39,6 +39,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from ssl_ser import SAMPLE_RATE
+from ssl_ser.audio import encode_flac
 from ssl_ser.config import config
 from ssl_ser.errors import SslSerError
 
@@ -294,7 +295,6 @@ def noise_clip(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarra
 
 
 def _encode(wave: np.ndarray) -> bytes:
-    from ssl_ser.audio import encode_flac
 
     return encode_flac(wave, SAMPLE_RATE)
 

@@ -44,6 +44,9 @@ label space by one whose classes are ``corpus/speaker`` (built from the training
 
 The reconstruction target is the model's input. The loop hands a method only the model's
 outputs, so a forward pre-hook on the model keeps the features of its last call.
+
+Why one module of ~420 lines: two methods that share one autoencoding base, its losses and
+its input tap; the evaluation pass and the probes live in :mod:`ssl_ser.probes`.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError, config
 from ssl_ser.data.histograms import class_histogram, index_of
 from ssl_ser.errors import SslSerError
@@ -341,7 +345,6 @@ class DAAEFinetune(_Autoencoding):
         self.pretrained: str | None = None
         self._pretrained_kwargs: dict[str, Any] = {}
         if ctx.job.train.init_from:
-            from ssl_ser import checkpoint as ckpt
 
             self.pretrained = str(ckpt.find_checkpoint(ctx.job.train.init_from, "best"))
             self._pretrained_kwargs = ckpt.load_meta(self.pretrained).get("model_kwargs", {})
@@ -387,7 +390,6 @@ class DAAEFinetune(_Autoencoding):
         """The pretrained values of the fixed parameters (``init_from`` leaves out the latent
         emotion layer, a classifier layer); a shape that differs (another class count) is kept
         fresh, with a note."""
-        from ssl_ser import checkpoint as ckpt
 
         state = ckpt.load_state(self.pretrained, map_location="cpu")["model"]  # type: ignore[arg-type]
         params = dict(self.ctx.bare_model.named_parameters())

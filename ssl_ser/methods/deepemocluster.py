@@ -195,7 +195,7 @@ def balance_weights(sizes: np.ndarray) -> torch.Tensor:
 
 
 def _check_job(job: JobConfig, options: DeepEmoClusterOptions) -> None:
-    from ssl_ser.models import (
+    from ssl_ser.models import (  # deferred: the registry imports every plug-in module; only when looked up
         MODELS,  # the registry imports every model module: only when checking
     )
 

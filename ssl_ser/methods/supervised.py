@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from ssl_ser.config import config
+from ssl_ser.config import ConfigError, config
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
 from ssl_ser.metrics import ccc_loss
@@ -34,7 +34,6 @@ class Supervised(Method):
     def __init__(self, options: SupervisedOptions, ctx: TrainingContext) -> None:
         super().__init__(options, ctx)
         if options.class_weight not in ("none", "balanced"):
-            from ssl_ser.config import ConfigError
 
             raise ConfigError(f"method.class_weight must be 'none' or 'balanced', got {options.class_weight!r}")
         self.weight: torch.Tensor | None = None

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ssl_ser.config import ConfigError
 from ssl_ser.errors import SslSerError
 
 
@@ -84,7 +85,6 @@ def fresh_layer(old: nn.Module, out_features: int) -> nn.Module:
 def from_preset(presets: dict[str, dict[str, Any]], size: str, model: str, **given: Any) -> dict[str, Any]:
     """The architecture options of ``size``; every option given explicitly (not None) overrides."""
     if size not in presets:
-        from ssl_ser.config import ConfigError
 
         raise ConfigError(f"model {model!r}: unknown size {size!r}; allowed: {', '.join(presets)}")
     return {**presets[size], **{k: v for k, v in given.items() if v is not None}}

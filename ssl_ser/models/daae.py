@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, fresh_layer, from_preset
 from ssl_ser.models.layers import (
@@ -78,7 +79,6 @@ class DAAE(SERModel):
         latent, dim, hidden = arch["latent_dim"], arch["model_dim"], arch["head_hidden"]
         heads, lstm = arch["num_heads"], arch["lstm_hidden"]
         if dim % heads:
-            from ssl_ser.config import ConfigError
 
             raise ConfigError(f"model 'daae': model_dim ({dim}) must be divisible by num_heads ({heads})")
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, from_preset
 from ssl_ser.models.layers import conv_lengths, mask_time, masked_mean
@@ -102,7 +103,6 @@ class PyResNet(SERModel):
         widths = tuple(arch["widths"])
         blocks = tuple(arch.get("blocks", DEPTHS[depth]))
         if not len(widths) == len(blocks) == len(PYRAMIDS):
-            from ssl_ser.config import ConfigError
 
             raise ConfigError(f"model 'pyresnet': widths and blocks need {len(PYRAMIDS)} entries (one per stage), "
                               f"got {widths} and {blocks}")

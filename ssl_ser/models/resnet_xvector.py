@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, from_preset
 from ssl_ser.models.layers import ConvBlock, conv_lengths, mask_time
@@ -71,7 +72,6 @@ class ResNetXVector(SERModel):
                            num_heads=num_heads, embedding_dim=embedding_dim)
         widths, blocks = tuple(arch["widths"]), tuple(arch["blocks"])
         if len(widths) != len(blocks):
-            from ssl_ser.config import ConfigError
 
             raise ConfigError(f"model 'resnet34_xvector': widths {widths} and blocks {blocks} differ in length")
         self.stem = ConvBlock(1, widths[0])

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
+from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, fresh_layer, from_preset
 from ssl_ser.models.layers import (
@@ -52,7 +53,6 @@ class VGG16Cluster(SERModel):
         arch = from_preset(PRESETS, size, "vgg16_cluster", widths=widths, fc_dim=fc_dim)
         widths = tuple(arch["widths"])
         if len(widths) != len(VGG16_STAGES):
-            from ssl_ser.config import ConfigError
 
             raise ConfigError(f"model 'vgg16_cluster': widths needs one width per VGG-16 stage "
                               f"({len(VGG16_STAGES)}), got {widths}")

@@ -5,11 +5,17 @@ stream (features computed on the device, the method's loss, clipping, the optimi
 the method's validation, then a checkpoint of everything needed to continue exactly here.
 It runs inside a Ray Train worker or, for ``--debug``, in one local process: the only
 difference is the :class:`~ssl_ser.train.session.Session` it talks to.
+
+Why one module of ~460 lines: it holds the loop's state and the members of the
+:class:`~ssl_ser.context.TrainingContext` plug-ins see; what it delegates lives beside it
+(:mod:`~ssl_ser.train.run_log`, :mod:`~ssl_ser.train.resume`, :mod:`~ssl_ser.train.transfer`,
+:mod:`~ssl_ser.train.label_report`, :mod:`~ssl_ser.train.data`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,6 +32,7 @@ from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictions, Predictor, frontend_section
 from ssl_ser.job import JobConfig, component, run_dir
 from ssl_ser.labels import LabelSpace, build_label_space
+from ssl_ser.model_card import write_run_card_at_end
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.targets import Targets, attribute_targets
 from ssl_ser.train.data import make_eval_stream, make_train_stream
@@ -60,9 +67,13 @@ class Loop:
 
     # --- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
-        from ssl_ser.features import build_frontend
-        from ssl_ser.methods import METHODS
-        from ssl_ser.models import build_model
+        from ssl_ser.features import (
+            build_frontend,  # deferred: the registry imports every plug-in module; only when looked up
+        )
+        from ssl_ser.methods import METHODS  # deferred: the registry imports every plug-in module; only when looked up
+        from ssl_ser.models import (
+            build_model,  # deferred: the registry imports every plug-in module; only when looked up
+        )
 
         job = self.job
         _seed_everything(job.train.seed)
@@ -98,7 +109,9 @@ class Loop:
             self.predictor.speaker_norm = self._fit_speaker_norm()
         self.augmenter = None
         if job.augment:
-            from ssl_ser.augment import build_augmenter
+            from ssl_ser.augment import (
+                build_augmenter,  # deferred: the registry imports every plug-in module; only when looked up
+            )
 
             self.augmenter = build_augmenter(job.augment, self)
         self._restore()
@@ -224,7 +237,6 @@ class Loop:
             last = metrics
         self.run_log.close()
         if self.session.is_main:  # MODEL.md next to the best checkpoint
-            from ssl_ser.model_card import write_run_card_at_end
 
             write_run_card_at_end(self.run_dir, self.log)
         return last
@@ -427,7 +439,7 @@ class Loop:
     def _bar(self, total: int | None, desc: str) -> Any:
         if not (self.progress and self.session.is_main):
             return None
-        from tqdm import tqdm
+        from tqdm import tqdm  # deferred: only for progress bars
 
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
@@ -441,7 +453,6 @@ def stream_len(stream: Any) -> int | None:
 
 
 def _seed_everything(seed: int) -> None:
-    import random
 
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -16,6 +16,8 @@ from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError, dump_yaml, from_dict, to_dict
 from ssl_ser.files import is_url
 from ssl_ser.job import JobConfig, run_dir
+from ssl_ser.train.loop import Loop
+from ssl_ser.train.resume import check_resumable, fingerprints_of
 from ssl_ser.train.session import LocalSession, RaySession
 
 
@@ -41,7 +43,6 @@ def preflight(job: JobConfig, resume: bool, force: bool) -> None:
         if resume:
             raise ckpt.CheckpointError(f"--resume: no checkpoint of run {job.name!r} in {directory}")
         return
-    from ssl_ser.train.resume import check_resumable, fingerprints_of
 
     check_resumable(ckpt.load_meta(latest), fingerprints_of(job), force, latest)
 
@@ -67,7 +68,6 @@ def run_local(job: JobConfig, *, force: bool = False, progress: bool = True,
               debug: bool = True) -> dict[str, Any]:
     """The loop in this process with checkpoints in the run directory (``--debug``; with
     ``debug=False`` the job's own data caps and DataLoader workers apply, e.g. for cv folds)."""
-    from ssl_ser.train.loop import Loop
 
     directory = run_dir(job)
     if directory is None:
@@ -99,16 +99,20 @@ def check_resources(job: JobConfig, available: dict[str, float]) -> None:
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train's entry point on every worker."""
-    from ssl_ser.train.loop import Loop
 
     job = from_dict(JobConfig, config["job"], source="job")
     Loop(job, RaySession(), force=bool(config.get("force"))).run()
 
 
 def run_ray(job: JobConfig, *, force: bool = False) -> dict[str, Any]:
-    import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    import ray  # deferred: Ray only where a command runs on Ray (seconds to import)
+    from ray.train import (  # deferred: Ray only where a command runs on Ray (seconds to import)
+        CheckpointConfig,
+        FailureConfig,
+        RunConfig,
+        ScalingConfig,
+    )
+    from ray.train.torch import TorchTrainer  # deferred: Ray only where a command runs on Ray (seconds to import)
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)

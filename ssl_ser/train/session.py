@@ -101,8 +101,8 @@ class RaySession(Session):
     """Inside a Ray Train worker."""
 
     def __init__(self) -> None:
-        import ray.train
-        import ray.train.torch
+        import ray.train  # deferred: Ray only where a command runs on Ray (seconds to import)
+        import ray.train.torch  # deferred: Ray only where a command runs on Ray (seconds to import)
 
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
@@ -113,7 +113,7 @@ class RaySession(Session):
 
     @contextlib.contextmanager
     def checkpoints(self) -> Iterator[list[Path]]:
-        import ray.train
+        import ray.train  # deferred: Ray only where a command runs on Ray (seconds to import)
 
         checkpoint = ray.train.get_checkpoint()  # the latest one Ray registered
         if checkpoint is None:
@@ -123,14 +123,14 @@ class RaySession(Session):
             yield [Path(directory), *_older_local_checkpoints(checkpoint)]
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        import ray.train
+        import ray.train  # deferred: Ray only where a command runs on Ray (seconds to import)
 
         checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         # every rank reports (Ray waits for all); only rank 0 hands over a checkpoint
         ray.train.report(_plain(metrics), checkpoint=checkpoint)
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        import ray.train.torch
+        import ray.train.torch  # deferred: Ray only where a command runs on Ray (seconds to import)
 
         # heads a method does not train in a given step would otherwise stall DDP's reducer
         return ray.train.torch.prepare_model(
@@ -150,7 +150,7 @@ def staging_dir() -> Iterator[Path]:
 def _older_local_checkpoints(checkpoint: Any) -> list[Path]:
     """On local or shared-filesystem storage, the run's earlier checkpoints beside Ray's,
     newest first (Ray names them by time), to fall back on if that one is damaged."""
-    import pyarrow.fs
+    import pyarrow.fs  # deferred: pyarrow's filesystems only for remote storage
 
     if not isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
         return []

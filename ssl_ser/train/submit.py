@@ -22,6 +22,7 @@ from ssl_ser import __version__
 from ssl_ser.config import ConfigError, apply_overrides, read_yaml
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
+from ssl_ser.job_loader import load_job
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -182,8 +183,10 @@ def _without_address_env() -> Iterator[None]:
 def connect(address: str | None) -> JobSubmissionClient:
     """A Jobs API client for the cluster, or a :class:`SubmitError` if it cannot be reached."""
     address = resolve_address(address)
-    from ray.exceptions import RayError
-    from ray.job_submission import JobSubmissionClient
+    from ray.exceptions import RayError  # deferred: Ray only where a command runs on Ray (seconds to import)
+    from ray.job_submission import (
+        JobSubmissionClient,  # deferred: Ray only where a command runs on Ray (seconds to import)
+    )
 
     try:
         with _without_address_env():
@@ -198,7 +201,7 @@ def connect(address: str | None) -> JobSubmissionClient:
 
 def _call(what: str, fn: Callable[[], Any], job_id: str | None = None) -> Any:
     """Run a Jobs API call, turning its HTTP and connection failures into one-line errors."""
-    from aiohttp import (
+    from aiohttp import (  # deferred: only when talking to a Ray dashboard
         ClientError,  # log streaming; HTTP calls raise OSErrors (requests)
     )
 
@@ -236,7 +239,6 @@ def submit(job_path: str | Path, address: str | None = None, overrides: Sequence
     cluster). ``entrypoint`` replaces the ``train`` command (a custom script; tests).
     ``echo`` prints the job id and follow-up commands (None: silent).
     """
-    from ssl_ser.job_loader import load_job
 
     address = resolve_address(address)
     root = _working_dir(working_dir)
