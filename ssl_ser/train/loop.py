@@ -225,7 +225,9 @@ class Loop:
     def _restore(self) -> None:
         with self.session.checkpoints() as candidates:
             restored = ckpt.load_newest_intact(candidates, map_location=self.device)
-        if restored is None:
+        if restored is None:  # a new run, or (under Ray) one killed before any checkpoint registered
+            self._reconcile_metrics()
+            self.event("started", epoch=0)
             return
         directory, meta, state = restored.directory, restored.meta, restored.state
         for skipped, reason in restored.skipped:
@@ -251,7 +253,8 @@ class Loop:
         self.event("resumed", epoch=self.start_epoch, checkpoint=str(directory))
 
     def _reconcile_metrics(self) -> None:
-        """Make ``metrics.jsonl`` the restored checkpoint's history, each epoch once.
+        """Make ``metrics.jsonl`` the restored checkpoint's history (empty without one), each
+        epoch once.
 
         The checkpoint is the record of which epochs finished: a kill after it and before the
         log line loses that line, and a kill after a log line whose checkpoint never landed
@@ -261,6 +264,8 @@ class Loop:
             return
         path = self.run_dir / "metrics.jsonl"
         logged = set()
+        if not path.is_file() and not self.history:
+            return
         if path.is_file():
             for line in path.read_text(encoding="utf-8").splitlines():
                 with contextlib.suppress(ValueError, TypeError, KeyError):
