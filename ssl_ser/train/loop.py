@@ -189,7 +189,9 @@ class Loop:
     def _restore(self) -> None:
         with self.session.checkpoints() as candidates:
             restored = ckpt.load_newest_intact(candidates, map_location=self.device)
-        if restored is None:
+        if restored is None:  # a new run, or (under Ray) one killed before any checkpoint registered
+            self.run_log.reconcile(self.history)
+            self.event("started", epoch=0)
             return
         directory, meta, state = restored.directory, restored.meta, restored.state
         for skipped, reason in restored.skipped:

@@ -68,7 +68,8 @@ class RunLog:
         self.log(format_metrics(metrics, self.epochs))
 
     def reconcile(self, history: Sequence[dict[str, Any]]) -> None:
-        """Make ``metrics.jsonl`` the restored checkpoint's history, each epoch once.
+        """Make ``metrics.jsonl`` the restored checkpoint's history (empty without one), each
+        epoch once.
 
         The checkpoint is the record of which epochs finished: a kill after it and before the
         log line loses that line, and a kill after a log line whose checkpoint never landed
@@ -78,6 +79,8 @@ class RunLog:
             return
         path = self.run_dir / METRICS_FILE
         logged = set()
+        if not path.is_file() and not history:
+            return
         if path.is_file():
             for line in path.read_text(encoding="utf-8").splitlines():
                 with contextlib.suppress(ValueError, TypeError, KeyError):

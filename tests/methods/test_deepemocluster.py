@@ -330,7 +330,7 @@ def test_resumed_run_continues_with_the_same_pseudo_labels(runs) -> None:
     assert torch.equal(a["method"]["centroids"], b["method"]["centroids"])
     assert _history(runs.whole) == _history(runs.cut)
     events = [json.loads(x) for x in (runs.cut / "events.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in events] == ["recluster", "resumed", "recluster"]
+    assert [e["event"] for e in events] == ["started", "recluster", "resumed", "recluster"]
 
 
 # --- Ray: 2 workers, distributed k-means, a small labelled fraction -----------------------------

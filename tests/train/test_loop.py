@@ -116,7 +116,8 @@ def test_a_truncated_training_shard_is_skipped_counted_and_reported(
     assert metrics["train_shards_failed"] == 1  # one shard, however often it was drawn
     assert f"train: skipped 1 missing or broken shard(s) ({victim})" in capsys.readouterr().out
     events = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
-    assert [(e["event"], e["stage"], e["failed_shards"]) for e in events] == [("data_unread", "train", [str(victim)])]
+    assert [(e["event"], e.get("stage"), e.get("failed_shards")) for e in events] == [
+        ("started", None, None), ("data_unread", "train", [str(victim)])]
 
 
 def test_a_missing_validation_shard_is_recorded_in_metrics_and_events(
@@ -132,7 +133,7 @@ def test_a_missing_validation_shard_is_recorded_in_metrics_and_events(
     metrics = run_training(job, debug=True)
     lost = read_index(valid).raw["shards"][1]["samples"]
     assert metrics["eval_samples_unread"] == lost and metrics["valid_n"] == read_index(valid).samples - lost
-    (event,) = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
+    _, event = [json.loads(x) for x in (tmp_path / "runs" / "tiny" / "events.jsonl").read_text().splitlines()]
     assert event["event"] == "data_unread" and event["stage"] == "evaluate"
     assert event["failed_shards"] == [str(gone)] and event["expected"] == read_index(valid).samples
 
@@ -209,5 +210,16 @@ def test_a_damaged_latest_checkpoint_is_passed_over_for_the_one_before(
     assert ("warning: passing over damaged checkpoint checkpoint_epoch-000002, resuming from "
             "checkpoint_epoch-000001 instead (cannot load checkpoint") in out
     events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in events] == ["checkpoint_skipped", "resumed"] and events[1]["epoch"] == 1
+    assert [e["event"] for e in events] == ["started", "checkpoint_skipped", "resumed"]
+    assert events[-1]["epoch"] == 1
     assert _logged_epochs(run) == [1, 2, 3]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over_with_a_clean_log(
+        demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "tiny"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 9.0}\n')  # its checkpoint never landed
+    run_training(_job(demo_shards, make_tiny_job, tmp_path, train={"epochs": 1}), debug=True)
+    assert _logged_epochs(run) == [1] and json.loads((run / "metrics.jsonl").read_text())["train_loss"] != 9.0
+    assert [json.loads(x)["event"] for x in (run / "events.jsonl").read_text().splitlines()] == ["started"]

@@ -53,16 +53,6 @@ def _train_worker_pids() -> list[int]:
     return sorted(pids)
 
 
-def _registered_checkpoints(run: Path) -> list[str]:
-    """Checkpoints Ray Train has registered (a restart resumes from these, not from any
-    directory that merely exists in storage)."""
-    try:
-        snapshot = json.loads((run / "checkpoint_manager_snapshot.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return [c["checkpoint_dir_name"] for c in snapshot.get("checkpoint_results", [])]
-
-
 def _history(run: Path) -> list[int]:
     return [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -72,7 +62,7 @@ def _events(run: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-EPOCHS = 8  # epochs cost well under a second here; starting a worker group costs ~15 s
+EPOCHS = 16  # an epoch costs well under a second here; starting a worker group ~15 s
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -102,38 +92,49 @@ def test_two_workers_train_checkpoint_and_a_rerun_resumes_after_the_last_epoch(
     assert [e["epoch"] for e in _events(run) if e["event"] == "resumed"] == [EPOCHS]
 
 
+def _logged_epoch(run: Path) -> int:
+    """The last epoch in ``metrics.jsonl`` (rank 0 writes it right after the checkpoint)."""
+    try:
+        return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"]
+    except (OSError, IndexError, ValueError, KeyError):
+        return 0
+
+
 def _registered_epoch(run: Path) -> int:
-    """The newest epoch among the checkpoints Ray has registered (0 before the first)."""
-    epochs = [0]
-    for name in _registered_checkpoints(run):
-        try:
-            epochs.append(int(json.loads((run / name / "meta.json").read_text())["epoch"]))
-        except (OSError, ValueError, KeyError):
-            continue
-    return max(epochs)
+    """The newest epoch Ray has registered a checkpoint for: a restart resumes from these, not
+    from any checkpoint directory that merely exists (Ray registers a little after the report)."""
+    try:
+        snapshot = json.loads((run / "checkpoint_manager_snapshot.json").read_text())
+        names = [c["checkpoint_dir_name"] for c in snapshot.get("checkpoint_results", [])]
+        return max([0] + [int(json.loads((run / n / "meta.json").read_text())["epoch"]) for n in names])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
-def _resumed(run: Path) -> list[int]:
-    return [e["epoch"] for e in _events(run) if e["event"] == "resumed"]
+def _starts(run: Path) -> list[int]:
+    """The epoch each start of the loop continued after: 0 for a start from scratch."""
+    return [e["epoch"] for e in _events(run) if e["event"] in ("started", "resumed")]
 
 
-def _wait_for_progress(run: Path, restarts: int, driver: subprocess.Popen) -> None:
-    """Until the group has restarted ``restarts`` times and trained an epoch since."""
+def _wait_until(run: Path, restarts: int, driver: subprocess.Popen, progressed) -> None:
+    """Until the loop has restarted ``restarts`` times and ``progressed(epoch it started
+    after)`` holds (a start rewrites metrics.jsonl before it writes its event)."""
     deadline = time.time() + 120
-    while not (len(_resumed(run)) == restarts
-               and _registered_epoch(run) > (_resumed(run) or [0])[-1] and _train_worker_pids()):
+    while not (len(_starts(run)) == restarts + 1 and progressed(_starts(run)[-1])
+               and _train_worker_pids()):
         assert driver.poll() is None, f"the driver ended (rc {driver.returncode}) too early"
         assert time.time() < deadline, f"no progress after {restarts} restart(s)"
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
 @pytest.mark.slow
 def test_soak_two_worker_kills_and_a_driver_interrupt_end_as_the_uninterrupted_run(
         ray_cluster, demo_shards, make_tiny_job, uninterrupted: tuple[Path, list[dict]],
         tmp_path: Path) -> None:
-    """A worker SIGKILLed twice at random points (Ray restarts the group from its checkpoint),
-    then the driver interrupted (Ctrl-C) and the command run again: the run completes, every
-    epoch is logged once, and its metrics are those of the uninterrupted run."""
+    """A worker SIGKILLed twice at random points (Ray restarts the group from its latest
+    registered checkpoint, or from scratch before the first), then the driver interrupted
+    (Ctrl-C) and the command run again: the run completes, every epoch is logged once, and its
+    metrics are those of the uninterrupted run."""
     import random
     import sys
 
@@ -154,11 +155,12 @@ def test_soak_two_worker_kills_and_a_driver_interrupt_end_as_the_uninterrupted_r
 
     first = driver("driver-1.log")
     try:
-        for restarts in (0, 1):
-            _wait_for_progress(run, restarts, first)
-            time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the next epoch or checkpoint
+        for restarts in (0, 1):  # 1-3 epochs in: before or after Ray registered a checkpoint
+            ahead = rng.randint(1, 3)
+            _wait_until(run, restarts, first, lambda start, ahead=ahead: _logged_epoch(run) >= start + ahead)
+            time.sleep(rng.uniform(0.0, 0.3))
             os.kill(rng.choice(_train_worker_pids()), signal.SIGKILL)
-        _wait_for_progress(run, 2, first)
+        _wait_until(run, 2, first, lambda start: _registered_epoch(run) > start)
         time.sleep(rng.uniform(0.0, 0.3))
         first.send_signal(signal.SIGINT)
         assert first.wait(60) != 0, "the run ended before the driver was interrupted"
@@ -168,6 +170,6 @@ def test_soak_two_worker_kills_and_a_driver_interrupt_end_as_the_uninterrupted_r
     second = driver("driver-2.log")
     assert second.wait(180) == 0, (tmp_path / "driver-2.log").read_text()[-3000:]
 
-    assert len(_resumed(run)) == 3 and min(_resumed(run)) >= 1  # never started over
+    assert len(_starts(run)) == 4 and _starts(run)[-1] >= 1  # the rerun continued a checkpoint
     assert [m["epoch"] for m in _metrics(run)] == list(range(1, EPOCHS + 1))  # each logged once
     assert _metrics(run) == uninterrupted[1]
