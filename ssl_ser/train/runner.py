@@ -97,6 +97,11 @@ def check_resources(job: JobConfig, available: dict[str, float]) -> None:
                 f"scaling.resources_per_worker{' or set scaling.use_gpu: false' if name == 'GPU' else ''}")
 
 
+WORKER_ENV = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+"""Ray Train 2.60 re-routes workers' print() through its logger and also tees it to the captured
+stdout, so every loop line reached the driver twice; the loop's own lines are logs already."""
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train's entry point on every worker."""
 
@@ -115,7 +120,8 @@ def run_ray(job: JobConfig, *, force: bool = False) -> dict[str, Any]:
     from ray.train.torch import TorchTrainer  # deferred: Ray only where a command runs on Ray (seconds to import)
 
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True,
+                 runtime_env={"env_vars": WORKER_ENV})
     scaling = job.scaling
     check_resources(job, ray.cluster_resources())
     storage = job.storage_path if is_url(job.storage_path) else str(Path(job.storage_path).resolve())
