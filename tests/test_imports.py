@@ -93,3 +93,15 @@ def test_methods_and_augmenters_do_not_import_the_training_loop() -> None:
                  for m, targets in graph.items()
                  if m.startswith(("ssl_ser.methods", "ssl_ser.augment"))}
     assert {m: t for m, t in offenders.items() if t} == {}
+
+
+def test_the_cli_builds_its_parser_without_the_heavy_libraries() -> None:
+    """Why the CLI's imports are deferred: `ssl-ser --help` (every command's arguments) must not
+    pay for torch, Ray, faiss or matplotlib."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from ssl_ser.cli import build_parser; build_parser(); "
+             "print(' '.join(m for m in ('torch', 'ray', 'faiss', 'matplotlib') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == ""

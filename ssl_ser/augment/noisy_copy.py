@@ -22,15 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ssl_ser import SAMPLE_RATE, audio
-from ssl_ser.augment.draws import derived_seed
-from ssl_ser.augment.noise import NoiseBank, NoiseSampler
-from ssl_ser.data.manifest import Utterance, write_manifest
+from ssl_ser import SAMPLE_RATE
 from ssl_ser.data.shard_index import INDEX, format_index, read_index
-from ssl_ser.data.shards import build_shards
-from ssl_ser.data.stream import make_stream
 from ssl_ser.errors import SslSerError
 
 HELP = "a noisy copy of a shard set (same keys and labels) for robustness evaluation"
@@ -43,7 +36,15 @@ def noisy_copy(shards: str | Sequence[str], noise_shards: str | Sequence[str], o
                babble_clips: tuple[int, int] = (3, 7), max_clip_seconds: float = 60.0,
                workers: int | None = 1, overwrite: bool = False, progress: bool = True) -> Any:
     """Write the noisy copy of ``shards`` to ``out_dir``; returns the shard build's report."""
+    # deferred: `ssl-ser --help` imports this module to register its arguments; torch costs ~1.5 s
+    import torch
 
+    from ssl_ser import audio
+    from ssl_ser.augment.draws import derived_seed
+    from ssl_ser.augment.noise import NoiseBank, NoiseSampler
+    from ssl_ser.data.manifest import Utterance, write_manifest
+    from ssl_ser.data.shards import build_shards
+    from ssl_ser.data.stream import make_stream
 
     out_dir = Path(out_dir)
     if (out_dir / INDEX).exists() and not overwrite:

@@ -15,12 +15,14 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssl_ser import SAMPLE_RATE, __version__
-from ssl_ser.data.manifest import Utterance
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
+
+if TYPE_CHECKING:  # the manifest module imports torch (via audio): readers of an index need neither
+    from ssl_ser.data.manifest import Utterance
 
 FORMAT = "ssl-ser-shards"
 FORMAT_VERSION = 1
