@@ -76,7 +76,6 @@ def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], b
         tar_file_expander,
     )
 
-
     for spec in specs:
         for url in resolve_shards(spec):
             try:
@@ -234,7 +233,6 @@ def run_fold(job_data: dict[str, Any], debug: bool = False, progress: bool = Fal
     Takes the job as a plain dict so that it can run as a Ray task; returns the test summary.
     """
 
-
     job = from_dict(JobConfig, job_data, source="cv fold")
     directory = run_dir(job)
     assert directory is not None
@@ -271,7 +269,6 @@ def run_folds_ray(jobs: Sequence[Any], *, parallel: int, cpus_per_fold: float = 
     """Folds as Ray tasks, at most ``parallel`` at a time (each one process training on its
     fractional share of a GPU, or on CPUs); returns {fold: error} for those that failed."""
     import ray  # deferred: Ray only where a command runs on Ray (seconds to import)
-
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)

@@ -115,7 +115,6 @@ def write_job(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = (), *,
               file_name: str = "demo_job.yaml") -> Path:
     """The demo job with this demo's absolute paths, written to ``<out>/<file_name>``."""
 
-
     job = apply_overrides(read_yaml(JOB_TEMPLATE), overrides)
     out = paths.out.resolve()
     for section in ("train", "unlabelled", "valid", "test"):
@@ -141,7 +140,6 @@ def write_jobs(paths: DemoPaths, overrides: list[str] | tuple[str, ...] = ()) ->
 
 def train(job_path: Path, *, ray: bool = False) -> Path:
     """Train a demo job from scratch; returns the run directory."""
-
 
     job = load_job(job_path)
     directory = run_dir(job)

@@ -129,7 +129,6 @@ def add_speaker_statistics(predictor: Predictor, batches: Any) -> dict[str, int]
     """Give speakers without statistics in the predictor's speaker normalisation their own,
     fitted on ``batches``; returns how many speakers use checkpoint / new statistics."""
 
-
     old = predictor.speaker_norm
     assert old is not None
     try:

@@ -200,7 +200,6 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     local shards that are missing are an error naming them; shards an index lists but that
     are gone are read as failed, so the pass reports them (:meth:`ShardStream.shortfall`)."""
 
-
     if isinstance(spec, (list, tuple)):
         if not spec:
             raise StreamError("empty shard list")
@@ -500,7 +499,6 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
         group_by_keys,
         tar_file_expander,
     )
-
 
     def failed(err: BaseException) -> None:
         if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw
