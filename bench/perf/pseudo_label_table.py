@@ -1,0 +1,96 @@
+"""Memory of DeepEmoCluster's pseudo-label table at scale: what one rank holds after a
+re-clustering, as ssl-ser builds it today, against a compact layout.
+
+    python bench/perf/pseudo_label_table.py [--keys 10000000]
+
+Today (``ssl_ser.methods.deepemocluster``): the gathered key list (``PseudoLabels.keys``,
+every rank gets it) plus a ``dict`` key -> cluster (``PseudoLabels.table()``). Compact: one
+uint64 hash per key (BLAKE2b, 8 bytes; two of 10M distinct keys collide with probability
+~3e-6) sorted, with int32 clusters, looked up with ``np.searchsorted``. Both sides are built
+from the same synthetic RAVDESS-style keys in one run; peak traced memory and a batch lookup
+are measured for each, and the ratios printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def make_keys(n: int) -> list[str]:
+    # RAVDESS-like sample keys, about 30 characters each
+    return [f"corpus-03-01-{i % 8:02d}-01-{i // 8 % 100:02d}-{i:09d}" for i in range(n)]
+
+
+def dict_table(keys: list[str], clusters: np.ndarray) -> dict[str, int]:
+    return dict(zip(keys, clusters.tolist()))
+
+
+def key_hashes(keys: list[str]) -> np.ndarray:
+    return np.fromiter((int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little")
+                        for k in keys), dtype=np.uint64, count=len(keys))
+
+
+def compact_table(keys: list[str], clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    hashes = key_hashes(keys)
+    order = np.argsort(hashes, kind="stable")
+    return hashes[order], clusters[order].astype(np.int32)
+
+
+def measure(build, *args) -> tuple[object, int, float]:
+    gc.collect()
+    tracemalloc.start()
+    start = time.perf_counter()
+    out = build(*args)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return out, peak, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, default=10_000_000)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    clusters = rng.integers(0, 1024, args.keys)
+    keys, key_bytes, _ = measure(make_keys, args.keys)
+    table, dict_bytes, dict_s = measure(dict_table, keys, clusters)
+    (hashes, values), compact_bytes, compact_s = measure(compact_table, keys, clusters)
+
+    batch = [keys[i] for i in rng.integers(0, args.keys, args.batch)]
+    start = time.perf_counter()
+    for _ in range(100):
+        from_dict = [table.get(k, -1) for k in batch]
+    dict_lookup = (time.perf_counter() - start) / 100
+    start = time.perf_counter()
+    for _ in range(100):
+        h = key_hashes(batch)
+        pos = np.minimum(np.searchsorted(hashes, h), len(hashes) - 1)
+        from_compact = np.where(hashes[pos] == h, values[pos], -1)
+    compact_lookup = (time.perf_counter() - start) / 100
+    assert from_compact.tolist() == from_dict, "the two tables disagree"
+
+    gib = 1024 ** 3
+    print(f"{args.keys:,} keys, batches of {args.batch}")
+    print(f"{'what':<44} {'memory':>10} {'build s':>8} {'lookup/batch':>13}")
+    print(f"{'gathered key list (both layouts today)':<44} {key_bytes / gib:>8.2f} G {'':>8} {'':>13}")
+    print(f"{'dict key -> cluster (today)':<44} {dict_bytes / gib:>8.2f} G {dict_s:>8.1f} "
+          f"{dict_lookup * 1e6:>10.1f} us")
+    print(f"{'sorted uint64 hashes + int32 clusters (peak)':<44} {compact_bytes / gib:>8.2f} G {compact_s:>8.1f} "
+          f"{compact_lookup * 1e6:>10.1f} us")
+    print(f"{'  the same, kept after building':<44} {(hashes.nbytes + values.nbytes) / gib:>8.2f} G")
+    print(f"table memory: dict / compact = {dict_bytes / max(compact_bytes, 1):.1f}x; with the key list, "
+          f"today's rank holds {(key_bytes + dict_bytes) / gib:.2f} G against {compact_bytes / gib:.2f} G "
+          f"if only hashes were gathered ({(key_bytes + dict_bytes) / max(compact_bytes, 1):.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
