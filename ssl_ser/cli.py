@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true",
                         help="show the full traceback of input errors too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    import ssl_ser.commands as commands  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import ssl_ser.commands as commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

@@ -70,7 +70,8 @@ Log = Callable[[str], None]
 def iter_shard_samples(specs: Sequence[str]) -> Iterator[tuple[dict[str, Any], bytes]]:
     """(manifest row, FLAC bytes) of every sample of the shard sets, in order. A shard that
     cannot be read stops everything: a fold must not silently lose data."""
-    from webdataset.handlers import reraise_exception  # deferred: webdataset only inside stream readers
+    # deferred: webdataset only inside stream readers
+    from webdataset.handlers import reraise_exception
     from webdataset.tariterators import (  # deferred: webdataset only inside stream readers
         group_by_keys,
         tar_file_expander,
@@ -268,7 +269,8 @@ def run_folds_ray(jobs: Sequence[Any], *, parallel: int, cpus_per_fold: float = 
                   gpus_per_fold: float = 0.0, log: Log = print) -> dict[str, str]:
     """Folds as Ray tasks, at most ``parallel`` at a time (each one process training on its
     fractional share of a GPU, or on CPUs); returns {fold: error} for those that failed."""
-    import ray  # deferred: Ray only where a command runs on Ray (seconds to import)
+    # deferred: Ray only where a command runs on Ray (seconds to import)
+    import ray
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)

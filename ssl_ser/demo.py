@@ -82,7 +82,8 @@ def part_of(row: Utterance) -> str | None:
 
 
 def prepare_manifests(paths: DemoPaths) -> dict[str, Path]:
-    from ssl_ser.data.corpora import prepare  # deferred: the registry imports every plug-in module; only when looked up
+    # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.data.corpora import prepare
 
     rows = prepare("synthetic", paths.corpus)
     for part, manifest in paths.manifests.items():

@@ -92,7 +92,8 @@ class WaveformScorer(nn.Module):
 
     def __init__(self, frontend: Any, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
                  segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
-        from ssl_ser.features import MFCC  # deferred: the registry imports every plug-in module; only when looked up
+        # deferred: the registry imports every plug-in module; only when looked up
+        from ssl_ser.features import MFCC
 
         super().__init__()
         self.fixed_width_vad = isinstance(frontend, MFCC) and frontend.vad
@@ -302,7 +303,8 @@ def load_exported(path: str | Path, fmt: str, device: str | torch.device = "cpu"
                 return tuple(v.cpu() for v in module(wave.to(device)))
 
         return run_torchscript
-    import onnxruntime as ort  # deferred: the optional onnx extra
+    # deferred: the optional onnx extra
+    import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -356,8 +358,9 @@ def _random_audio(batch: int, samples: int, seed: int) -> Tensor:
 
 
 def _registered_name(component: nn.Module, kind: str) -> str | None:
-    from ssl_ser.features import FRONTENDS  # deferred: the registry imports every plug-in module; only when looked up
-    from ssl_ser.models import MODELS  # deferred: the registry imports every plug-in module; only when looked up
+    # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.features import FRONTENDS
+    from ssl_ser.models import MODELS
 
     registry = FRONTENDS if kind == "frontend" else MODELS
     for name in registry.names():

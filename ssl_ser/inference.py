@@ -139,12 +139,9 @@ class Predictor:
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
                         which: str = "best") -> tuple[Predictor, dict[str, Any]]:
         """Rebuild the trained front-end + model of a run directory or checkpoint."""
-        from ssl_ser.features import (
-            build_frontend,  # deferred: the registry imports every plug-in module; only when looked up
-        )
-        from ssl_ser.models import (
-            build_model,  # deferred: the registry imports every plug-in module; only when looked up
-        )
+        # deferred: the registry imports every plug-in module; only when looked up
+        from ssl_ser.features import build_frontend
+        from ssl_ser.models import build_model
 
         directory = ckpt.find_checkpoint(path, which)
         meta = ckpt.load_meta(directory)

@@ -43,8 +43,10 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
         FRONTENDS,
         validate_options,
     )
-    from ssl_ser.methods import METHODS  # deferred: the registry imports every plug-in module; only when looked up
-    from ssl_ser.models import MODELS  # deferred: the registry imports every plug-in module; only when looked up
+
+    # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.methods import METHODS
+    from ssl_ser.models import MODELS
 
     name, options = component(job.method, "method")
     method_cls = _lookup(METHODS, name, "method")
@@ -62,9 +64,8 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     if not job.data.train:
         raise ConfigError("data.train must name at least one shard set")
     if job.augment:
-        from ssl_ser.augment import (
-            check_augment,  # deferred: the registry imports every plug-in module; only when looked up
-        )
+        # deferred: the registry imports every plug-in module; only when looked up
+        from ssl_ser.augment import check_augment
 
         check_augment(job.augment)
     if check_data:

@@ -77,7 +77,8 @@ class KMeansConfig:
 
 def faiss_gpu_count() -> int:
     """GPUs FAISS can use (0 with faiss-cpu)."""
-    import faiss  # deferred: faiss loads its SWIG library on first use
+    # deferred: faiss loads its SWIG library on first use
+    import faiss
 
     getter = getattr(faiss, "get_num_gpus", None)
     try:
@@ -116,7 +117,8 @@ IndexFactory = Callable[[int], Any]
 @contextlib.contextmanager
 def flat_index_factory(device: str, temp_memory_mb: int | None = None) -> Iterator[IndexFactory]:
     """``make(d)`` -> an exact L2 index on ``device`` (GPU indexes share one resource object)."""
-    import faiss  # deferred: faiss loads its SWIG library on first use
+    # deferred: faiss loads its SWIG library on first use
+    import faiss
 
     if device != "gpu":
         yield faiss.IndexFlatL2
@@ -138,7 +140,8 @@ def flat_index_factory(device: str, temp_memory_mb: int | None = None) -> Iterat
 def _indexes(cfg: KMeansConfig) -> Iterator[tuple[IndexFactory, str, str]]:
     """The index factory of the selected device; a GPU that cannot be set up falls back to
     the CPU (unless the GPU was required), with the reason."""
-    import faiss  # deferred: faiss loads its SWIG library on first use
+    # deferred: faiss loads its SWIG library on first use
+    import faiss
 
     device, why = select_device(cfg.device)
     with contextlib.ExitStack() as stack:
@@ -297,7 +300,8 @@ def _search(index: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(x: np.ndarray, k: int, *, seed: int = 1234, cfg: KMeansConfig | None = None) -> KMeansResult:
     """K-means of all rows of ``x`` in this process (FAISS ``Clustering``, no subsampling)."""
-    import faiss  # deferred: faiss loads its SWIG library on first use
+    # deferred: faiss loads its SWIG library on first use
+    import faiss
 
     cfg = cfg or KMeansConfig()
     start = time.perf_counter()
@@ -344,7 +348,8 @@ def fit_distributed(x: np.ndarray, k: int, *, seed: int = 1234, cfg: KMeansConfi
     together instead of leaving the others waiting). Points are numbered in rank order, so
     the result equals :func:`fit` on the rank-ordered concatenation.
     """
-    import faiss  # deferred: faiss loads its SWIG library on first use
+    # deferred: faiss loads its SWIG library on first use
+    import faiss
 
     cfg = cfg or KMeansConfig()
     comm = comm or default_collective()

@@ -27,10 +27,12 @@ _VALID_SKIP = ("valid_loss", "valid_n")
 
 
 def _pyplot() -> Any:
-    import matplotlib  # deferred: matplotlib costs ~1 s to import; only when drawing
+    # deferred: matplotlib costs ~1 s to import; only when drawing
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # deferred: matplotlib costs ~1 s to import; only when drawing
+    # deferred: matplotlib costs ~1 s to import; only when drawing
+    import matplotlib.pyplot as plt
 
     return plt
 

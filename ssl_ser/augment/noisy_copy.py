@@ -62,7 +62,8 @@ def noisy_copy(shards: str | Sequence[str], noise_shards: str | Sequence[str], o
     rows = []
     stream = make_stream(specs, mode="exact", batch_size=1, shuffle=False, num_workers=0,
                          rank=0, world_size=1)
-    from tqdm import tqdm  # deferred: only for progress bars
+    # deferred: only for progress bars
+    from tqdm import tqdm
 
     with torch.no_grad():
         for batch in tqdm(stream, desc="noisy copy", unit="utt", disable=not progress):

@@ -36,13 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.cv import prepare, run_cv  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.cv import prepare, run_cv
     from ssl_ser.cv_report import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         format_cv,
         summarise,
     )
-    from ssl_ser.folds import CvError, parse_protocol  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.job_loader import load_job  # deferred: start-up cost: `ssl-ser --help` imports every command
+
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.folds import CvError, parse_protocol
+    from ssl_ser.job_loader import load_job
 
     protocol = parse_protocol(args.folds)
     job = load_job(args.job, args.overrides)

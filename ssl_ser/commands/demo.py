@@ -25,17 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import os
 
-    from ssl_ser.config import load  # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.config import load
     from ssl_ser.data.shard_index import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         format_index,
         read_index,
     )
-    from ssl_ser.data.synthetic import (
-        SyntheticConfig,  # deferred: start-up cost: `ssl-ser --help` imports every command
-    )
-    from ssl_ser.demo import run_demo  # deferred: start-up cost: `ssl-ser --help` imports every command
+
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.data.synthetic import SyntheticConfig
+    from ssl_ser.demo import run_demo
 
     cfg = load(SyntheticConfig, overrides=args.overrides)
     workers = args.workers or os.cpu_count() or 1

@@ -26,14 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import torch
 
     from ssl_ser.evaluate import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         evaluate,
         report_text,
         write_results,
     )
-    from ssl_ser.files import writable_dir  # deferred: start-up cost: `ssl-ser --help` imports every command
+
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.files import writable_dir
 
     if args.out:  # before the work: a bad --out must not cost a whole evaluation
         writable_dir(args.out, "--out")

@@ -19,9 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.export import export_predictor  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.files import writable_file  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.inference import Predictor  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.export import export_predictor
+    from ssl_ser.files import writable_file
+    from ssl_ser.inference import Predictor
 
     writable_file(args.out)  # before the export's work, not after it
     predictor, meta = Predictor.from_checkpoint(args.run, device="cpu", which=args.which)

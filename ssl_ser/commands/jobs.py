@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.train import submit as jobs  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.train import submit as jobs
 
     client = jobs.connect(args.address)
     if args.action == "logs":

@@ -15,12 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.config import apply_overrides  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.models import summary  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.config import apply_overrides
+    from ssl_ser.models import summary
 
     if args.name is None:
         if args.option:
-            from ssl_ser.config import ConfigError  # deferred: start-up cost: `ssl-ser --help` imports every command
+            # deferred: start-up cost: `ssl-ser --help` imports every command
+            from ssl_ser.config import ConfigError
 
             raise ConfigError("--option needs a model NAME")
         print(summary.model_table())

@@ -26,11 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json  # deferred: start-up cost: `ssl-ser --help` imports every command
-    import sys  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import json
+    import sys
 
-    from ssl_ser.files import writable_file  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.predict import find_audio  # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.files import writable_file
+    from ssl_ser.predict import find_audio
     from ssl_ser.recognizer import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         Recognizer,
         Refusal,

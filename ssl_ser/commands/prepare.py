@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import logging
 
     from ssl_ser.data.corpora import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         CORPORA,
@@ -31,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
         describe_options,
         prepare,
     )
-    from ssl_ser.data.manifest import write_manifest  # deferred: start-up cost: `ssl-ser --help` imports every command
+
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.data.manifest import write_manifest
 
     if args.list or args.corpus == "list":
         for name in CORPORA.names():
@@ -53,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 def parse_options(items: Sequence[str]) -> dict[str, Any]:
     """``["a=1", "b=x,y"]`` -> ``{"a": 1, "b": "x,y"}``; values are YAML scalars or lists."""
-    import yaml  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import yaml
 
-    from ssl_ser.data.corpora import CorpusError  # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.data.corpora import CorpusError
 
     options: dict[str, Any] = {}
     for item in items:

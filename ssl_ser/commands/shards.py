@@ -88,7 +88,9 @@ def _build(args: argparse.Namespace) -> int:
         format_index,
         read_index,
     )
-    from ssl_ser.data.shards import build_shards  # deferred: start-up cost: `ssl-ser --help` imports every command
+
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.data.shards import build_shards
 
     report = build_shards(args.manifest, args.out_dir, max_count=args.max_count,
                           max_size=args.max_size, workers=args.workers,
@@ -113,7 +115,8 @@ def _info_arguments(parser: argparse.ArgumentParser) -> None:
 
 @subcommand("info", "summarise a shard set from its index.json", _info_arguments)
 def _info(args: argparse.Namespace) -> int:
-    import json  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import json
 
     from ssl_ser.data.shard_index import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         format_index,

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    import logging
 
     from ssl_ser.train.submit import (  # deferred: start-up cost: `ssl-ser --help` imports every command
         SubmitError,

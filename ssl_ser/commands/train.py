@@ -21,9 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssl_ser.job import run_dir  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.job_loader import load_job  # deferred: start-up cost: `ssl-ser --help` imports every command
-    from ssl_ser.train.runner import run_training  # deferred: start-up cost: `ssl-ser --help` imports every command
+    # deferred: start-up cost: `ssl-ser --help` imports every command
+    from ssl_ser.job import run_dir
+    from ssl_ser.job_loader import load_job
+    from ssl_ser.train.runner import run_training
 
     job = load_job(args.job, args.overrides)
     metrics = run_training(job, debug=args.debug, resume=args.resume, force=args.force)

@@ -227,7 +227,8 @@ def read_index(path_or_dir: str | Path) -> ShardIndex:
 
 def open_url(url: str) -> Any:
     """Open a local path or URL for reading; ``s3://`` goes through the AWS command line."""
-    import webdataset as wds  # deferred: webdataset only inside stream readers
+    # deferred: webdataset only inside stream readers
+    import webdataset as wds
 
     if url.startswith("s3://"):
         url = f"pipe:aws s3 cp {url} -"

@@ -229,7 +229,8 @@ class _ShardWriter:
                                       or self.size + size > self.max_size):
             self.close(end_row=item.row)
         if self._tar is None:
-            import webdataset as wds  # deferred: webdataset only inside stream readers
+            # deferred: webdataset only inside stream readers
+            import webdataset as wds
 
             self._file = open(self.tmp_path, "wb")
             self._tar = wds.TarWriter(self._file, user="ssl-ser", group="ssl-ser", mode=0o444,
@@ -350,7 +351,8 @@ def _build_locked(manifest: Path, out_dir: Path, manifest_sha: str, n_rows: int,
             if record.rejects:
                 raise ShardError(_strict_message(Reject(**record.rejects[0]), manifest))
 
-    from tqdm import tqdm  # deferred: only for progress bars
+    # deferred: only for progress bars
+    from tqdm import tqdm
 
     writer = _ShardWriter(out_dir, build, len(reused), start_row, max_count, max_size)
     bar = tqdm(total=n_rows, initial=start_row, unit="utt", desc=f"shards {out_dir.name}",

@@ -482,7 +482,8 @@ def _take(iterator: Iterator[Any], n: int) -> list[Any]:
 
 
 def _shuffled(stream: Iterable[Any], bufsize: int, rng: random.Random) -> Iterator[Any]:
-    import webdataset as wds  # deferred: webdataset only inside stream readers
+    # deferred: webdataset only inside stream readers
+    import webdataset as wds
 
     if bufsize <= 1:
         return iter(stream)
@@ -494,7 +495,8 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
     is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
     ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
-    from webdataset.handlers import reraise_exception  # deferred: webdataset only inside stream readers
+    # deferred: webdataset only inside stream readers
+    from webdataset.handlers import reraise_exception
     from webdataset.tariterators import (  # deferred: webdataset only inside stream readers
         group_by_keys,
         tar_file_expander,

@@ -17,9 +17,8 @@ MODELS: Registry[type[SERModel]] = Registry("model", package="ssl_ser.models")
 
 def build_model(name: str, *, in_features: int, num_classes: int, **options: Any) -> SERModel:
     """The model registered as ``name`` with validated ``options`` (unknown ones are refused)."""
-    from ssl_ser.features import (
-        validate_options,  # deferred: the registry imports every plug-in module; only when looked up
-    )
+    # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.features import validate_options
 
     cls = MODELS.get(name)
     checked = validate_options(cls.__init__, dict(in_features=in_features, num_classes=num_classes, **options),

@@ -43,9 +43,8 @@ def sizes(name: str) -> list[str]:
 
 def default_arguments(name: str) -> dict[str, int]:
     """``in_features`` from the model's front-end at its defaults, ``num_classes`` = 4."""
-    from ssl_ser.features import (
-        build_frontend,  # deferred: the registry imports every plug-in module; only when looked up
-    )
+    # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.features import build_frontend
 
     return {"in_features": build_frontend(MODELS.get(name).frontend).num_features, "num_classes": DEFAULT_CLASSES}
 
@@ -82,9 +81,8 @@ def example_wave(seconds: float, seed: int = 0) -> Tensor:
 
 def summarize(name: str, options: dict[str, Any] | None = None) -> str:
     """Per-block parameter counts and output shapes for one example through the model's front-end."""
-    from ssl_ser.features import (
-        build_frontend,  # deferred: the registry imports every plug-in module; only when looked up
-    )
+    # deferred: the registry imports every plug-in module; only when looked up
+    from ssl_ser.features import build_frontend
 
     model = build(name, options).eval()
     frontend = build_frontend(model.frontend).eval()

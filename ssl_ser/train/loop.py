@@ -67,13 +67,10 @@ class Loop:
 
     # --- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
-        from ssl_ser.features import (
-            build_frontend,  # deferred: the registry imports every plug-in module; only when looked up
-        )
-        from ssl_ser.methods import METHODS  # deferred: the registry imports every plug-in module; only when looked up
-        from ssl_ser.models import (
-            build_model,  # deferred: the registry imports every plug-in module; only when looked up
-        )
+        # deferred: the registry imports every plug-in module; only when looked up
+        from ssl_ser.features import build_frontend
+        from ssl_ser.methods import METHODS
+        from ssl_ser.models import build_model
 
         job = self.job
         _seed_everything(job.train.seed)
@@ -109,9 +106,8 @@ class Loop:
             self.predictor.speaker_norm = self._fit_speaker_norm()
         self.augmenter = None
         if job.augment:
-            from ssl_ser.augment import (
-                build_augmenter,  # deferred: the registry imports every plug-in module; only when looked up
-            )
+            # deferred: the registry imports every plug-in module; only when looked up
+            from ssl_ser.augment import build_augmenter
 
             self.augmenter = build_augmenter(job.augment, self)
         self._restore()
@@ -441,7 +437,8 @@ class Loop:
     def _bar(self, total: int | None, desc: str) -> Any:
         if not (self.progress and self.session.is_main):
             return None
-        from tqdm import tqdm  # deferred: only for progress bars
+        # deferred: only for progress bars
+        from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 

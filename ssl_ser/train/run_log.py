@@ -48,9 +48,8 @@ class RunLog:
             return
         if self._writer is None:
             # tensorboard pulls in a lot at import: only once a run writes its first scalar
-            from torch.utils.tensorboard import (
-                SummaryWriter,  # deferred: tensorboard is heavy; only once a run writes scalars
-            )
+            # deferred: tensorboard is heavy; only once a run writes scalars
+            from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
         for k, v in values.items():

@@ -110,14 +110,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 
 def run_ray(job: JobConfig, *, force: bool = False) -> dict[str, Any]:
-    import ray  # deferred: Ray only where a command runs on Ray (seconds to import)
+    # deferred: Ray only where a command runs on Ray (seconds to import)
+    import ray
     from ray.train import (  # deferred: Ray only where a command runs on Ray (seconds to import)
         CheckpointConfig,
         FailureConfig,
         RunConfig,
         ScalingConfig,
     )
-    from ray.train.torch import TorchTrainer  # deferred: Ray only where a command runs on Ray (seconds to import)
+
+    # deferred: Ray only where a command runs on Ray (seconds to import)
+    from ray.train.torch import TorchTrainer
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True,

@@ -101,8 +101,9 @@ class RaySession(Session):
     """Inside a Ray Train worker."""
 
     def __init__(self) -> None:
-        import ray.train  # deferred: Ray only where a command runs on Ray (seconds to import)
-        import ray.train.torch  # deferred: Ray only where a command runs on Ray (seconds to import)
+        # deferred: Ray only where a command runs on Ray (seconds to import)
+        import ray.train
+        import ray.train.torch
 
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
@@ -113,7 +114,8 @@ class RaySession(Session):
 
     @contextlib.contextmanager
     def checkpoints(self) -> Iterator[list[Path]]:
-        import ray.train  # deferred: Ray only where a command runs on Ray (seconds to import)
+        # deferred: Ray only where a command runs on Ray (seconds to import)
+        import ray.train
 
         checkpoint = ray.train.get_checkpoint()  # the latest one Ray registered
         if checkpoint is None:
@@ -123,14 +125,16 @@ class RaySession(Session):
             yield [Path(directory), *_older_local_checkpoints(checkpoint)]
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        import ray.train  # deferred: Ray only where a command runs on Ray (seconds to import)
+        # deferred: Ray only where a command runs on Ray (seconds to import)
+        import ray.train
 
         checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         # every rank reports (Ray waits for all); only rank 0 hands over a checkpoint
         ray.train.report(_plain(metrics), checkpoint=checkpoint)
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        import ray.train.torch  # deferred: Ray only where a command runs on Ray (seconds to import)
+        # deferred: Ray only where a command runs on Ray (seconds to import)
+        import ray.train.torch
 
         # heads a method does not train in a given step would otherwise stall DDP's reducer
         return ray.train.torch.prepare_model(
@@ -150,7 +154,8 @@ def staging_dir() -> Iterator[Path]:
 def _older_local_checkpoints(checkpoint: Any) -> list[Path]:
     """On local or shared-filesystem storage, the run's earlier checkpoints beside Ray's,
     newest first (Ray names them by time), to fall back on if that one is damaged."""
-    import pyarrow.fs  # deferred: pyarrow's filesystems only for remote storage
+    # deferred: pyarrow's filesystems only for remote storage
+    import pyarrow.fs
 
     if not isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
         return []

@@ -183,10 +183,9 @@ def _without_address_env() -> Iterator[None]:
 def connect(address: str | None) -> JobSubmissionClient:
     """A Jobs API client for the cluster, or a :class:`SubmitError` if it cannot be reached."""
     address = resolve_address(address)
-    from ray.exceptions import RayError  # deferred: Ray only where a command runs on Ray (seconds to import)
-    from ray.job_submission import (
-        JobSubmissionClient,  # deferred: Ray only where a command runs on Ray (seconds to import)
-    )
+    # deferred: Ray only where a command runs on Ray (seconds to import)
+    from ray.exceptions import RayError
+    from ray.job_submission import JobSubmissionClient
 
     try:
         with _without_address_env():
