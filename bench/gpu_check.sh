@@ -10,7 +10,7 @@
 # 77 no CUDA GPU here (one line says why; nothing measured).
 #
 # Python packages the machine lacks (the lent GPU machine has torch, numpy, scipy, yaml,
-# matplotlib, tqdm, tensorboard but not pydantic, webdataset, soundfile...) can travel as
+# matplotlib, tqdm, tensorboard but not pydantic, webdataset, soundfile, faiss) can travel as
 # wheels in .whl/ (bench/README.md, "GPU check"): when the interpreter cannot import them,
 # they are installed into a temporary folder first and put on PYTHONPATH.
 set -u
@@ -19,7 +19,7 @@ PYTHON=${PYTHON:-python3}
 wheels=${GPU_CHECK_WHEELS:-$root/.whl}
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
-if compgen -G "$wheels/*.whl" >/dev/null && ! "$PYTHON" -c "import pydantic, webdataset, soundfile" 2>/dev/null; then
+if compgen -G "$wheels/*.whl" >/dev/null && ! "$PYTHON" -c "import pydantic, webdataset, soundfile, faiss" 2>/dev/null; then
     site=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_site.XXXXXX")
     echo "gpu_check: installing $(ls "$wheels"/*.whl | wc -l) wheel(s) from $wheels into $site"
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl \
