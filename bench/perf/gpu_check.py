@@ -444,9 +444,11 @@ def epoch_rows(marks: dict[str, list[Any]], samples: list[tuple[float, int]], hi
                         f"first batch after {first:.2f} s (worker start); step itself "
                         f"{statistics.median(steps) * 1000:.1f} ms median"))
     metrics = history[-1] if history else {}
-    kmeans_on = "GPU" if metrics.get("pre_kmeans_gpu") else "CPU"
+    kmeans = (f"embedding {metrics.get('pre_embed_time_s', float('nan')):.1f} s, k-means "
+              f"{metrics.get('pre_kmeans_time_s', float('nan')):.2f} s on the "
+              f"{'GPU' if metrics.get('pre_kmeans_gpu') else 'CPU'}")
     rows.append(Row(f"DeepEmoCluster epoch {e + 1} phases", f"{end - start:.1f} s",
-                    "", "na", f"re-cluster {t0 - start:.1f} s (k-means on the {kmeans_on}), train {t1 - t0:.1f} s "
+                    "", "na", f"re-cluster {t0 - start:.1f} s ({kmeans}), train {t1 - t0:.1f} s "
                     f"({len(enters)} steps of {batch}), valid + checkpoint {end - t1:.1f} s; demo shards built "
                     f"in {demo_s:.0f} s; in-process loop (LocalSession), not Ray Train"))
     return rows
@@ -503,7 +505,8 @@ def _ddp_worker(rank: int, world: int, port: int, smoke: bool, result: str) -> N
         gathered = [torch.zeros_like(mine) for _ in range(world)]
         dist.all_gather(gathered, mine)
         if rank == 0:
-            nccl = ".".join(map(str, torch.cuda.nccl.version())) if device.type == "cuda" else ""
+            version = torch.cuda.nccl.version() if device.type == "cuda" else ""
+            nccl = ".".join(map(str, version)) if isinstance(version, tuple) else str(version)  # int before torch 2.1
             Path(result).write_text(json.dumps({
                 "ms": ms, "equal": all(torch.equal(g, gathered[0]) for g in gathered),
                 "batch": len(bench.audio), "backend": backend, "nccl": nccl}))

@@ -91,13 +91,14 @@ def test_epoch_rows_from_fabricated_marks():
     marks = {"epoch_start": [0.0, 10.0], "train_start": [1.0, 12.0], "train_end": [8.0, 16.0],
              "epoch_end": [9.0, 18.0], "enters": [[1.5], [12.5, 13.6, 14.7]], "exits": [[2.0], [13.5, 14.6, 15.7]]}
     samples = [(11.0, 50), (13.0, 95), (15.0, 93), (17.0, 10)]
-    rows = gc.epoch_rows(marks, samples, [{"pre_kmeans_gpu": 1.0}], batch=64, demo_s=20.0, smoke=False)
+    history = [{"pre_kmeans_gpu": 1.0, "pre_embed_time_s": 1.5, "pre_kmeans_time_s": 0.25}]
+    rows = gc.epoch_rows(marks, samples, history, batch=64, demo_s=20.0, smoke=False)
     whole, train, wait, phases = rows
     assert (whole.value, whole.result) == ("62%", "miss")
     assert (train.value, train.result) == ("94%", "pass")
     assert wait.value == "100.0 ms median" and "first batch after 0.50 s" in wait.note
     assert phases.value == "8.0 s"
-    assert "re-cluster 2.0 s (k-means on the GPU), train 4.0 s (3 steps of 64)" in phases.note
+    assert "re-cluster 2.0 s (embedding 1.5 s, k-means 0.25 s on the GPU), train 4.0 s (3 steps of 64)" in phases.note
 
 
 def test_utilization_sampler_reads_a_fake_nvidia_smi(tmp_path):
