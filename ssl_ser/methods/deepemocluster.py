@@ -255,24 +255,24 @@ class DeepEmoCluster(Method):
         keys, embeddings, rows = self.ctx.embed([*self.ctx.job.data.train, *self.ctx.job.data.unlabelled],
                                                 gather=False)                     # 1. embed
         embed_time = time.perf_counter() - start
-        previous = self.table
-        self._install(self.pseudo_labels(keys, embeddings, rows, epoch), epoch)   # 2. k-means
+        previous, seed = self.table, epoch_seed(self.ctx.job.train.seed, epoch, "kmeans")
+        self._install(self.pseudo_labels(keys, embeddings, rows, seed), epoch)    # 2. k-means
         self.reset_head(epoch)                                                    # 3. new head
-        return self.report(epoch, previous, embed_time)  # then the loop trains (4.)
+        return self.report(epoch, seed, previous, embed_time)  # then the loop trains (4.)
 
     def pseudo_labels(self, keys: list[str], embeddings: np.ndarray, rows: list[dict[str, Any]],
-                      epoch: int) -> PseudoLabels:
+                      seed: int) -> PseudoLabels:
         """Pseudo-labels of this rank's embeddings (every rank gets the whole table), with the
         known and the hidden emotion of each row alongside for the agreement scores."""
         labels = self.ctx.labels
         known = np.array([labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
         hidden = np.array([IGNORE if r.get("labelled") else labels.encode_hidden(r) for r in rows], np.int64)
         return cluster(keys, embeddings, known, self.options.num_clusters,
-                       seed=epoch_seed(self.ctx.job.train.seed, epoch, "kmeans"), cfg=self.options.kmeans,
+                       seed=seed, cfg=self.options.kmeans,
                        mode=self.options.clustering, hidden=hidden,
                        comm=default_collective() if self.ctx.distributed else LocalCollective())
 
-    def report(self, epoch: int, previous: dict[str, int], embed_time: float) -> dict[str, float]:
+    def report(self, epoch: int, seed: int, previous: dict[str, int], embed_time: float) -> dict[str, float]:
         """The epoch's clustering in the metrics, the log and ``events.jsonl``."""
         ctx, pseudo = self.ctx, self.pseudo
         assert pseudo is not None
@@ -297,7 +297,7 @@ class DeepEmoCluster(Method):
                 + (f", {duplicates} duplicate keys" if duplicates else "")
                 + (f"; hidden labels: NMI {stats['nmi_hidden']:.3f}, purity {stats['purity_hidden']:.3f}"
                    if "nmi_hidden" in stats else ""))
-        ctx.event("recluster", epoch=epoch + 1, seed=epoch_seed(ctx.job.train.seed, epoch, "kmeans"),
+        ctx.event("recluster", epoch=epoch + 1, seed=seed,
                   points=len(pseudo.keys), clusters=self.options.num_clusters, device=pseudo.device_reason,
                   objective=stats["kmeans_objective"], empty=pseudo.empty,
                   sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"],
