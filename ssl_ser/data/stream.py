@@ -312,14 +312,14 @@ class _Sample:
 
 
 class _ShardReader(torch.utils.data.IterableDataset):
-    """What runs inside each DataLoader worker. Yields ``("batch", worker, stats, Batch)``
-    and, once at the end, ``("done", worker, stats, None)``."""
+    """What runs inside each DataLoader worker. Yields ``("batch", worker, stats, packed)``
+    (a :func:`_pack` ed :class:`Batch`) and, once at the end, ``("done", worker, stats, None)``."""
 
     def __init__(self, settings: _Settings) -> None:
         super().__init__()
         self.s = settings
 
-    def __iter__(self) -> Iterator[tuple[str, int, StreamStats, Batch | None]]:
+    def __iter__(self) -> Iterator[tuple[str, int, StreamStats, _Packed | None]]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         stats = StreamStats()
@@ -329,7 +329,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
             batches = self._exact_batches(worker, workers, stats)
         for batch in batches:
             stats.batches += 1
-            yield "batch", worker, copy.deepcopy(stats), batch
+            yield "batch", worker, copy.deepcopy(stats), _pack(batch)
         yield "done", worker, stats, None
 
     def _rng(self, worker: int, *tag: object) -> random.Random:
@@ -472,6 +472,23 @@ class _ShardReader(torch.utils.data.IterableDataset):
                      source=torch.tensor([s.source for s in samples], dtype=torch.int64))
 
 
+# A batch crosses from a DataLoader worker to the trainer as one tensor (the audio, in shared
+# memory) plus plain lists: every tensor costs the receiver a socket connection to fetch its
+# file descriptor, which at 5 tensors a batch took more CPU than the rest of the main process.
+_Packed = tuple[list[str], torch.Tensor, list[int], list[dict[str, Any]], list[int]]
+
+
+def _pack(batch: Batch) -> _Packed:
+    assert batch.source is not None
+    return batch.keys, batch.audio, batch.lengths.tolist(), batch.meta, batch.source.tolist()
+
+
+def _unpack(packed: _Packed) -> Batch:
+    keys, wave, lengths, meta, source = packed  # labelled and attributes are derived from meta
+    return Batch(keys=keys, audio=wave, lengths=torch.tensor(lengths, dtype=torch.int64), meta=meta,
+                 source=torch.tensor(source, dtype=torch.int64))
+
+
 def _take(iterator: Iterator[Any], n: int) -> list[Any]:
     out = []
     for item in iterator:
@@ -592,11 +609,11 @@ class ShardStream:
             collate_fn=_identity, pin_memory=self.pin_memory,
             prefetch_factor=self.prefetch_factor if self.num_workers else None,
             persistent_workers=False)
-        for kind, worker, stats, batch in loader:
+        for kind, worker, stats, packed in loader:
             self._worker_stats[worker] = stats
             if kind == "batch":
-                assert batch is not None
-                yield batch
+                assert packed is not None
+                yield _unpack(packed)
 
 
 def _identity(item: Any) -> Any:
