@@ -56,6 +56,7 @@ from braceexpand import braceexpand
 from ssl_ser import SAMPLE_RATE, audio
 from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.data.shard_index import INDEX, ShardError, open_url, read_index
+from ssl_ser.data.tar_samples import read_samples
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
 
@@ -512,13 +513,6 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
     is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
     ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
-    # deferred: webdataset only inside stream readers
-    from webdataset.handlers import reraise_exception
-    from webdataset.tariterators import (  # deferred: webdataset only inside stream readers
-        group_by_keys,
-        tar_file_expander,
-    )
-
     def failed(err: BaseException) -> None:
         if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw
             stats.shards_failed += 1
@@ -535,8 +529,7 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     if count:
         stats.shards_opened += 1
     try:
-        files = tar_file_expander([{"url": url, "stream": stream}], handler=reraise_exception)
-        yield from group_by_keys(files, handler=reraise_exception)
+        yield from read_samples(stream, url)
     except Exception as err:
         failed(err)
     finally:
