@@ -11,6 +11,7 @@ in the same words everywhere, and scales float audio that exceeds full scale dow
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,27 @@ def decode(source: str | Path | bytes) -> tuple[np.ndarray, int]:
         name = "<bytes>" if isinstance(source, bytes) else str(source)
         raise AudioError(f"{name}: cannot decode audio ({err})") from None
     return np.ascontiguousarray(data.T), int(rate)
+
+
+def decode_window(source: bytes, length: int, start: Callable[[int], int],
+                  rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+    """:func:`decode`, but audio at ``rate`` longer than ``length`` frames is read only from
+    ``start(excess)`` (a frame in ``[0, excess]``, ``excess`` = frames beyond ``length``) for
+    ``length`` frames: FLAC and WAV seek, so a short crop of a long utterance costs a short
+    decode. ``start`` is called only then; audio at another rate is decoded whole (the caller
+    resamples before cutting)."""
+    try:
+        with sf.SoundFile(io.BytesIO(source)) as handle:
+            excess = handle.frames - length
+            if handle.samplerate == rate and excess > 0 and handle.seekable():
+                handle.seek(start(excess))
+                data = handle.read(length, dtype="float32", always_2d=True)
+            else:
+                data = handle.read(dtype="float32", always_2d=True)
+            found = int(handle.samplerate)
+    except Exception as err:
+        raise AudioError(f"<bytes>: cannot decode audio ({err})") from None
+    return np.ascontiguousarray(data.T), found
 
 
 def to_mono(wave: torch.Tensor | np.ndarray) -> torch.Tensor:

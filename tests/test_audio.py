@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,30 @@ def test_the_shard_builder_stores_loud_float_audio_scaled_and_says_so(tmp_path: 
     assert torch.allclose(stored, torch.from_numpy(loud) / 5.0, atol=1e-4)  # the shape survives
     assert json.loads((tmp_path / "s" / "index.json").read_text())["totals"]["rejected"] == 0
     assert decode(tmp_path / "loud.wav")[0].max() > 4.9  # the source file is untouched
+
+
+def test_decode_window_reads_the_same_frames_as_a_full_decode_cut_afterwards() -> None:
+    from ssl_ser.audio import decode, decode_window, encode_flac
+
+    rng = np.random.default_rng(0)
+    blob = encode_flac(0.3 * rng.standard_normal(40_000).astype(np.float32))
+    full, _ = decode(blob)
+    excesses: list[int] = []
+    for start in (0, 1, 4095, 4096, 12_345, 30_000):  # across FLAC block boundaries, up to the end
+        def at(excess: int, start: int = start) -> int:
+            excesses.append(excess)
+            return start
+        window, rate = decode_window(blob, 10_000, at)
+        assert rate == 16_000 and np.array_equal(window, full[:, start:start + 10_000])
+    assert set(excesses) == {30_000}
+    never = decode_window(blob, 50_000, lambda excess: pytest.fail("nothing to cut"))  # type: ignore[arg-type,return-value]
+    assert np.array_equal(never[0], full)
+
+
+def test_decode_window_leaves_audio_at_another_rate_whole() -> None:
+    from ssl_ser.audio import decode_window
+
+    buf = io.BytesIO()
+    sf.write(buf, np.linspace(-0.5, 0.5, 8_000, dtype=np.float32), 8_000, format="FLAC")
+    data, rate = decode_window(buf.getvalue(), 1_000, lambda excess: pytest.fail("not at 16 kHz"))  # type: ignore[arg-type,return-value]
+    assert rate == 8_000 and data.shape == (1, 8_000)

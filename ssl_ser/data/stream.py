@@ -426,9 +426,14 @@ class _ShardReader(torch.utils.data.IterableDataset):
                 stats: StreamStats) -> _Sample | None:
 
         key = raw.get("__key__", "?")
+        limit = self.s.crop or self.s.max_len
         try:
             meta = json.loads(raw["json"])
-            data, rate = audio.decode(bytes(raw["flac"]))
+            if limit is None:
+                data, rate = audio.decode(bytes(raw["flac"]))
+            else:  # decode only the frames kept; the same draw from rng as cutting afterwards
+                data, rate = audio.decode_window(bytes(raw["flac"]), limit,
+                                                 lambda excess: self._crop_start(excess, rng))
         except KeyError as err:
             stats.samples_failed += 1
             log.warning("sample %s in %s has no %s member; skipped", key, raw.get("__url__"), err)
@@ -440,12 +445,13 @@ class _ShardReader(torch.utils.data.IterableDataset):
         # shards hold 16 kHz mono; anything else (a hand-made shard) is converted
         wave = torch.from_numpy(data[0]) if data.shape[0] == 1 else audio.to_mono(data)
         wave = audio.resample(wave, rate, SAMPLE_RATE)
-        limit = self.s.crop or self.s.max_len
-        if limit is not None and wave.numel() > limit:
-            excess = wave.numel() - limit
-            offset = rng.randint(0, excess) if self.s.mode == "train" else 0  # exact: from the start
+        if limit is not None and wave.numel() > limit:  # only audio that was not at 16 kHz
+            offset = self._crop_start(wave.numel() - limit, rng)
             wave = wave[offset:offset + limit].clone()  # do not keep the whole utterance alive
         return _Sample(key, wave, meta, source)
+
+    def _crop_start(self, excess: int, rng: random.Random) -> int:
+        return rng.randint(0, excess) if self.s.mode == "train" else 0  # exact: from the start
 
     def _batches(self, samples: Iterator[_Sample], rng: random.Random) -> Iterator[Batch]:
         size = self.s.batch_size

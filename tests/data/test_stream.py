@@ -147,6 +147,28 @@ def test_crop_and_pad_keep_true_lengths(shard_sets):
         assert torch.equal(row[:length], originals[key][:length])  # exact mode cuts from the start
 
 
+def test_crops_decode_only_their_window_with_the_offsets_of_a_full_decode(shard_sets, monkeypatch):
+    from ssl_ser import audio
+
+    def stream():
+        return make_stream(shard_sets["varied"], mode="train", batch_size=8, crop_seconds=0.7,
+                           rank=0, world_size=1, num_workers=0, samples_per_epoch=48, seed=3)
+
+    windowed = list(stream())
+
+    def decode_whole_then_cut(blob, length, start, rate=16_000):
+        data, found = audio.decode(blob)
+        if found == rate and data.shape[1] > length:
+            offset = start(data.shape[1] - length)
+            data = data[:, offset:offset + length]
+        return data, found
+
+    monkeypatch.setattr(audio, "decode_window", decode_whole_then_cut)
+    for got, want in zip(windowed, stream(), strict=True):
+        assert got.keys == want.keys and torch.equal(got.audio, want.audio)
+        assert torch.equal(got.lengths, want.lengths)
+
+
 def test_a_truncated_or_garbage_shard_is_skipped_and_counted(shard_sets, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(shard_sets["many"], damaged)
