@@ -70,7 +70,9 @@ def decode(source: str | Path | bytes) -> tuple[np.ndarray, int]:
     """Decode a file path or encoded bytes to float32 ``[channels, samples]`` and its rate."""
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-        data, rate = sf.read(handle, dtype="float32", always_2d=True)
+        with sf.SoundFile(handle) as opened:  # not sf.read: its seek to frame 0 restarts the
+            data = opened.read(dtype="float32", always_2d=True)  # FLAC decoder (~20 % per file)
+            rate = opened.samplerate
     except Exception as err:
         name = "<bytes>" if isinstance(source, bytes) else str(source)
         raise AudioError(f"{name}: cannot decode audio ({err})") from None
