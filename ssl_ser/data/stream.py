@@ -197,7 +197,8 @@ class Batch:
 def resolve_shards(spec: ShardSpec) -> list[str]:
     """Shard locations from a directory (the shards its ``index.json`` lists, else its
     ``shard-*.tar``, sorted), a glob, brace notation (``a/shard-{000000..000009}.tar``), a URL
-    (``s3://``, ``pipe:``, ``http(s)://``, brace notation allowed) or a list of those. Named
+    (``s3://``, ``pipe:``, ``http(s)://``, brace notation allowed; one ending in ``/`` or
+    ``/index.json`` is a remote shard set: the shards its index lists) or a list of those. Named
     local shards that are missing are an error naming them; shards an index lists but that
     are gone are read as failed, so the pass reports them (:meth:`ShardStream.shortfall`)."""
 
@@ -209,6 +210,11 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     if not text:
         raise StreamError("empty shard specification")
     if is_url(text):
+        if text.endswith(("/", "/" + INDEX)) and not text.startswith("pipe:"):
+            listed = read_index(text).shards  # a remote shard set: the shards its index lists
+            if not listed:
+                raise StreamError(f"{text}: its {INDEX} lists no shards")
+            return listed
         return list(braceexpand(text))
     found: list[str] = []
     missing: list[str] = []

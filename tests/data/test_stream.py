@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import functools
 import io
 import math
 import shutil
 import tarfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -290,6 +293,42 @@ def test_pipe_urls_are_read_like_files(shard_sets):
         make_stream(urls, mode="train", rank=0, world_size=1)
     assert len(make_stream(urls, mode="train", batch_size=4, samples_per_epoch=6, rank=0,
                            world_size=1)) == 2
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A loopback HTTP server over ``tmp_path``; yields (folder, base URL)."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="webdataset reads http:// through curl")
+def test_a_shard_set_is_streamed_over_http_from_its_index(shard_sets, http_root):
+    folder, base = http_root
+    shutil.copytree(shard_sets["many"], folder / "many")
+    for spec in (f"{base}/many/", f"{base}/many/index.json"):
+        assert resolve_shards(spec) == [f"{base}/many/shard-00000{i}.tar" for i in range(5)]
+    stream = make_stream(f"{base}/many/", mode="exact", batch_size=8, rank=0, world_size=1,
+                         num_workers=2)
+    assert sorted(epoch_keys(stream)) == sorted(all_keys(shard_sets["many"]))
+    assert stream.shortfall() is None and stream.expected_samples == 40
+
+    (folder / "many" / "shard-000002.tar").unlink()  # a 404: one failed shard, the rest read
+    stream = make_stream(f"{base}/many/", mode="exact", batch_size=8, rank=0, world_size=1,
+                         num_workers=0)
+    assert len(epoch_keys(stream)) == 32
+    short = stream.shortfall()
+    assert short is not None and short.failed_shards == [f"{base}/many/shard-000002.tar"]
 
 
 def test_train_mode_without_an_index_needs_samples_per_epoch(shard_sets, tmp_path):
