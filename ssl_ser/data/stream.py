@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from braceexpand import braceexpand
 
@@ -320,7 +321,7 @@ class _Sample:
 
 class _ShardReader(torch.utils.data.IterableDataset):
     """What runs inside each DataLoader worker. Yields ``("batch", worker, stats, packed)``
-    (a :func:`_pack` ed :class:`Batch`) and, once at the end, ``("done", worker, stats, None)``."""
+    (a batch as :func:`_unpack` takes it) and, once at the end, ``("done", worker, stats, None)``."""
 
     def __init__(self, settings: _Settings) -> None:
         super().__init__()
@@ -336,7 +337,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
             batches = self._exact_batches(worker, workers, stats)
         for batch in batches:
             stats.batches += 1
-            yield "batch", worker, copy.deepcopy(stats), _pack(batch)
+            yield "batch", worker, copy.deepcopy(stats), batch
         yield "done", worker, stats, None
 
     def _rng(self, worker: int, *tag: object) -> random.Random:
@@ -344,7 +345,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
         return random.Random("/".join(map(str, (self.s.seed, self.s.epoch, self.s.rank, worker) + tag)))
 
     # train: resampled shards, fixed batch count -------------------------------------------
-    def _train_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[Batch]:
+    def _train_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[_Packed]:
         total = self.s.batches_per_rank or 0
         mine = total // workers + (1 if worker < total % workers else 0)
         if mine == 0:
@@ -389,7 +390,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
                                   f"{stats.shards_failed} failed so far")
 
     # exact: each sample once ---------------------------------------------------------------
-    def _exact_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[Batch]:
+    def _exact_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[_Packed]:
         readers = self.s.world_size * workers
         slot = self.s.rank * workers + worker
         shards = [(url, i) for i, urls in enumerate(self.s.urls) for url in urls]
@@ -435,11 +436,9 @@ class _ShardReader(torch.utils.data.IterableDataset):
         limit = self.s.crop or self.s.max_len
         try:
             meta = json.loads(raw["json"])
-            if limit is None:
-                data, rate = audio.decode(bytes(raw["flac"]))
-            else:  # decode only the frames kept; the same draw from rng as cutting afterwards
-                data, rate = audio.decode_window(bytes(raw["flac"]), limit,
-                                                 lambda excess: self._crop_start(excess, rng))
+            # decodes only the frames kept, with the same draw from rng as cutting afterwards
+            data, rate = audio.decode_clip(bytes(raw["flac"]), limit,
+                                           lambda excess: self._crop_start(excess, rng))
         except KeyError as err:
             stats.samples_failed += 1
             log.warning("sample %s in %s has no %s member; skipped", key, raw.get("__url__"), err)
@@ -448,7 +447,9 @@ class _ShardReader(torch.utils.data.IterableDataset):
             stats.samples_failed += 1
             log.warning("sample %s in %s cannot be decoded (%s); skipped", key, raw.get("__url__"), err)
             return None
-        # shards hold 16 kHz mono; anything else (a hand-made shard) is converted
+        if data.dtype == np.int16:  # 16-bit 16 kHz mono, as shards hold: scaled on unpacking
+            return _Sample(key, torch.from_numpy(data[0]), meta, source)
+        # anything else (a hand-made shard) is converted
         wave = torch.from_numpy(data[0]) if data.shape[0] == 1 else audio.to_mono(data)
         wave = audio.resample(wave, rate, SAMPLE_RATE)
         if limit is not None and wave.numel() > limit:  # only audio that was not at 16 kHz
@@ -459,7 +460,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
     def _crop_start(self, excess: int, rng: random.Random) -> int:
         return rng.randint(0, excess) if self.s.mode == "train" else 0  # exact: from the start
 
-    def _batches(self, samples: Iterator[_Sample], rng: random.Random) -> Iterator[Batch]:
+    def _batches(self, samples: Iterator[_Sample], rng: random.Random) -> Iterator[_Packed]:
         size = self.s.batch_size
         if not self.s.bucketing:
             while chunk := _take(samples, size):
@@ -475,29 +476,31 @@ class _ShardReader(torch.utils.data.IterableDataset):
             for chunk in chunks:
                 yield self._collate(chunk)
 
-    def _collate(self, samples: list[_Sample]) -> Batch:
-        lengths = torch.tensor([s.wave.numel() for s in samples], dtype=torch.int64)
-        audio = torch.nn.utils.rnn.pad_sequence([s.wave for s in samples], batch_first=True)
-        if self.s.crop is not None and audio.shape[1] < self.s.crop:
-            audio = torch.nn.functional.pad(audio, (0, self.s.crop - audio.shape[1]))
-        return Batch(keys=[s.key for s in samples], audio=audio, lengths=lengths,
-                     meta=[s.meta for s in samples],
-                     source=torch.tensor([s.source for s in samples], dtype=torch.int64))
+    def _collate(self, samples: list[_Sample]) -> _Packed:
+        waves = [s.wave for s in samples]
+        if any(w.dtype != torch.int16 for w in waves):  # one float row makes the batch float
+            waves = [w.float() * audio.PCM16_SCALE if w.dtype == torch.int16 else w for w in waves]
+        padded = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        if self.s.crop is not None and padded.shape[1] < self.s.crop:
+            padded = torch.nn.functional.pad(padded, (0, self.s.crop - padded.shape[1]))
+        return ([s.key for s in samples], padded, [w.numel() for w in waves],
+                [s.meta for s in samples], [s.source for s in samples])
 
 
 # A batch crosses from a DataLoader worker to the trainer as one tensor (the audio, in shared
-# memory) plus plain lists: every tensor costs the receiver a socket connection to fetch its
-# file descriptor, which at 5 tensors a batch took more CPU than the rest of the main process.
+# memory) plus plain lists (keys, lengths, meta, sources): every tensor costs the receiver a
+# socket round trip to fetch its file descriptor, which at 5 tensors a batch took more CPU than
+# the rest of the main process; and the audio travels as int16 when every row is 16-bit PCM
+# (as shards hold), since creating and filling the shared memory costs per byte.
 _Packed = tuple[list[str], torch.Tensor, list[int], list[dict[str, Any]], list[int]]
-
-
-def _pack(batch: Batch) -> _Packed:
-    assert batch.source is not None
-    return batch.keys, batch.audio, batch.lengths.tolist(), batch.meta, batch.source.tolist()
 
 
 def _unpack(packed: _Packed) -> Batch:
     keys, wave, lengths, meta, source = packed  # labelled and attributes are derived from meta
+    if wave.dtype == torch.int16:  # exactly what a float32 decode gives; numpy: one thread
+        # (torch would wake its intra-op pool for this, costly on a busy machine)
+        wave = torch.from_numpy(np.multiply(wave.numpy(), np.float32(audio.PCM16_SCALE),
+                                            dtype=np.float32))
     return Batch(keys=keys, audio=wave, lengths=torch.tensor(lengths, dtype=torch.int64), meta=meta,
                  source=torch.tensor(source, dtype=torch.int64))
 

@@ -9,6 +9,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -159,17 +160,41 @@ def test_crops_decode_only_their_window_with_the_offsets_of_a_full_decode(shard_
 
     windowed = list(stream())
 
+    clip = audio.decode_clip
+
     def decode_whole_then_cut(blob, length, start, rate=16_000):
-        data, found = audio.decode(blob)
+        data, found = clip(blob)
         if found == rate and data.shape[1] > length:
             offset = start(data.shape[1] - length)
             data = data[:, offset:offset + length]
         return data, found
 
-    monkeypatch.setattr(audio, "decode_window", decode_whole_then_cut)
+    monkeypatch.setattr(audio, "decode_clip", decode_whole_then_cut)
     for got, want in zip(windowed, stream(), strict=True):
         assert got.keys == want.keys and torch.equal(got.audio, want.audio)
         assert torch.equal(got.lengths, want.lengths)
+
+
+def test_a_batch_mixing_16_bit_and_other_audio_is_float32_and_exact(tmp_path):
+    t = np.linspace(-0.5, 0.5, 3200, dtype=np.float32)
+    members = []
+    for key, data, rate, subtype in (("a16", t, 16_000, "PCM_16"), ("b24", -t, 16_000, "PCM_24"),
+                                     ("c8k", t[:1600], 8_000, "PCM_16")):
+        buf = io.BytesIO()
+        sf.write(buf, data, rate, format="FLAC", subtype=subtype)
+        members += [(f"{key}.flac", buf.getvalue()), (f"{key}.json", b'{"labelled": false}')]
+    with tarfile.open(tmp_path / "shard-000000.tar", "w") as tar:
+        for name, blob in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    for keys in (["a16"], ["a16", "b24", "c8k"]):
+        stream = make_stream(tmp_path, mode="exact", batch_size=len(keys), rank=0, world_size=1,
+                             num_workers=0)
+        batch = next(iter(stream))
+        assert batch.keys == keys and batch.audio.dtype == torch.float32
+        wave, _ = sf.read(io.BytesIO(members[0][1]), dtype="float32")
+        assert torch.equal(batch.audio[0, :3200], torch.from_numpy(wave))
 
 
 def test_a_truncated_or_garbage_shard_is_skipped_and_counted(shard_sets, tmp_path):
