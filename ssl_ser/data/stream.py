@@ -189,7 +189,7 @@ class Batch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         return self._map_tensors(lambda t: t.to(device, non_blocking=non_blocking))
 
-    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
+    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True) and the stream
         return self._map_tensors(lambda t: t.pin_memory())
 
 
@@ -495,14 +495,18 @@ class _ShardReader(torch.utils.data.IterableDataset):
 _Packed = tuple[list[str], torch.Tensor, list[int], list[dict[str, Any]], list[int]]
 
 
-def _unpack(packed: _Packed) -> Batch:
+def _unpack(packed: _Packed, *, pin: bool = False) -> Batch:
+    """The :class:`Batch` of a packed one; ``pin``: in page-locked memory (for the GPU), the
+    int16 audio converted straight into it."""
     keys, wave, lengths, meta, source = packed  # labelled and attributes are derived from meta
     if wave.dtype == torch.int16:  # exactly what a float32 decode gives; numpy: one thread
         # (torch would wake its intra-op pool for this, costly on a busy machine)
-        wave = torch.from_numpy(np.multiply(wave.numpy(), np.float32(audio.PCM16_SCALE),
-                                            dtype=np.float32))
-    return Batch(keys=keys, audio=wave, lengths=torch.tensor(lengths, dtype=torch.int64), meta=meta,
-                 source=torch.tensor(source, dtype=torch.int64))
+        out = torch.empty(wave.shape, dtype=torch.float32, pin_memory=pin)
+        np.multiply(wave.numpy(), np.float32(audio.PCM16_SCALE), out=out.numpy())
+        wave = out
+    batch = Batch(keys=keys, audio=wave, lengths=torch.tensor(lengths, dtype=torch.int64),
+                  meta=meta, source=torch.tensor(source, dtype=torch.int64))
+    return batch.pin_memory() if pin else batch  # a pinned tensor pins as itself, uncopied
 
 
 def _take(iterator: Iterator[Any], n: int) -> list[Any]:
@@ -612,16 +616,19 @@ class ShardStream:
 
     def __iter__(self) -> Iterator[Batch]:
         self._worker_stats = {}
+        # pinned by _unpack, not by the DataLoader, which would pin the int16 copy; only with
+        # CUDA, as the DataLoader decides
+        pin = self.pin_memory and torch.cuda.is_available()
         loader = torch.utils.data.DataLoader(
             _ShardReader(self.settings), batch_size=None, num_workers=self.num_workers,
-            collate_fn=_identity, pin_memory=self.pin_memory,
+            collate_fn=_identity, pin_memory=False,
             prefetch_factor=self.prefetch_factor if self.num_workers else None,
             persistent_workers=False)
         for kind, worker, stats, packed in loader:
             self._worker_stats[worker] = stats
             if kind == "batch":
                 assert packed is not None
-                yield _unpack(packed)
+                yield _unpack(packed, pin=pin)
 
 
 def _identity(item: Any) -> Any:

@@ -197,6 +197,22 @@ def test_a_batch_mixing_16_bit_and_other_audio_is_float32_and_exact(tmp_path):
         assert torch.equal(batch.audio[0, :3200], torch.from_numpy(wave))
 
 
+def test_pinned_batches_are_asked_for_only_with_cuda(shard_sets, monkeypatch):
+    from ssl_ser.data import stream as module
+
+    pins = []
+    real = module._unpack
+    monkeypatch.setattr(module, "_unpack", lambda packed, pin: pins.append(pin) or real(packed))
+    for cuda in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        for pin_memory in (False, True):
+            pins.clear()
+            stream = make_stream(shard_sets["few"], mode="exact", batch_size=2, rank=0,
+                                 world_size=1, num_workers=0, pin_memory=pin_memory)
+            assert len(epoch_keys(stream)) == 6
+            assert pins == [cuda and pin_memory] * 3
+
+
 def test_a_truncated_or_garbage_shard_is_skipped_and_counted(shard_sets, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(shard_sets["many"], damaged)
