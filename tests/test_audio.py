@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,38 @@ def test_the_shard_builder_stores_loud_float_audio_scaled_and_says_so(tmp_path: 
     assert torch.allclose(stored, torch.from_numpy(loud) / 5.0, atol=1e-4)  # the shape survives
     assert json.loads((tmp_path / "s" / "index.json").read_text())["totals"]["rejected"] == 0
     assert decode(tmp_path / "loud.wav")[0].max() > 4.9  # the source file is untouched
+
+
+def test_decode_clip_reads_the_same_frames_as_a_full_decode_cut_afterwards() -> None:
+    from ssl_ser.audio import PCM16_SCALE, decode, decode_clip, encode_flac
+
+    rng = np.random.default_rng(0)
+    blob = encode_flac(0.3 * rng.standard_normal(40_000).astype(np.float32))
+    full, _ = decode(blob)
+    whole, rate = decode_clip(blob)  # 16-bit mono at 16 kHz: its int16 samples, exactly scaled
+    assert rate == 16_000 and whole.dtype == np.int16 and whole.shape == (1, 40_000)
+    assert np.array_equal(whole * np.float32(PCM16_SCALE), full)
+    excesses: list[int] = []
+    for start in (0, 1, 4095, 4096, 12_345, 30_000):  # across FLAC block boundaries, up to the end
+        def at(excess: int, start: int = start) -> int:
+            excesses.append(excess)
+            return start
+        window, _ = decode_clip(blob, 10_000, at)
+        assert np.array_equal(window, whole[:, start:start + 10_000])
+    assert set(excesses) == {30_000}
+    never, _ = decode_clip(blob, 50_000, lambda excess: pytest.fail("nothing to cut"))  # type: ignore[arg-type,return-value]
+    assert np.array_equal(never, whole)
+
+
+def test_decode_clip_gives_float_for_other_rates_channels_and_depths() -> None:
+    from ssl_ser.audio import decode, decode_clip
+
+    t = np.linspace(-0.5, 0.5, 8_000, dtype=np.float32)
+    for data, rate, subtype in ((t, 8_000, "PCM_16"), (np.stack([t, -t], 1), 16_000, "PCM_16"),
+                                (t, 16_000, "PCM_24")):
+        buf = io.BytesIO()
+        sf.write(buf, data, rate, format="FLAC", subtype=subtype)
+        got, found = decode_clip(buf.getvalue(), 1_000 if rate != 16_000 else None,
+                                 lambda excess: pytest.fail("not at 16 kHz"))  # type: ignore[arg-type,return-value]
+        assert found == rate and got.dtype == np.float32
+        assert np.array_equal(got, decode(buf.getvalue())[0])  # whole: the caller resamples first

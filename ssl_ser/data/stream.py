@@ -30,9 +30,10 @@ Rank and world size come from the explicit arguments when given, else from
 ``torch.distributed`` when it is initialised (Ray Train), else from the ``RANK`` and
 ``WORLD_SIZE`` environment variables, else a single process.
 
-Why one module of ~670 lines: one pipeline whose stages (shard specs, the reader that runs in
+Why one module of ~700 lines: one pipeline whose stages (shard specs, the reader that runs in
 DataLoader workers, mixing, exact passes, bucketing, collation, the stream object) share
-private settings and record types; split, they would have to export those internals.
+private settings and record types; split, they would have to export those internals. (Tar
+parsing shares none of them: :mod:`ssl_ser.data.tar_samples`.)
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from braceexpand import braceexpand
 
 from ssl_ser import SAMPLE_RATE, audio
 from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.data.shard_index import INDEX, ShardError, open_url, read_index
+from ssl_ser.data.tar_samples import read_samples
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
 
@@ -187,7 +190,7 @@ class Batch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         return self._map_tensors(lambda t: t.to(device, non_blocking=non_blocking))
 
-    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
+    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True) and the stream
         return self._map_tensors(lambda t: t.pin_memory())
 
 
@@ -196,7 +199,8 @@ class Batch:
 def resolve_shards(spec: ShardSpec) -> list[str]:
     """Shard locations from a directory (the shards its ``index.json`` lists, else its
     ``shard-*.tar``, sorted), a glob, brace notation (``a/shard-{000000..000009}.tar``), a URL
-    (``s3://``, ``pipe:``, ``http(s)://``, brace notation allowed) or a list of those. Named
+    (``s3://``, ``pipe:``, ``http(s)://``, brace notation allowed; one ending in ``/`` or
+    ``/index.json`` is a remote shard set: the shards its index lists) or a list of those. Named
     local shards that are missing are an error naming them; shards an index lists but that
     are gone are read as failed, so the pass reports them (:meth:`ShardStream.shortfall`)."""
 
@@ -208,6 +212,11 @@ def resolve_shards(spec: ShardSpec) -> list[str]:
     if not text:
         raise StreamError("empty shard specification")
     if is_url(text):
+        if text.endswith(("/", "/" + INDEX)) and not text.startswith("pipe:"):
+            listed = read_index(text).shards  # a remote shard set: the shards its index lists
+            if not listed:
+                raise StreamError(f"{text}: its {INDEX} lists no shards")
+            return listed
         return list(braceexpand(text))
     found: list[str] = []
     missing: list[str] = []
@@ -312,14 +321,14 @@ class _Sample:
 
 
 class _ShardReader(torch.utils.data.IterableDataset):
-    """What runs inside each DataLoader worker. Yields ``("batch", worker, stats, Batch)``
-    and, once at the end, ``("done", worker, stats, None)``."""
+    """What runs inside each DataLoader worker. Yields ``("batch", worker, stats, packed)``
+    (a batch as :func:`_unpack` takes it) and, once at the end, ``("done", worker, stats, None)``."""
 
     def __init__(self, settings: _Settings) -> None:
         super().__init__()
         self.s = settings
 
-    def __iter__(self) -> Iterator[tuple[str, int, StreamStats, Batch | None]]:
+    def __iter__(self) -> Iterator[tuple[str, int, StreamStats, _Packed | None]]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         stats = StreamStats()
@@ -337,7 +346,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
         return random.Random("/".join(map(str, (self.s.seed, self.s.epoch, self.s.rank, worker) + tag)))
 
     # train: resampled shards, fixed batch count -------------------------------------------
-    def _train_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[Batch]:
+    def _train_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[_Packed]:
         total = self.s.batches_per_rank or 0
         mine = total // workers + (1 if worker < total % workers else 0)
         if mine == 0:
@@ -382,7 +391,7 @@ class _ShardReader(torch.utils.data.IterableDataset):
                                   f"{stats.shards_failed} failed so far")
 
     # exact: each sample once ---------------------------------------------------------------
-    def _exact_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[Batch]:
+    def _exact_batches(self, worker: int, workers: int, stats: StreamStats) -> Iterator[_Packed]:
         readers = self.s.world_size * workers
         slot = self.s.rank * workers + worker
         shards = [(url, i) for i, urls in enumerate(self.s.urls) for url in urls]
@@ -425,9 +434,12 @@ class _ShardReader(torch.utils.data.IterableDataset):
                 stats: StreamStats) -> _Sample | None:
 
         key = raw.get("__key__", "?")
+        limit = self.s.crop or self.s.max_len
         try:
             meta = json.loads(raw["json"])
-            data, rate = audio.decode(bytes(raw["flac"]))
+            # decodes only the frames kept, with the same draw from rng as cutting afterwards
+            data, rate = audio.decode_clip(bytes(raw["flac"]), limit,
+                                           lambda excess: self._crop_start(excess, rng))
         except KeyError as err:
             stats.samples_failed += 1
             log.warning("sample %s in %s has no %s member; skipped", key, raw.get("__url__"), err)
@@ -436,17 +448,20 @@ class _ShardReader(torch.utils.data.IterableDataset):
             stats.samples_failed += 1
             log.warning("sample %s in %s cannot be decoded (%s); skipped", key, raw.get("__url__"), err)
             return None
-        # shards hold 16 kHz mono; anything else (a hand-made shard) is converted
+        if data.dtype == np.int16:  # 16-bit 16 kHz mono, as shards hold: scaled on unpacking
+            return _Sample(key, torch.from_numpy(data[0]), meta, source)
+        # anything else (a hand-made shard) is converted
         wave = torch.from_numpy(data[0]) if data.shape[0] == 1 else audio.to_mono(data)
         wave = audio.resample(wave, rate, SAMPLE_RATE)
-        limit = self.s.crop or self.s.max_len
-        if limit is not None and wave.numel() > limit:
-            excess = wave.numel() - limit
-            offset = rng.randint(0, excess) if self.s.mode == "train" else 0  # exact: from the start
+        if limit is not None and wave.numel() > limit:  # only audio that was not at 16 kHz
+            offset = self._crop_start(wave.numel() - limit, rng)
             wave = wave[offset:offset + limit].clone()  # do not keep the whole utterance alive
         return _Sample(key, wave, meta, source)
 
-    def _batches(self, samples: Iterator[_Sample], rng: random.Random) -> Iterator[Batch]:
+    def _crop_start(self, excess: int, rng: random.Random) -> int:
+        return rng.randint(0, excess) if self.s.mode == "train" else 0  # exact: from the start
+
+    def _batches(self, samples: Iterator[_Sample], rng: random.Random) -> Iterator[_Packed]:
         size = self.s.batch_size
         if not self.s.bucketing:
             while chunk := _take(samples, size):
@@ -462,14 +477,37 @@ class _ShardReader(torch.utils.data.IterableDataset):
             for chunk in chunks:
                 yield self._collate(chunk)
 
-    def _collate(self, samples: list[_Sample]) -> Batch:
-        lengths = torch.tensor([s.wave.numel() for s in samples], dtype=torch.int64)
-        audio = torch.nn.utils.rnn.pad_sequence([s.wave for s in samples], batch_first=True)
-        if self.s.crop is not None and audio.shape[1] < self.s.crop:
-            audio = torch.nn.functional.pad(audio, (0, self.s.crop - audio.shape[1]))
-        return Batch(keys=[s.key for s in samples], audio=audio, lengths=lengths,
-                     meta=[s.meta for s in samples],
-                     source=torch.tensor([s.source for s in samples], dtype=torch.int64))
+    def _collate(self, samples: list[_Sample]) -> _Packed:
+        waves = [s.wave for s in samples]
+        if any(w.dtype != torch.int16 for w in waves):  # one float row makes the batch float
+            waves = [w.float() * audio.PCM16_SCALE if w.dtype == torch.int16 else w for w in waves]
+        padded = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        if self.s.crop is not None and padded.shape[1] < self.s.crop:
+            padded = torch.nn.functional.pad(padded, (0, self.s.crop - padded.shape[1]))
+        return ([s.key for s in samples], padded, [w.numel() for w in waves],
+                [s.meta for s in samples], [s.source for s in samples])
+
+
+# A batch crosses from a DataLoader worker to the trainer as one tensor (the audio, in shared
+# memory) plus plain lists (keys, lengths, meta, sources): every tensor costs the receiver a
+# socket round trip to fetch its file descriptor, which at 5 tensors a batch took more CPU than
+# the rest of the main process; and the audio travels as int16 when every row is 16-bit PCM
+# (as shards hold), since creating and filling the shared memory costs per byte.
+_Packed = tuple[list[str], torch.Tensor, list[int], list[dict[str, Any]], list[int]]
+
+
+def _unpack(packed: _Packed, *, pin: bool = False) -> Batch:
+    """The :class:`Batch` of a packed one; ``pin``: in page-locked memory (for the GPU), the
+    int16 audio converted straight into it."""
+    keys, wave, lengths, meta, source = packed  # labelled and attributes are derived from meta
+    if wave.dtype == torch.int16:  # exactly what a float32 decode gives; numpy: one thread
+        # (torch would wake its intra-op pool for this, costly on a busy machine)
+        out = torch.empty(wave.shape, dtype=torch.float32, pin_memory=pin)
+        np.multiply(wave.numpy(), np.float32(audio.PCM16_SCALE), out=out.numpy())
+        wave = out
+    batch = Batch(keys=keys, audio=wave, lengths=torch.tensor(lengths, dtype=torch.int64),
+                  meta=meta, source=torch.tensor(source, dtype=torch.int64))
+    return batch.pin_memory() if pin else batch  # a pinned tensor pins as itself, uncopied
 
 
 def _take(iterator: Iterator[Any], n: int) -> list[Any]:
@@ -495,13 +533,6 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
     is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
     ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
-    # deferred: webdataset only inside stream readers
-    from webdataset.handlers import reraise_exception
-    from webdataset.tariterators import (  # deferred: webdataset only inside stream readers
-        group_by_keys,
-        tar_file_expander,
-    )
-
     def failed(err: BaseException) -> None:
         if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw
             stats.shards_failed += 1
@@ -518,8 +549,7 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     if count:
         stats.shards_opened += 1
     try:
-        files = tar_file_expander([{"url": url, "stream": stream}], handler=reraise_exception)
-        yield from group_by_keys(files, handler=reraise_exception)
+        yield from read_samples(stream, url)
     except Exception as err:
         failed(err)
     finally:
@@ -587,16 +617,19 @@ class ShardStream:
 
     def __iter__(self) -> Iterator[Batch]:
         self._worker_stats = {}
+        # pinned by _unpack, not by the DataLoader, which would pin the int16 copy; only with
+        # CUDA, as the DataLoader decides
+        pin = self.pin_memory and torch.cuda.is_available()
         loader = torch.utils.data.DataLoader(
             _ShardReader(self.settings), batch_size=None, num_workers=self.num_workers,
-            collate_fn=_identity, pin_memory=self.pin_memory,
+            collate_fn=_identity, pin_memory=False,
             prefetch_factor=self.prefetch_factor if self.num_workers else None,
             persistent_workers=False)
-        for kind, worker, stats, batch in loader:
+        for kind, worker, stats, packed in loader:
             self._worker_stats[worker] = stats
             if kind == "batch":
-                assert batch is not None
-                yield batch
+                assert packed is not None
+                yield _unpack(packed, pin=pin)
 
 
 def _identity(item: Any) -> Any:

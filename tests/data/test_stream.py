@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import functools
 import io
 import math
 import shutil
 import tarfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -147,6 +151,68 @@ def test_crop_and_pad_keep_true_lengths(shard_sets):
         assert torch.equal(row[:length], originals[key][:length])  # exact mode cuts from the start
 
 
+def test_crops_decode_only_their_window_with_the_offsets_of_a_full_decode(shard_sets, monkeypatch):
+    from ssl_ser import audio
+
+    def stream():
+        return make_stream(shard_sets["varied"], mode="train", batch_size=8, crop_seconds=0.7,
+                           rank=0, world_size=1, num_workers=0, samples_per_epoch=48, seed=3)
+
+    windowed = list(stream())
+
+    clip = audio.decode_clip
+
+    def decode_whole_then_cut(blob, length, start, rate=16_000):
+        data, found = clip(blob)
+        if found == rate and data.shape[1] > length:
+            offset = start(data.shape[1] - length)
+            data = data[:, offset:offset + length]
+        return data, found
+
+    monkeypatch.setattr(audio, "decode_clip", decode_whole_then_cut)
+    for got, want in zip(windowed, stream(), strict=True):
+        assert got.keys == want.keys and torch.equal(got.audio, want.audio)
+        assert torch.equal(got.lengths, want.lengths)
+
+
+def test_a_batch_mixing_16_bit_and_other_audio_is_float32_and_exact(tmp_path):
+    t = np.linspace(-0.5, 0.5, 3200, dtype=np.float32)
+    members = []
+    for key, data, rate, subtype in (("a16", t, 16_000, "PCM_16"), ("b24", -t, 16_000, "PCM_24"),
+                                     ("c8k", t[:1600], 8_000, "PCM_16")):
+        buf = io.BytesIO()
+        sf.write(buf, data, rate, format="FLAC", subtype=subtype)
+        members += [(f"{key}.flac", buf.getvalue()), (f"{key}.json", b'{"labelled": false}')]
+    with tarfile.open(tmp_path / "shard-000000.tar", "w") as tar:
+        for name, blob in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    for keys in (["a16"], ["a16", "b24", "c8k"]):
+        stream = make_stream(tmp_path, mode="exact", batch_size=len(keys), rank=0, world_size=1,
+                             num_workers=0)
+        batch = next(iter(stream))
+        assert batch.keys == keys and batch.audio.dtype == torch.float32
+        wave, _ = sf.read(io.BytesIO(members[0][1]), dtype="float32")
+        assert torch.equal(batch.audio[0, :3200], torch.from_numpy(wave))
+
+
+def test_pinned_batches_are_asked_for_only_with_cuda(shard_sets, monkeypatch):
+    from ssl_ser.data import stream as module
+
+    pins = []
+    real = module._unpack
+    monkeypatch.setattr(module, "_unpack", lambda packed, pin: pins.append(pin) or real(packed))
+    for cuda in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        for pin_memory in (False, True):
+            pins.clear()
+            stream = make_stream(shard_sets["few"], mode="exact", batch_size=2, rank=0,
+                                 world_size=1, num_workers=0, pin_memory=pin_memory)
+            assert len(epoch_keys(stream)) == 6
+            assert pins == [cuda and pin_memory] * 3
+
+
 def test_a_truncated_or_garbage_shard_is_skipped_and_counted(shard_sets, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(shard_sets["many"], damaged)
@@ -268,6 +334,42 @@ def test_pipe_urls_are_read_like_files(shard_sets):
         make_stream(urls, mode="train", rank=0, world_size=1)
     assert len(make_stream(urls, mode="train", batch_size=4, samples_per_epoch=6, rank=0,
                            world_size=1)) == 2
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A loopback HTTP server over ``tmp_path``; yields (folder, base URL)."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="webdataset reads http:// through curl")
+def test_a_shard_set_is_streamed_over_http_from_its_index(shard_sets, http_root):
+    folder, base = http_root
+    shutil.copytree(shard_sets["many"], folder / "many")
+    for spec in (f"{base}/many/", f"{base}/many/index.json"):
+        assert resolve_shards(spec) == [f"{base}/many/shard-00000{i}.tar" for i in range(5)]
+    stream = make_stream(f"{base}/many/", mode="exact", batch_size=8, rank=0, world_size=1,
+                         num_workers=2)
+    assert sorted(epoch_keys(stream)) == sorted(all_keys(shard_sets["many"]))
+    assert stream.shortfall() is None and stream.expected_samples == 40
+
+    (folder / "many" / "shard-000002.tar").unlink()  # a 404: one failed shard, the rest read
+    stream = make_stream(f"{base}/many/", mode="exact", batch_size=8, rank=0, world_size=1,
+                         num_workers=0)
+    assert len(epoch_keys(stream)) == 32
+    short = stream.shortfall()
+    assert short is not None and short.failed_shards == [f"{base}/many/shard-000002.tar"]
 
 
 def test_train_mode_without_an_index_needs_samples_per_epoch(shard_sets, tmp_path):
