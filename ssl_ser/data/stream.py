@@ -32,8 +32,8 @@ Rank and world size come from the explicit arguments when given, else from
 
 Why one module of ~700 lines: one pipeline whose stages (shard specs, the reader that runs in
 DataLoader workers, mixing, exact passes, bucketing, collation, the stream object) share
-private settings and record types; split, they would have to export those internals. (Tar
-parsing shares none of them: :mod:`ssl_ser.data.tar_samples`.)
+private settings and record types; split, they would have to export those internals. Tar
+members are read and grouped into samples by webdataset's own iterators.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ from braceexpand import braceexpand
 from ssl_ser import SAMPLE_RATE, audio
 from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.data.shard_index import INDEX, ShardError, open_url, read_index
-from ssl_ser.data.tar_samples import read_samples
 from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
 
@@ -533,6 +532,10 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     """Samples (dicts of raw members) of one shard. A shard that cannot be opened or breaks off
     is counted (when ``count``: exactly one reader owns each shard's counts) and logged when
     ``warn`` (exact passes say it once, through :meth:`ShardStream.shortfall`)."""
+    # deferred: webdataset only inside stream readers
+    from webdataset.handlers import reraise_exception
+    from webdataset.tariterators import group_by_keys, tar_file_expander
+
     def failed(err: BaseException) -> None:
         if count and url not in stats.failed_shards:  # a resampled shard fails once, not per draw
             stats.shards_failed += 1
@@ -549,7 +552,8 @@ def _read_shard(url: str, stats: StreamStats, *, count: bool, warn: bool = True
     if count:
         stats.shards_opened += 1
     try:
-        yield from read_samples(stream, url)
+        files = tar_file_expander([{"url": url, "stream": stream}], handler=reraise_exception)
+        yield from group_by_keys(files, handler=reraise_exception)
     except Exception as err:
         failed(err)
     finally:
