@@ -240,7 +240,11 @@ class DeepEmoCluster(Method):
         if opts.check_full:
             start = time.perf_counter()
             hashes, embeddings, known, hidden, _ = self.full_pass()
-            full = self.cluster(hashes, embeddings, known, hidden, seed)
+            layout = EmbeddingBank(opts.dtype)  # the bank's points, order and rounding: only the vectors differ
+            layout.record(hashes, embeddings, stamp=0, epoch=epoch, known=known, hidden=hidden)
+            layout.sync(comm)
+            e = layout.usable(epoch, None)
+            full = self.cluster(e.hashes, e.vectors.astype(np.float32), e.known, e.hidden, seed)
             from_full = full.table().lookup_hashes(pseudo.hashes)
             both = from_full != IGNORE
             if both.sum() >= 2:
