@@ -42,6 +42,9 @@ from the training forward, where an eval-mode copy would cost a second one); sam
 drawn keep their last embedding and its age. The bank is sharded over ranks by key hash,
 freshest record first, and checkpointed whole (a checkpoint without one is followed by a
 warm-up full pass).
+
+Why one module of ~410 lines: the per-epoch cycle reads in order in one place, as DeepCluster's
+main.py; the clustering, the table and the bank are modules of their own.
 """
 
 from __future__ import annotations
@@ -200,7 +203,11 @@ class DeepEmoCluster(Method):
             stats = {"embed_time_s": embed_time, **({"bank_warmup": 1.0} if self.bank is not None else {})}
         self._install(pseudo, epoch)
         self.reset_head(epoch)                                                    # 3. new head
-        return self.report(epoch, seed, previous, stats)  # then the loop trains (4.)
+        stats = self.report(epoch, seed, previous, stats)
+        # reported: keep the table (12 bytes per key), not the per-point arrays (~32 per point)
+        self.pseudo = dataclasses.replace(pseudo, hashes=self.table.hashes, assignment=self.table.values,
+                                          labels=np.zeros(0, np.int64), hidden=None)
+        return stats  # then the loop trains (4.)
 
     def full_pass(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
         """This rank's share of every training utterance: key hashes, eval-mode embeddings,

@@ -336,6 +336,61 @@ def test_resumed_run_continues_with_the_same_pseudo_labels(runs) -> None:
     assert [e["event"] for e in events] == ["started", "recluster", "resumed", "recluster"]
 
 
+@pytest.fixture(scope="module")
+def bank_runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
+    """``embeddings: bank`` through the real loop: 3 debug epochs, and the same interrupted
+    after epoch 2 and resumed (the bank comes back from the checkpoint)."""
+    from ssl_ser.job_loader import job_from_dict
+    from ssl_ser.train.loop import Loop
+    from ssl_ser.train.runner import run_local
+    from tests.methods.conftest import deepemocluster_job
+
+    storage = tmp_path_factory.mktemp("dec_bank_runs")
+
+    def job(name: str):
+        return job_from_dict(deepemocluster_job(demo_shards, storage, name=name, train={"epochs": 3},
+                                                method={"name": "deepemocluster", "num_clusters": 4,
+                                                        "kmeans": {"niter": 5}, "emotion_weight": 0.5,
+                                                        "embeddings": "bank", "bank": {"check_full": True}}))
+
+    run_local(job("whole"), progress=False)
+    original = Loop._log_epoch
+
+    def interrupt(self: Loop, metrics: dict) -> None:
+        original(self, metrics)
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    Loop._log_epoch = interrupt
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_local(job("cut"), progress=False)
+    finally:
+        Loop._log_epoch = original
+    torch.manual_seed(12345)
+    run_local(job("cut"), progress=False)
+    return SimpleNamespace(whole=storage / "whole", cut=storage / "cut")
+
+
+def test_bank_runs_recluster_from_training_records_and_resume_exactly(bank_runs) -> None:
+    from ssl_ser import checkpoint as ckpt
+
+    history = [json.loads(x) for x in (bank_runs.whole / "metrics.jsonl").read_text().splitlines()]
+    first, second, third = history
+    assert first["pre_bank_warmup"] == 1 and first["pre_kmeans_points"] == 16  # debug: 2 batches of 8
+    for row in (second, third):  # the bank: the warm-up's 16 keys + the ones trained on since
+        assert "pre_embed_time_s" not in row and row["pre_bank_entries"] > 16
+        assert row["pre_kmeans_points"] == row["pre_bank_entries"] and 0 <= row["pre_nmi_full"] <= 1
+        assert row["train_unclustered"] < first["train_unclustered"]  # drawn keys got pseudo-labels
+    a = ckpt.load_state(ckpt.find_checkpoint(bank_runs.whole, "latest"))
+    b = ckpt.load_state(ckpt.find_checkpoint(bank_runs.cut, "latest"))
+    for key in a["method"]["bank"]:
+        assert torch.equal(a["method"]["bank"][key], b["method"]["bank"][key]), key
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert _history(bank_runs.whole) == _history(bank_runs.cut)
+
+
 # --- Ray: 2 workers, distributed k-means, a small labelled fraction -----------------------------
 
 @pytest.mark.ray

@@ -156,7 +156,7 @@ def bank_method(**bank: object) -> tuple[DeepEmoCluster, FakeContext]:
 def train_batches(m: DeepEmoCluster, ctx: FakeContext, epoch: int, batches: int = 3) -> None:
     """Training steps that draw 8 keys each, with embeddings that moved since the full pass."""
     g = torch.Generator().manual_seed(epoch)
-    for b in range(batches):
+    for _ in range(batches):
         pick = torch.randperm(40, generator=g)[:8].tolist()
         x = torch.from_numpy(full_pass_data()[1][pick]) + torch.randn(8, 32, generator=g)
         outputs = {"cluster_logits": torch.randn(8, 4, requires_grad=True), "logits": torch.randn(8, 4),
