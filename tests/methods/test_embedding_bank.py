@@ -130,7 +130,8 @@ def full_pass_data(seed: int = 0) -> tuple[list[str], np.ndarray, list[dict]]:
     return KEYS, x, rows
 
 
-def bank_method(**bank: object) -> tuple[DeepEmoCluster, FakeContext]:
+def bank_method(rank: int = 0, world: int = 1, **bank: object) -> tuple[DeepEmoCluster, FakeContext]:
+    """The method on one rank of ``world``, whose full pass yields every ``world``-th key."""
     torch.manual_seed(0)
     model = build_model("vgg16_cluster", in_features=32, num_classes=4, size="tiny", num_clusters=4)
     job = SimpleNamespace(model={"name": "vgg16_cluster", "size": "tiny"},
@@ -138,13 +139,14 @@ def bank_method(**bank: object) -> tuple[DeepEmoCluster, FakeContext]:
                                                valid=[], segment=None),
                           train=SimpleNamespace(seed=0))
     labels = LabelSpace("emotion", ["a", "b", "c", "d"], {})
-    ctx = FakeContext(job=job, labels=labels, bare_model=model,
-                      optimizer=torch.optim.Adam(model.parameters(), lr=0.01))
+    ctx = FakeContext(job=job, labels=labels, bare_model=model, rank=rank, world_size=world,
+                      distributed=world > 1, optimizer=torch.optim.Adam(model.parameters(), lr=0.01))
     calls: list[int] = []
 
     def embed(specs: list[str], *, gather: bool = True, max_batches: int | None = None):
         calls.append(1)
-        return full_pass_data()
+        keys, x, rows = full_pass_data()
+        return keys[rank::world], x[rank::world], rows[rank::world]
 
     ctx.embed = embed  # type: ignore[method-assign]
     ctx.calls = calls  # type: ignore[attr-defined]
@@ -255,3 +257,47 @@ def test_an_old_checkpoint_with_a_key_list_is_hashed_on_load() -> None:
                        "clustered_epoch": 3, "num_clusters": 4})
     assert m.table.lookup(KEYS).tolist() == assignment.tolist() and m.clustered_epoch == 3
     assert m.table.lookup(["never-seen"]).tolist() == [IGNORE]
+
+
+def test_two_ranks_checkpoint_the_whole_bank_and_a_resume_reclusters_identically() -> None:
+    """Two thread-simulated ranks draw overlapping keys; rank 0's checkpoint holds every key
+    once, and two fresh ranks resumed from it re-cluster exactly as the ranks that went on."""
+
+    def go_on(m: DeepEmoCluster, ctx: FakeContext, rank: int) -> tuple:
+        train_batches(m, ctx, epoch=20 + rank)
+        m.validate(1)
+        stats = m.on_epoch_start(2)
+        return m.table, m.pseudo.centroids, stats
+
+    def first(rank: int, comm) -> tuple:
+        m, ctx = bank_method(rank, 2)
+        m.comm = lambda: comm  # type: ignore[method-assign]
+        m.on_epoch_start(0)
+        train_batches(m, ctx, epoch=10 + rank)
+        m.validate(0)
+        state = m.state_dict() if rank == 0 else None
+        return (state, *go_on(m, ctx, rank))
+
+    ran = on_ranks(2, first)
+    assert all(isinstance(r, tuple) for r in ran), ran
+    state = ran[0][0]
+    assert len(state["bank"]["hashes"]) == 40  # every key once, from both ranks' shards
+    assert np.array_equal(np.sort(state["bank"]["hashes"].numpy().view(np.uint64)), np.sort(key_hashes(KEYS)))
+
+    def resumed(rank: int, comm) -> tuple:
+        m, ctx = bank_method(rank, 2)
+        m.comm = lambda: comm  # type: ignore[method-assign]
+        m.load_state_dict(state)
+        ctx.step = 3
+        assert m.bank.entries is not None and (owners(m.bank.entries.hashes, 2) == rank).all()
+        return go_on(m, ctx, rank)
+
+    again = on_ranks(2, resumed)
+    assert all(isinstance(r, tuple) for r in again), again
+    for rank in range(2):
+        table, centroids, stats = ran[rank][1:]
+        table2, centroids2, stats2 = again[rank]
+        assert len(table) == 40 and np.array_equal(table.hashes, ran[0][1].hashes)  # the same on both ranks
+        assert np.array_equal(table.values, ran[0][1].values)
+        assert np.array_equal(table.hashes, table2.hashes) and np.array_equal(table.values, table2.values)
+        assert np.array_equal(centroids, centroids2) and stats["bank_entries"] == stats2["bank_entries"] == 40

@@ -6,9 +6,13 @@ Reads ``runs/<mode>_f<fold>/metrics.jsonl`` (one row per epoch) and ``test/metri
 (``ssl-ser evaluate`` of the best checkpoint). Over the epochs from ``--from-epoch`` on (where
 the bank re-clusters; before, it embeds everything as its warm-up), per run:
 
-- s/epoch: mean wall time of an epoch (``time_s``), for the bank without its diagnostic full
-  pass (``pre_check_time_s``, which exists only to measure agreement);
-- re-clustering share: (embedding pass or bank merge + k-means) / that epoch time;
+- s/epoch: median wall time of an epoch (``time_s``), for the bank without its diagnostic full
+  pass (``pre_check_time_s``, which exists only to measure agreement); medians, because the
+  machine is shared and single epochs stall;
+- re-clustering s and share: median (embedding pass or bank merge + k-means) and its median
+  share of that epoch time;
+- full pass, same run: for the bank, the median time of its diagnostic full pass and
+  clustering, i.e. what the full pass would have cost in that run at that moment;
 - NMI vs full: the bank's clustering against a full-pass clustering of the same model at the
   same epoch, with the same seed and point order (``pre_nmi_full``);
 - purity: cluster purity of the unlabelled utterances against their hidden emotions
@@ -35,26 +39,27 @@ def summary(run: Path, first: int) -> dict[str, float] | None:
     rows = [r for r in epochs(run) if r["epoch"] >= first]
     if not rows:
         return None
-    mean = statistics.mean
+    mean, median = statistics.mean, statistics.median
     time = [r["time_s"] - r.get("pre_check_time_s", 0.0) for r in rows]
     cost = [r.get("pre_embed_time_s", r.get("pre_bank_time_s", 0.0)) + r.get("pre_kmeans_time_s", 0.0) for r in rows]
     test = json.loads((run / "test" / "metrics.json").read_text())
     best = max(epochs(run), key=lambda r: r.get("valid_ua", -1.0))
-    out = {"time": mean(time), "share": mean(c / t for c, t in zip(cost, time)),
+    out = {"time": median(time), "cost": median(cost), "share": median(c / t for c, t in zip(cost, time)),
            "purity": mean(r["pre_purity_hidden"] for r in rows), "ua": test["metrics"]["ua"],
            "best": float(best["epoch"]), "epoch1": epochs(run)[0]["time_s"]}
     if any("pre_nmi_full" in r for r in rows):
         out["nmi_full"] = mean(r["pre_nmi_full"] for r in rows if "pre_nmi_full" in r)
         out["purity_full"] = mean(r["pre_full_purity_hidden"] for r in rows if "pre_full_purity_hidden" in r)
-        out["check"] = mean(r.get("pre_check_time_s", 0.0) for r in rows)
+        out["check"] = median(r.get("pre_check_time_s", 0.0) for r in rows)
     return out
 
 
 def cells(s: dict[str, float], mode: str) -> str:
     purity = f"{s['purity']:.3f}" + (f" ({s['purity_full']:.3f})" if "purity_full" in s else "")
     nmi = f"{s['nmi_full']:.3f}" if "nmi_full" in s else "-"
-    return (f"{mode} | {s['time']:.1f} | {s['share']:.2f} | {nmi} | {purity} | {s['ua']:.3f} | "
-            f"{s['best']:.0f}")
+    check = f"{s['check']:.1f}" if "check" in s else "-"
+    return (f"{mode} | {s['time']:.1f} | {s['cost']:.2f} ({s['share']:.2f}) | {check} | {nmi} | {purity} | "
+            f"{s['ua']:.3f} | {s['best']:.0f}")
 
 
 def main() -> int:
@@ -65,15 +70,16 @@ def main() -> int:
     parser.add_argument("--from-epoch", type=int, default=3)
     args = parser.parse_args()
     modes = args.modes.split()
-    print(f"Epochs {args.from_epoch}+ (the bank's re-clusterings); mean over those epochs per run.\n")
-    print("| fold | mode | s/epoch | re-clustering share | NMI vs full pass | purity, hidden (full pass) "
-          "| test UA | best epoch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"Epochs {args.from_epoch}+ (the bank's re-clusterings): medians (times) and means (NMI, purity) "
+          f"over those epochs per run.\n")
+    print("| fold | mode | s/epoch | re-clustering s (share) | full pass, same run s | NMI vs full pass "
+          "| purity, hidden (full pass) | test UA | best epoch |")
+    print("|---|---|---|---|---|---|---|---|---|")
     done: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for fold in args.folds.split():
         found = {m: summary(args.runs / f"{m}_f{fold}", args.from_epoch) for m in modes}
         if any(s is None for s in found.values()):
-            print(f"| {fold} | (not finished: " + ", ".join(m for m, s in found.items() if s is None) + ") |||||||")
+            print(f"| {fold} | (not finished: " + ", ".join(m for m, s in found.items() if s is None) + ") ||||||||")
             continue
         for mode, s in found.items():
             assert s is not None
