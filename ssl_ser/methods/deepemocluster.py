@@ -256,6 +256,13 @@ class DeepEmoCluster(Method):
             both = from_full != IGNORE
             if both.sum() >= 2:
                 stats["nmi_full"] = nmi(pseudo.assignment[both], from_full[both])
+            # the same over keys recorded in the last epoch: what train mode costs without staleness
+            fresh = np.concatenate(comm.all_gather(entries.hashes[self.bank.ages(epoch)[
+                self.bank.positions(entries.hashes)] <= 1]))
+            recent = both & (PseudoLabelTable.from_hashes(fresh, np.zeros(len(fresh))).positions(pseudo.hashes) >= 0)
+            if recent.sum() >= 2:
+                stats["nmi_full_fresh"], stats["bank_fresh"] = (nmi(pseudo.assignment[recent], from_full[recent]),
+                                                                float(recent.mean()))
             stats.update({f"full_{k}": v for k, v in hidden_agreement(full).items()})
             stats["check_time_s"] = time.perf_counter() - start
         return pseudo, stats

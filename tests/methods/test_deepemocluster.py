@@ -381,6 +381,7 @@ def test_bank_runs_recluster_from_training_records_and_resume_exactly(bank_runs)
     for row in (second, third):  # the bank: the warm-up's 16 keys + the ones trained on since
         assert "pre_embed_time_s" not in row and row["pre_bank_entries"] > 16
         assert row["pre_kmeans_points"] == row["pre_bank_entries"] and 0 <= row["pre_nmi_full"] <= 1
+        assert 0 <= row["pre_nmi_full_fresh"] <= 1 and 0 < row["pre_bank_fresh"] < 1
         assert row["train_unclustered"] < first["train_unclustered"]  # drawn keys got pseudo-labels
     a = ckpt.load_state(ckpt.find_checkpoint(bank_runs.whole, "latest"))
     b = ckpt.load_state(ckpt.find_checkpoint(bank_runs.cut, "latest"))

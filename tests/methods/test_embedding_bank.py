@@ -208,6 +208,12 @@ def test_the_full_pass_check_agrees_exactly_when_the_bank_holds_the_full_pass() 
     stats = m.on_epoch_start(1)  # nothing recorded: the bank is the warm-up's full pass
     assert ctx.calls == [1, 1] and stats["nmi_full"] == pytest.approx(1.0) and stats["check_time_s"] >= 0
     assert stats["full_purity_hidden"] == pytest.approx(stats["purity_hidden"])
+    assert "nmi_full_fresh" not in stats  # every entry is the warm-up's: none recorded in the last epoch
+    m.validate(1)
+    train_batches(m, ctx, epoch=1, batches=4)
+    m.validate(1)
+    stats = m.on_epoch_start(2)  # 32 draws (some twice) were recorded in epoch 1
+    assert 0 <= stats["nmi_full_fresh"] <= 1 and 0.3 < stats["bank_fresh"] < 0.8
 
 
 def test_warmup_epochs_embed_everything_until_the_bank_takes_over() -> None:
