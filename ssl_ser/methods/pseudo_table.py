@@ -30,18 +30,34 @@ class HashCollision(SslSerError):
     """Two distinct sample keys with the same 8-byte hash."""
 
 
+_CHUNK = 65536
+
+
+def _hash(keys: Sequence[str]) -> np.ndarray:
+    """BLAKE2b-64 of each key, a chunk at a time (no list of 10M digests in memory)."""
+    out = np.empty(len(keys), np.uint64)
+    for i in range(0, len(keys), _CHUNK):
+        digest = b"".join(hashlib.blake2b(k.encode(), digest_size=8).digest() for k in keys[i:i + _CHUNK])
+        out[i:i + _CHUNK] = np.frombuffer(digest, dtype="<u8")
+    return out
+
+
+def _sorted_checked(keys: Sequence[str], hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``hashes[order]`` (order: a stable argsort), after comparing the keys of equal hashes."""
+    sorted_hashes = hashes[order]
+    for i in np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1]):  # strings only where hashes tie
+        a, b = keys[int(order[i])], keys[int(order[i + 1])]
+        if a != b:
+            raise HashCollision(f"sample keys {a!r} and {b!r} have the same 8-byte hash; rename one")
+    return sorted_hashes
+
+
 def key_hashes(keys: Sequence[str]) -> np.ndarray:
     """``[N]`` uint64 BLAKE2b-64 of each key; raises :class:`HashCollision` if two distinct
     keys of ``keys`` share a hash (equal keys are fine)."""
-    digest = b"".join(hashlib.blake2b(k.encode(), digest_size=8).digest() for k in keys)
-    hashes = np.frombuffer(digest, dtype="<u8").astype(np.uint64)
+    hashes = _hash(keys)
     if len(hashes) > 1:
-        order = np.argsort(hashes, kind="stable")
-        same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-        for i in same:  # only equal hashes are compared as strings: no set of every key
-            a, b = keys[int(order[i])], keys[int(order[i + 1])]
-            if a != b:
-                raise HashCollision(f"sample keys {a!r} and {b!r} have the same 8-byte hash; rename one")
+        _sorted_checked(keys, hashes, np.argsort(hashes, kind="stable"))
     return hashes
 
 
@@ -86,7 +102,15 @@ class PseudoLabelTable:
 
     @classmethod
     def from_keys(cls, keys: Sequence[str], values: np.ndarray) -> PseudoLabelTable:
-        return cls.from_hashes(key_hashes(keys), values)
+        """From keys in any order (a key given twice keeps its last value); one sort serves
+        the collision check and the table."""
+        hashes = _hash(keys)
+        order = np.argsort(hashes, kind="stable")  # equal keys stay in input order: the last wins
+        sorted_hashes = _sorted_checked(keys, hashes, order)
+        del hashes
+        last = np.ones(len(order), bool)
+        last[:-1] = sorted_hashes[1:] != sorted_hashes[:-1]
+        return cls(sorted_hashes[last], np.asarray(values)[order[last]])
 
     def __len__(self) -> int:
         return len(self.hashes)

@@ -62,3 +62,13 @@ def test_state_round_trip_survives_torch_save_with_weights_only(tmp_path) -> Non
     back = PseudoLabelTable.from_state(torch.load(tmp_path / "t.pt", weights_only=True))
     assert np.array_equal(back.hashes, table.hashes) and np.array_equal(back.values, table.values)
     assert back.lookup(keys).tolist() == list(range(100))
+
+
+def test_hashing_in_chunks_matches_one_key_at_a_time_across_the_chunk_boundary() -> None:
+    keys = [f"k{i}" for i in range(pseudo_table._CHUNK + 10)]
+    hashes = key_hashes(keys)
+    for i in (0, pseudo_table._CHUNK - 1, pseudo_table._CHUNK, len(keys) - 1):
+        assert hashes[i] == int.from_bytes(hashlib.blake2b(keys[i].encode(), digest_size=8).digest(), "little")
+    table = PseudoLabelTable.from_keys([*keys, "k0"], np.r_[np.arange(len(keys)), 99])  # k0 again, last
+    assert len(table) == len(keys) and table.lookup(["k0", f"k{pseudo_table._CHUNK}"]).tolist() == [
+        99, pseudo_table._CHUNK]
