@@ -14,7 +14,8 @@ the bank re-clusters; before, it embeds everything as its warm-up), per run:
 - full pass, same run: for the bank, the median time of its diagnostic full pass and
   clustering, i.e. what the full pass would have cost in that run at that moment;
 - NMI vs full: the bank's clustering against a full-pass clustering of the same model at the
-  same epoch, with the same seed and point order (``pre_nmi_full``);
+  same epoch, with the same seed and point order (``pre_nmi_full``); in brackets the same over
+  the keys recorded in the previous epoch only (``pre_nmi_full_fresh``) and their share;
 - purity: cluster purity of the unlabelled utterances against their hidden emotions
   (``pre_purity_hidden``); for the bank also that of the same-epoch full pass (in brackets);
 - test UA of the best-validation-UA checkpoint and its epoch.
@@ -51,12 +52,17 @@ def summary(run: Path, first: int) -> dict[str, float] | None:
         out["nmi_full"] = mean(r["pre_nmi_full"] for r in rows if "pre_nmi_full" in r)
         out["purity_full"] = mean(r["pre_full_purity_hidden"] for r in rows if "pre_full_purity_hidden" in r)
         out["check"] = median(r.get("pre_check_time_s", 0.0) for r in rows)
+    if any("pre_nmi_full_fresh" in r for r in rows):
+        out["nmi_fresh"] = mean(r["pre_nmi_full_fresh"] for r in rows if "pre_nmi_full_fresh" in r)
+        out["fresh"] = mean(r["pre_bank_fresh"] for r in rows if "pre_bank_fresh" in r)
     return out
 
 
 def cells(s: dict[str, float], mode: str) -> str:
     purity = f"{s['purity']:.3f}" + (f" ({s['purity_full']:.3f})" if "purity_full" in s else "")
     nmi = f"{s['nmi_full']:.3f}" if "nmi_full" in s else "-"
+    if "nmi_fresh" in s:
+        nmi += f" ({s['nmi_fresh']:.3f} over the {s['fresh']:.0%} fresh)"
     check = f"{s['check']:.1f}" if "check" in s else "-"
     return (f"{mode} | {s['time']:.1f} | {s['cost']:.2f} ({s['share']:.2f}) | {check} | {nmi} | {purity} | "
             f"{s['ua']:.3f} | {s['best']:.0f}")
@@ -88,14 +94,16 @@ def main() -> int:
     n = min(len(v) for v in done.values())
     if n:
         for mode, rows in done.items():
-            mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0]}
+            mean = {k: statistics.mean(r[k] for r in rows if k in r) for k in set().union(*rows)}
+            if any("nmi_fresh" not in r for r in rows):  # a mean over some folds only would mislead
+                mean.pop("nmi_fresh", None)
             print(f"| mean of {n} | {cells(mean, mode)} |")
         if set(modes) == {"full", "bank"}:
             full, bank = done["full"], done["bank"]
             saved = statistics.mean(1 - b["time"] / f["time"] for f, b in zip(full, bank))
             delta = [b["ua"] - f["ua"] for f, b in zip(full, bank)]
             sd = statistics.stdev(delta) if len(delta) > 1 else 0.0
-            print(f"\nbank vs full over {n} folds: epoch time {saved:+.0%} shorter; test UA difference (bank - full) "
+            print(f"\nbank vs full over {n} folds: epoch time {saved:.0%} shorter; test UA difference (bank - full) "
                   f"{statistics.mean(delta):+.3f} ± {sd:.3f} (sd over folds); diagnostic full pass "
                   f"{statistics.mean(b['check'] for b in bank):.1f} s/epoch (not counted); first epoch (full pass "
                   f"in both) {statistics.mean(f['epoch1'] for f in full):.1f} / "
