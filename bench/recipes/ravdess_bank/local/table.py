@@ -64,7 +64,7 @@ def cells(s: dict[str, float], mode: str) -> str:
     if "nmi_fresh" in s:
         nmi += f" ({s['nmi_fresh']:.3f} over the {s['fresh']:.0%} fresh)"
     check = f"{s['check']:.1f}" if "check" in s else "-"
-    return (f"{mode} | {s['time']:.1f} | {s['cost']:.2f} ({s['share']:.2f}) | {check} | {nmi} | {purity} | "
+    return (f"{mode} | {s['time']:.1f} | {s['cost']:.3g} ({s['share']:.2g}) | {check} | {nmi} | {purity} | "
             f"{s['ua']:.3f} | {s['best']:.0f}")
 
 
