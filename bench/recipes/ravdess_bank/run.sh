@@ -8,7 +8,7 @@
 # Stages: 1 manifest, 2 per-fold manifests (test actors of the fold, 2 validation actors, the
 # rest 20 % labelled / 80 % unlabelled with hidden emotions kept), 3 shards, 4 job configs,
 # 5 runs (train, then `ssl-ser evaluate` of the best checkpoint on the fold's test actors),
-# 6 the README table.
+# 6 the README table and the k-means yardstick (local/kmeans_spread.py).
 # Environment: DATA (holds ravdess/), EXP, and optionally FOLDS (default "1 2 3 4 5 6"),
 # MODES (default "full bank"), KEEP (labelled share, default 0.2), LOCK, WORKERS, PYTHON
 # (common/stages.sh).
@@ -47,5 +47,9 @@ if in_stage 5; then  # run <mode>_f<fold>, seed 0, scored on the fold's test act
   done
 fi
 
-in_stage 6 && "$PYTHON" "$RECIPE/local/table.py" runs --folds "$FOLDS"
+if in_stage 6; then
+  "$PYTHON" "$RECIPE/local/table.py" runs --folds "$FOLDS"
+  # the yardstick: how far k-means alone moves the full pass's clustering (seed, float16, order)
+  for f in $FOLDS; do "$PYTHON" "$RECIPE/local/kmeans_spread.py" runs/full_f$f shards/fold$f/labelled shards/fold$f/unlabelled; done
+fi
 exit 0
