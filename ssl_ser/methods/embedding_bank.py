@@ -13,6 +13,13 @@ held once over all ranks and the freshest record wins wherever it was made (equa
 the same key in the same step on two ranks: the higher rank's record). Because ownership
 depends on the key only, a resumed run (with any number of ranks) rebuilds the same shards
 from a checkpoint of the whole bank (:meth:`EmbeddingBank.gather`).
+
+DeepEmoCluster logs, at each re-clustering from the bank: ``pre_bank_entries`` and
+``pre_bank_used`` (after ``max_age``), ``pre_bank_age_mean``/``_max`` (epochs), ``pre_bank_mib``
+(all ranks), ``pre_bank_time_s`` (merge); warm-ups log ``pre_bank_warmup``. With
+``check_full``: ``pre_nmi_full`` (against a full pass clustered with the same seed, points and
+rounding), ``pre_nmi_full_fresh`` over the keys recorded in the last epoch (``pre_bank_fresh``,
+their share), ``pre_full_nmi_hidden``/``pre_full_purity_hidden`` and ``pre_check_time_s``.
 """
 
 from __future__ import annotations
