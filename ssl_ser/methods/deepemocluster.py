@@ -29,9 +29,22 @@ per epoch as ``pre_*``: k-means objective and time, embedding time, cluster size
 of the labelled samples, and, where unlabelled rows keep their hidden emotion for analysis
 (``extra.hidden_emotion``: the demo corpus, label-hiding recipes), NMI and purity of the
 unlabelled samples' clusters against it (``pre_nmi_hidden``, ``pre_purity_hidden``).
-Checkpoints carry the centroids and the table: a resumed run
-continues with the same pseudo-labels (and, as every seed is derived from the epoch,
-re-clusters exactly as the uninterrupted run would have).
+Checkpoints carry the centroids and the table (:mod:`ssl_ser.methods.pseudo_table`; an old
+one's ``keys`` list is hashed on load): a resumed run continues with the same pseudo-labels
+(and, as every seed is derived from the epoch, re-clusters as the uninterrupted run would).
+
+``embeddings: full`` (the paper, default) is step 1 above (eval mode, whole utterances).
+``bank`` does step 1 once (the warm-up: k-means needs every key), then re-clusters the
+embedding bank (:mod:`ssl_ser.methods.embedding_bank`; ODC, Zhan et al. 2020): each training
+step records its batch's ``embedding`` output, the layer the full pass clusters but as
+trained (train-mode dropout and BatchNorm, random crops, SpecAugment if configured: free
+from the training forward, where an eval-mode copy would cost a second one); samples not
+drawn keep their last embedding and its age. The bank is sharded over ranks by key hash,
+freshest record first, and checkpointed whole (a checkpoint without one is followed by a
+warm-up full pass).
+
+Why one module of ~410 lines: the per-epoch cycle reads in order in one place, as DeepCluster's
+main.py; the clustering, the table and the bank are modules of their own.
 """
 
 from __future__ import annotations
@@ -39,7 +52,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
@@ -53,7 +65,10 @@ from ssl_ser.distributed import Collective, LocalCollective, default_collective
 from ssl_ser.job import component
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
-from ssl_ser.metrics import ccc_loss, nmi, purity
+from ssl_ser.methods.embedding_bank import BankConfig, EmbeddingBank, Records, freshest
+from ssl_ser.methods.pseudo_labels import PseudoLabels, agreement, cluster, hidden_agreement
+from ssl_ser.methods.pseudo_table import PseudoLabelTable, key_hashes
+from ssl_ser.metrics import ccc_loss, nmi
 
 if TYPE_CHECKING:
     from ssl_ser.context import TrainingContext
@@ -82,106 +97,17 @@ class DeepEmoClusterOptions:
     emotion_weight: Annotated[float, Field(ge=0)] = 0.0
     """Weight of the categorical emotion cross-entropy (labelled samples); > 0 for corpora
     with categories only."""
+    embeddings: Literal["full", "bank"] = "full"
+    """full: embed every training utterance at each re-clustering (the paper). bank: embed
+    everything once, then re-cluster the embeddings recorded by the training passes."""
+    bank: BankConfig = dataclasses.field(default_factory=BankConfig)
+    """With ``embeddings: bank``: storage dtype, maximum age, the full-pass diagnostic."""
 
 
 def epoch_seed(seed: int, epoch: int, purpose: str) -> int:
     """A seed for ``purpose`` in ``epoch``: fresh each epoch, reproducible from ``train.seed``."""
     digest = hashlib.sha256(f"{seed}/{epoch}/{purpose}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-@dataclass
-class PseudoLabels:
-    """One epoch's clustering, identical on every rank."""
-
-    keys: list[str]
-    assignment: np.ndarray
-    """[N] int64 cluster of ``keys[i]``."""
-    centroids: np.ndarray
-    sizes: np.ndarray
-    """[K] int64 points per cluster (0: empty after the final assignment)."""
-    labels: np.ndarray
-    """[N] emotion class of labelled samples, IGNORE elsewhere (for the NMI)."""
-    hidden: np.ndarray | None = None
-    """[N] hidden emotion class of unlabelled samples that keep one for analysis
-    (:data:`ssl_ser.labels.HIDDEN`), IGNORE elsewhere; None when restored from a checkpoint."""
-    stats: dict[str, float] = dataclasses.field(default_factory=dict)
-    device_reason: str = ""
-
-    def table(self) -> dict[str, int]:
-        return dict(zip(self.keys, self.assignment.tolist()))
-
-    @property
-    def empty(self) -> list[int]:
-        return np.flatnonzero(self.sizes == 0).tolist()
-
-
-def cluster(keys: list[str], embeddings: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
-            cfg: kmeans.KMeansConfig, mode: str = "gathered",
-            comm: Collective | None = None, hidden: np.ndarray | None = None) -> PseudoLabels:
-    """Pseudo-labels of every rank's samples (each rank passes its own share), on every rank.
-
-    gathered: rank 0 receives everything, clusters it, and broadcasts the table (an error
-    there is broadcast too, so no rank is left waiting). distributed: distributed Lloyd, then
-    only keys and cluster indices are exchanged.
-    """
-    comm = comm or default_collective()
-    labels = np.asarray(labels, dtype=np.int64)
-    hidden = np.full(len(labels), IGNORE, np.int64) if hidden is None else np.asarray(hidden, dtype=np.int64)
-    if mode == "distributed":
-        result = kmeans.fit_distributed(embeddings, k, seed=seed, cfg=cfg, comm=comm)
-        parts = comm.all_gather((list(keys), result.assignment, labels, hidden))
-        return PseudoLabels(keys=[key for p in parts for key in p[0]],
-                            assignment=np.concatenate([p[1] for p in parts]).astype(np.int64),
-                            centroids=result.centroids, sizes=result.sizes,
-                            labels=np.concatenate([p[2] for p in parts]).astype(np.int64),
-                            hidden=np.concatenate([p[3] for p in parts]).astype(np.int64),
-                            stats=result.summary(), device_reason=result.device_reason)
-    if mode != "gathered":
-        raise ConfigError(f"method.clustering must be gathered or distributed, not {mode!r}")
-    gathered = comm.gather((list(keys), np.asarray(embeddings, dtype=np.float32), labels, hidden))
-    payload: Any = None
-    failure: BaseException | None = None
-    if gathered is not None:  # rank 0
-        parts = gathered
-        all_keys = [key for p in parts for key in p[0]]
-        all_labels = np.concatenate([p[2] for p in parts]).astype(np.int64)
-        all_hidden = np.concatenate([p[3] for p in parts]).astype(np.int64)
-        try:
-            x = np.concatenate([p[1] for p in parts if len(p[1])] or [np.zeros((0, 1), np.float32)])
-            result = kmeans.fit(x, k, seed=seed, cfg=cfg)
-            payload = PseudoLabels(keys=all_keys, assignment=result.assignment, centroids=result.centroids,
-                                   sizes=result.sizes, labels=all_labels, hidden=all_hidden,
-                                   stats=result.summary(),
-                                   device_reason=result.device_reason)
-        except Exception as err:  # any failure (bad input, FAISS out of memory...) must reach
-            failure = err           # the other ranks, or they wait in broadcast until timeout
-            payload = f"{type(err).__name__}: {err}"
-    payload = comm.broadcast(payload)
-    if isinstance(payload, str):
-        raise kmeans.KMeansError(f"k-means on rank 0 failed: {payload}") from failure
-    return payload
-
-
-def agreement(previous: dict[str, int], current: PseudoLabels) -> float | None:
-    """NMI between the previous and the current assignment of the keys both clustered."""
-    common = [(previous[key], c) for key, c in zip(current.keys, current.assignment.tolist()) if key in previous]
-    if len(common) < 2:
-        return None
-    a, b = zip(*common)
-    return nmi(np.asarray(a), np.asarray(b))
-
-
-def hidden_agreement(pseudo: PseudoLabels) -> dict[str, float]:
-    """How the clusters of the unlabelled samples agree with their hidden labels (NMI, purity),
-    where the data keeps them for analysis; empty otherwise."""
-    if pseudo.hidden is None:
-        return {}
-    has = pseudo.hidden != IGNORE
-    if has.sum() < 2:
-        return {}
-    return {"nmi_hidden": nmi(pseudo.assignment[has], pseudo.hidden[has]),
-            "purity_hidden": purity(pseudo.assignment[has], pseudo.hidden[has])}
 
 
 def balance_weights(sizes: np.ndarray) -> torch.Tensor:
@@ -207,6 +133,9 @@ def _check_job(job: JobConfig, options: DeepEmoClusterOptions) -> None:
     if given is not None and given != options.num_clusters:
         raise ConfigError(f"model.num_clusters ({given}) differs from method.num_clusters "
                           f"({options.num_clusters}); set K once, in method.num_clusters")
+    if options.embeddings == "bank" and job.data.segment is not None:
+        raise ConfigError("method.embeddings: bank records one embedding per utterance, but data.segment "
+                          "trains on segments; use embeddings: full")
     supervised = (job.data.attributes and options.attribute_weight > 0) or options.emotion_weight > 0
     if not supervised:
         raise ConfigError("method 'deepemocluster' has no supervised objective: set data.attributes "
@@ -222,10 +151,15 @@ class DeepEmoCluster(Method):
         super().__init__(options, ctx)
         _check_job(ctx.job, options)
         self.pseudo: PseudoLabels | None = None
-        self.table: dict[str, int] = {}
+        self.table = PseudoLabelTable()
         self.clustered_epoch = -1
         self.class_weight: torch.Tensor | None = None
         self.unclustered = 0
+        self.epoch = 0
+        self.bank = EmbeddingBank(options.bank.dtype) if options.embeddings == "bank" else None
+        self.bank_ready = False
+        """Every rank's bank holds the warm-up full pass (so re-clustering from it is possible)."""
+        self.bank_snapshot: Records | None = None  # the whole bank on rank 0, for the checkpoint
 
     # --- construction -----------------------------------------------------------------
     def model_kwargs(self) -> dict[str, Any]:
@@ -245,63 +179,128 @@ class DeepEmoCluster(Method):
         sources = [(data.train, 1.0 - data.unlabelled_weight), (data.unlabelled, data.unlabelled_weight)]
         return [(specs, weight) for specs, weight in sources if weight > 0]
 
+    def comm(self) -> Collective:
+        return default_collective() if self.ctx.distributed else LocalCollective()
+
     # --- per epoch: embed, cluster, reset the head --------------------------------------
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         """DeepCluster's epoch, before the loop trains on the new pseudo-labels."""
+        self.epoch = epoch
         if self.pseudo is not None and 0 <= epoch - self.clustered_epoch < self.options.recluster_every:
             self.ctx.log(f"epoch {epoch + 1}: keeping the pseudo-labels of epoch {self.clustered_epoch + 1}")
             return {"reclustered": 0.0}
+        previous, seed = self.table, epoch_seed(self.ctx.job.train.seed, epoch, "kmeans")
+        if self.bank is not None and self.bank_ready and epoch >= self.options.bank.warmup_epochs:
+            pseudo, stats = self.from_bank(epoch, seed)                           # 1.-2. the bank
+        else:
+            hashes, embeddings, known, hidden, embed_time = self.full_pass()      # 1. embed
+            if self.bank is not None:  # warm-up: everything from the last epoch's model, fresher than any record
+                self.bank.record(hashes, embeddings, stamp=self.ctx.step, epoch=epoch - 1, known=known,
+                                 hidden=hidden)
+                self.bank.sync(self.comm())
+                self.bank_ready = True
+            pseudo = self.cluster(hashes, embeddings, known, hidden, seed)        # 2. k-means
+            stats = {"embed_time_s": embed_time, **({"bank_warmup": 1.0} if self.bank is not None else {})}
+        self._install(pseudo, epoch)
+        self.reset_head(epoch)                                                    # 3. new head
+        stats = self.report(epoch, seed, previous, stats)
+        # reported: keep the table (12 bytes per key), not the per-point arrays (~32 per point)
+        self.pseudo = dataclasses.replace(pseudo, hashes=self.table.hashes, assignment=self.table.values,
+                                          labels=np.zeros(0, np.int64), hidden=None)
+        return stats  # then the loop trains (4.)
+
+    def full_pass(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """This rank's share of every training utterance: key hashes, eval-mode embeddings,
+        known and hidden emotion classes, and the pass's time."""
         start = time.perf_counter()
         keys, embeddings, rows = self.ctx.embed([*self.ctx.job.data.train, *self.ctx.job.data.unlabelled],
-                                                gather=False)                     # 1. embed
-        embed_time = time.perf_counter() - start
-        previous, seed = self.table, epoch_seed(self.ctx.job.train.seed, epoch, "kmeans")
-        self._install(self.pseudo_labels(keys, embeddings, rows, seed), epoch)    # 2. k-means
-        self.reset_head(epoch)                                                    # 3. new head
-        return self.report(epoch, seed, previous, embed_time)  # then the loop trains (4.)
-
-    def pseudo_labels(self, keys: list[str], embeddings: np.ndarray, rows: list[dict[str, Any]],
-                      seed: int) -> PseudoLabels:
-        """Pseudo-labels of this rank's embeddings (every rank gets the whole table), with the
-        known and the hidden emotion of each row alongside for the agreement scores."""
+                                                gather=False)
         labels = self.ctx.labels
-        known = np.array([labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int64)
-        hidden = np.array([IGNORE if r.get("labelled") else labels.encode_hidden(r) for r in rows], np.int64)
-        return cluster(keys, embeddings, known, self.options.num_clusters,
-                       seed=seed, cfg=self.options.kmeans,
-                       mode=self.options.clustering, hidden=hidden,
-                       comm=default_collective() if self.ctx.distributed else LocalCollective())
+        known = np.array([labels.encode(r) if r.get("labelled") else IGNORE for r in rows], np.int32)
+        hidden = np.array([IGNORE if r.get("labelled") else labels.encode_hidden(r) for r in rows], np.int32)
+        return key_hashes(keys), embeddings, known, hidden, time.perf_counter() - start
 
-    def report(self, epoch: int, seed: int, previous: dict[str, int], embed_time: float) -> dict[str, float]:
+    def cluster(self, hashes: np.ndarray, embeddings: np.ndarray, known: np.ndarray, hidden: np.ndarray,
+                seed: int) -> PseudoLabels:
+        """Pseudo-labels of this rank's embeddings (every rank gets the whole table), with the
+        known and the hidden emotion of each point alongside for the agreement scores."""
+        return cluster(hashes, embeddings, known, self.options.num_clusters, seed=seed, cfg=self.options.kmeans,
+                       mode=self.options.clustering, hidden=hidden, comm=self.comm())
+
+    def from_bank(self, epoch: int, seed: int) -> tuple[PseudoLabels, dict[str, float]]:
+        """Cluster the bank's entries (each rank its own keys), with its age statistics and,
+        with ``bank.check_full``, the agreement with a full pass timed apart."""
+        assert self.bank is not None
+        comm, opts = self.comm(), self.options.bank
+        start = time.perf_counter()
+        self.bank.sync(comm)  # records made since the last validation (none in the loop)
+        entries = self.bank.usable(epoch, opts.max_age)
+        ages = self.bank.ages(epoch)
+        parts = comm.all_gather((len(ages), len(entries), int(ages.sum()), int(ages.max(initial=0)),
+                                 self.bank.nbytes))
+        total = max(sum(p[0] for p in parts), 1)
+        stats = {"bank_entries": float(sum(p[0] for p in parts)), "bank_used": float(sum(p[1] for p in parts)),
+                 "bank_age_mean": sum(p[2] for p in parts) / total, "bank_age_max": float(max(p[3] for p in parts)),
+                 "bank_mib": sum(p[4] for p in parts) / 2**20, "bank_time_s": time.perf_counter() - start}
+        pseudo = self.cluster(entries.hashes, entries.vectors.astype(np.float32), entries.known, entries.hidden,
+                              seed)
+        if opts.check_full:
+            start = time.perf_counter()
+            hashes, embeddings, known, hidden, _ = self.full_pass()
+            layout = EmbeddingBank(opts.dtype)  # the bank's points, order and rounding: only the vectors differ
+            layout.record(hashes, embeddings, stamp=0, epoch=epoch, known=known, hidden=hidden)
+            layout.sync(comm)
+            e = layout.usable(epoch, None)
+            full = self.cluster(e.hashes, e.vectors.astype(np.float32), e.known, e.hidden, seed)
+            from_full = full.table().lookup_hashes(pseudo.hashes)
+            both = from_full != IGNORE
+            if both.sum() >= 2:
+                stats["nmi_full"] = nmi(pseudo.assignment[both], from_full[both])
+            # the same over keys recorded in the last epoch: what train mode costs without staleness
+            fresh = np.concatenate(comm.all_gather(entries.hashes[self.bank.ages(epoch)[
+                self.bank.positions(entries.hashes)] <= 1]))
+            recent = both & (PseudoLabelTable.from_hashes(fresh, np.zeros(len(fresh))).positions(pseudo.hashes) >= 0)
+            if recent.sum() >= 2:
+                stats["nmi_full_fresh"], stats["bank_fresh"] = (nmi(pseudo.assignment[recent], from_full[recent]),
+                                                                float(recent.mean()))
+            stats.update({f"full_{k}": v for k, v in hidden_agreement(full).items()})
+            stats["check_time_s"] = time.perf_counter() - start
+        return pseudo, stats
+
+    def report(self, epoch: int, seed: int, previous: PseudoLabelTable, extra: dict[str, float]) -> dict[str, float]:
         """The epoch's clustering in the metrics, the log and ``events.jsonl``."""
         ctx, pseudo = self.ctx, self.pseudo
         assert pseudo is not None
-        stats = {"reclustered": 1.0, "embed_time_s": embed_time, **pseudo.stats}
+        stats = {"reclustered": 1.0, **extra, **pseudo.stats}
         if (value := agreement(previous, pseudo)) is not None:
             stats["nmi_previous"] = value
         has = pseudo.labels != IGNORE
         if has.sum() >= 2:
             stats["nmi_labels"] = nmi(pseudo.assignment[has], pseudo.labels[has])
         stats.update(hidden_agreement(pseudo))
+        points = len(pseudo.hashes)
         if pseudo.stats.get("kmeans_spread", 1.0) < 1e-6:
-            ctx.log(f"warning: the {len(pseudo.keys)} embeddings are nearly identical (relative spread "
+            ctx.log(f"warning: the {points} embeddings are nearly identical (relative spread "
                     f"{pseudo.stats['kmeans_spread']:.1e}): the pseudo-labels carry no information yet. "
                     f"A model whose eval-mode output ignores its input (e.g. BatchNorm running "
                     f"statistics still near their initial values) does this.")
-        duplicates = len(pseudo.keys) - len(self.table)
-        ctx.log(f"epoch {epoch + 1}: {len(pseudo.keys)} embeddings -> {self.options.num_clusters} clusters "
-                f"({pseudo.device_reason}; {stats['kmeans_time_s']:.1f}s k-means, {embed_time:.1f}s "
-                f"embedding): sizes {stats['cluster_min']:.0f}/{stats['cluster_median']:.0f}/"
-                f"{stats['cluster_max']:.0f} min/median/max"
+        duplicates = points - len(self.table)
+        source = (f"{extra['embed_time_s']:.1f}s embedding" if "embed_time_s" in extra else
+                  f"bank: mean age {extra['bank_age_mean']:.2f} epochs, {extra['bank_mib']:.1f} MiB")
+        ctx.log(f"epoch {epoch + 1}: {points} embeddings -> {self.options.num_clusters} clusters "
+                f"({pseudo.device_reason}; {stats['kmeans_time_s']:.1f}s k-means, {source}): sizes "
+                f"{stats['cluster_min']:.0f}/{stats['cluster_median']:.0f}/{stats['cluster_max']:.0f} min/median/max"
                 + (f", empty clusters {pseudo.empty} (no weight, no pseudo-labels)" if pseudo.empty else "")
                 + (f", {duplicates} duplicate keys" if duplicates else "")
                 + (f"; hidden labels: NMI {stats['nmi_hidden']:.3f}, purity {stats['purity_hidden']:.3f}"
-                   if "nmi_hidden" in stats else ""))
+                   if "nmi_hidden" in stats else "")
+                + (f"; NMI with a full pass {stats['nmi_full']:.3f}" if "nmi_full" in stats else ""))
         ctx.event("recluster", epoch=epoch + 1, seed=seed,
-                  points=len(pseudo.keys), clusters=self.options.num_clusters, device=pseudo.device_reason,
+                  points=points, clusters=self.options.num_clusters, device=pseudo.device_reason,
                   objective=stats["kmeans_objective"], empty=pseudo.empty,
                   sizes=pseudo.sizes.tolist(), time_s=stats["kmeans_time_s"],
-                  **{k: stats[k] for k in ("nmi_labels", "nmi_hidden", "purity_hidden") if k in stats})
+                  source="full" if "embed_time_s" in extra else "bank",
+                  **{k: stats[k] for k in ("nmi_labels", "nmi_hidden", "purity_hidden", "nmi_full") if k in stats})
         return stats
 
     def _install(self, pseudo: PseudoLabels, epoch: int) -> None:
@@ -337,17 +336,21 @@ class DeepEmoCluster(Method):
         total = sum(outputs[name].float().sum() * 0.0 for name in ("cluster_logits", "attributes", "logits")
                     if name in outputs)
         logs: dict[str, float] = {}
-        pseudo = torch.tensor([self.table.get(key, IGNORE) for key in targets.keys], dtype=torch.long,
-                              device=cluster_logits.device)
-        known = pseudo != IGNORE
-        missing = int((~known).sum())
+        hashes = key_hashes(list(targets.keys))
+        pseudo = torch.from_numpy(self.table.lookup_hashes(hashes)).to(cluster_logits.device)
+        if self.bank is not None and len(hashes) == len(outputs["embedding"]):
+            # this step's embeddings, "fresher" than the warm-up that preceded it (stamp step + 1)
+            known = np.where(targets.labelled.bool().cpu().numpy(), targets.label.cpu().numpy(), IGNORE)
+            self.bank.record(hashes, outputs["embedding"], stamp=self.ctx.step + 1, epoch=self.epoch, known=known)
+        known_pseudo = pseudo != IGNORE
+        missing = int((~known_pseudo).sum())
         self.unclustered += missing
         logs["unclustered"] = missing / max(len(targets.keys), 1)
-        if opts.cluster_weight > 0 and known.any():
-            ce = F.cross_entropy(cluster_logits[known], pseudo[known], weight=self.class_weight)
+        if opts.cluster_weight > 0 and known_pseudo.any():
+            ce = F.cross_entropy(cluster_logits[known_pseudo], pseudo[known_pseudo], weight=self.class_weight)
             total = total + opts.cluster_weight * ce
             logs["cluster_ce"] = float(ce.detach())
-            logs["cluster_acc"] = float((cluster_logits[known].argmax(1) == pseudo[known]).float().mean())
+            logs["cluster_acc"] = float((cluster_logits[known_pseudo].argmax(1) == pseudo[known_pseudo]).float().mean())
         labelled = targets.labelled.bool()
         if self.ctx.job.data.attributes and opts.attribute_weight > 0:
             gold = targets.attributes
@@ -370,6 +373,10 @@ class DeepEmoCluster(Method):
                           f"keys were not embedded, e.g. debug.max_eval_batches) and were left out of "
                           f"the cluster loss")
             self.unclustered = 0
+        if self.bank is not None:  # every rank is here: merge the epoch's records, whole bank to rank 0
+            comm = self.comm()
+            self.bank.sync(comm)
+            self.bank_snapshot = self.bank.gather(comm) if comm.world_size > 1 else None
         return super().validate(epoch)
 
     # --- checkpointed state -------------------------------------------------------------
@@ -377,11 +384,18 @@ class DeepEmoCluster(Method):
         if self.pseudo is None:
             return {}
         p = self.pseudo
-        return {"keys": list(p.keys), "assignment": torch.from_numpy(p.assignment.astype(np.int64)),
-                "centroids": torch.from_numpy(np.asarray(p.centroids, dtype=np.float32)),
-                "sizes": torch.from_numpy(p.sizes.astype(np.int64)),
-                "labels": torch.from_numpy(p.labels.astype(np.int64)),
-                "clustered_epoch": self.clustered_epoch, "num_clusters": self.options.num_clusters}
+        state: dict[str, Any] = {
+            "table": self.table.state(), "centroids": torch.from_numpy(np.asarray(p.centroids, dtype=np.float32)),
+            "sizes": torch.from_numpy(p.sizes.astype(np.int64)),
+            "clustered_epoch": self.clustered_epoch, "num_clusters": self.options.num_clusters}
+        if self.bank is not None and self.bank_ready:
+            entries = self.bank_snapshot
+            if entries is None:  # one process: its bank is the whole bank (with unmerged records)
+                dim = self.bank.entries.vectors.shape[1] if self.bank.entries is not None else 0
+                entries = freshest(Records.concat([self.bank.entries or Records.empty(dim, self.bank.dtype),
+                                                   *self.bank.pending]))
+            state["bank"] = EmbeddingBank.state(entries)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -389,7 +403,16 @@ class DeepEmoCluster(Method):
         if int(state["num_clusters"]) != self.options.num_clusters:
             raise ConfigError(f"the checkpoint's pseudo-labels have {state['num_clusters']} clusters, "
                               f"method.num_clusters is {self.options.num_clusters}")
-        pseudo = PseudoLabels(keys=list(state["keys"]), assignment=state["assignment"].cpu().numpy(),
+        if "table" in state:
+            table = PseudoLabelTable.from_state(state["table"])
+        else:  # a checkpoint from before the compact table: its key list, hashed now
+            table = PseudoLabelTable.from_keys(list(state["keys"]), state["assignment"].cpu().numpy())
+        pseudo = PseudoLabels(hashes=table.hashes, assignment=table.values.astype(np.int64),
                               centroids=state["centroids"].cpu().numpy(), sizes=state["sizes"].cpu().numpy(),
-                              labels=state["labels"].cpu().numpy(), device_reason="restored")
+                              labels=np.full(len(table), IGNORE, np.int64), device_reason="restored")
         self._install(pseudo, int(state["clustered_epoch"]))
+        if self.bank is not None:
+            self.bank_ready = "bank" in state  # none (e.g. from embeddings: full): the next re-clustering warms up
+            if self.bank_ready:
+                self.bank.load_state(state["bank"], self.ctx.rank, self.ctx.world_size)
+

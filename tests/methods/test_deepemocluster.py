@@ -27,6 +27,7 @@ from ssl_ser.methods.deepemocluster import (
     epoch_seed,
     hidden_agreement,
 )
+from ssl_ser.methods.pseudo_table import PseudoLabelTable, key_hashes
 from ssl_ser.metrics import ccc_loss, nmi, purity
 from ssl_ser.models import build_model
 from tests.fakes import FakeContext
@@ -68,13 +69,14 @@ def test_table_covers_every_key_once_identical_on_both_ranks_in_both_modes() -> 
                                                                  seed=3, cfg=cfg, mode=mode, comm=comm))
         assert all(isinstance(p, PseudoLabels) for p in results), results
         a, b = results
-        assert a.keys == b.keys and sorted(a.keys) == keys and len(set(a.keys)) == len(keys)
+        assert np.array_equal(a.hashes, b.hashes) and np.array_equal(a.hashes, key_hashes(keys))  # rank order
         assert np.array_equal(a.assignment, b.assignment) and np.array_equal(a.centroids, b.centroids)
         assert np.array_equal(a.labels, labels) and a.sizes.sum() == len(keys)
-        tables[mode] = a.table()
-    assert tables["gathered"] == tables["distributed"]
+        tables[mode] = a.table().lookup(keys)
+        assert len(a.table()) == len(keys) and (tables[mode] != IGNORE).all()
+    assert np.array_equal(tables["gathered"], tables["distributed"])
     single = cluster(keys, x, labels, 5, seed=3, cfg=cfg, comm=LocalCollective())
-    assert single.table() == tables["gathered"]
+    assert np.array_equal(single.table().lookup(keys), tables["gathered"])
 
 
 def test_hidden_labels_travel_with_their_keys_and_score_the_clusters_in_both_modes() -> None:
@@ -152,7 +154,7 @@ def method(options: dict | None = None, **context_kwargs) -> DeepEmoCluster:
 
 def install(m: DeepEmoCluster, table: dict[str, int], k: int) -> None:
     sizes = np.bincount(list(table.values()), minlength=k)
-    m._install(PseudoLabels(keys=list(table), assignment=np.array(list(table.values())),
+    m._install(PseudoLabels(hashes=key_hashes(list(table)), assignment=np.array(list(table.values())),
                             centroids=np.zeros((k, 2), np.float32), sizes=sizes,
                             labels=np.full(len(table), IGNORE)), epoch=0)
 
@@ -308,9 +310,10 @@ def test_debug_run_logs_clustering_and_checkpoints_the_pseudo_labels(runs) -> No
     # debug caps the embedding pass at 2 batches of 8: the other training rows are counted, not fatal
     assert first["pre_kmeans_points"] == 16 and first["train_unclustered"] > 0
     state = ckpt.load_state(ckpt.find_checkpoint(runs.whole, "latest"))["method"]
-    assert len(state["keys"]) == len(set(state["keys"])) == 16 and state["clustered_epoch"] == 2
+    table = PseudoLabelTable.from_state(state["table"])  # sorted unique hashes: every key once
+    assert len(table) == 16 and state["clustered_epoch"] == 2
     assert state["centroids"].shape[0] == 4 and int(state["sizes"].sum()) == 16
-    assert state["assignment"].tolist() == state["assignment"].clamp(0, 3).tolist()
+    assert table.values.tolist() == np.clip(table.values, 0, 3).tolist()
     events = [json.loads(x) for x in (runs.whole / "events.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in events if e["event"] == "recluster"] == [1, 3]
     assert all(e["device"].startswith("faiss on the CPU") for e in events if e["event"] == "recluster")
@@ -325,12 +328,68 @@ def test_resumed_run_continues_with_the_same_pseudo_labels(runs) -> None:
     b = ckpt.load_state(ckpt.find_checkpoint(runs.cut, "latest"))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    assert a["method"]["keys"] == b["method"]["keys"]
-    assert torch.equal(a["method"]["assignment"], b["method"]["assignment"])
+    assert torch.equal(a["method"]["table"]["hashes"], b["method"]["table"]["hashes"])
+    assert torch.equal(a["method"]["table"]["values"], b["method"]["table"]["values"])
     assert torch.equal(a["method"]["centroids"], b["method"]["centroids"])
     assert _history(runs.whole) == _history(runs.cut)
     events = [json.loads(x) for x in (runs.cut / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events] == ["started", "recluster", "resumed", "recluster"]
+
+
+@pytest.fixture(scope="module")
+def bank_runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
+    """``embeddings: bank`` through the real loop: 3 debug epochs, and the same interrupted
+    after epoch 2 and resumed (the bank comes back from the checkpoint)."""
+    from ssl_ser.job_loader import job_from_dict
+    from ssl_ser.train.loop import Loop
+    from ssl_ser.train.runner import run_local
+    from tests.methods.conftest import deepemocluster_job
+
+    storage = tmp_path_factory.mktemp("dec_bank_runs")
+
+    def job(name: str):
+        return job_from_dict(deepemocluster_job(demo_shards, storage, name=name, train={"epochs": 3},
+                                                method={"name": "deepemocluster", "num_clusters": 4,
+                                                        "kmeans": {"niter": 5}, "emotion_weight": 0.5,
+                                                        "embeddings": "bank", "bank": {"check_full": True}}))
+
+    run_local(job("whole"), progress=False)
+    original = Loop._log_epoch
+
+    def interrupt(self: Loop, metrics: dict) -> None:
+        original(self, metrics)
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    Loop._log_epoch = interrupt
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_local(job("cut"), progress=False)
+    finally:
+        Loop._log_epoch = original
+    torch.manual_seed(12345)
+    run_local(job("cut"), progress=False)
+    return SimpleNamespace(whole=storage / "whole", cut=storage / "cut")
+
+
+def test_bank_runs_recluster_from_training_records_and_resume_exactly(bank_runs) -> None:
+    from ssl_ser import checkpoint as ckpt
+
+    history = [json.loads(x) for x in (bank_runs.whole / "metrics.jsonl").read_text().splitlines()]
+    first, second, third = history
+    assert first["pre_bank_warmup"] == 1 and first["pre_kmeans_points"] == 16  # debug: 2 batches of 8
+    for row in (second, third):  # the bank: the warm-up's 16 keys + the ones trained on since
+        assert "pre_embed_time_s" not in row and row["pre_bank_entries"] > 16
+        assert row["pre_kmeans_points"] == row["pre_bank_entries"] and 0 <= row["pre_nmi_full"] <= 1
+        assert 0 <= row["pre_nmi_full_fresh"] <= 1 and 0 < row["pre_bank_fresh"] < 1
+        assert row["train_unclustered"] < first["train_unclustered"]  # drawn keys got pseudo-labels
+    a = ckpt.load_state(ckpt.find_checkpoint(bank_runs.whole, "latest"))
+    b = ckpt.load_state(ckpt.find_checkpoint(bank_runs.cut, "latest"))
+    for key in a["method"]["bank"]:
+        assert torch.equal(a["method"]["bank"][key], b["method"]["bank"][key]), key
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert _history(bank_runs.whole) == _history(bank_runs.cut)
 
 
 # --- Ray: 2 workers, distributed k-means, a small labelled fraction -----------------------------
@@ -361,5 +420,6 @@ def test_two_ray_workers_cluster_every_key_once(mostly_unlabelled_shards, demo_s
     assert metrics["epoch"] == 2 and "valid_ccc_mean" in metrics
     assert metrics["pre_kmeans_points"] == data.total and metrics["train_unclustered"] == 0
     state = ckpt.load_state(ckpt.find_checkpoint(tmp_path / "ray_dec", "latest"))["method"]
-    assert sorted(state["keys"]) == data.keys  # every training key, exactly once, over both ranks
+    table = PseudoLabelTable.from_state(state["table"])
+    assert np.array_equal(table.hashes, np.sort(key_hashes(data.keys)))  # every training key, once, over both ranks
     assert int(state["sizes"].sum()) == data.total
