@@ -117,6 +117,9 @@ class TrainConfig:
     """Mixup (Zhang et al. 2018) of front-end features: each batch is mixed with a shuffled copy
     of itself with a weight drawn from Beta(mixup, mixup) and the loss mixes the two targets'
     losses with the same weight; 0 disables it."""
+    ema_decay: Decay | None = None
+    """Keep an exponential moving average of the weights with this decay per step (e.g. 0.99);
+    validation, the best checkpoint and its later uses take the averaged weights. null: off."""
 
 
 @config

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from ssl_ser.model_card import write_run_card_at_end
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.targets import Targets, attribute_targets
 from ssl_ser.train.data import make_eval_stream, make_train_stream
+from ssl_ser.train.ema import WeightAverage
 from ssl_ser.train.feature_cache import CachedEpoch, FeatureBatch, FeatureCache, split_frames
 from ssl_ser.train.label_report import class_counts, dropped_labels
 from ssl_ser.train.optim import build_optimizer, build_scheduler
@@ -112,6 +113,8 @@ class Loop:
 
             self.augmenter = build_augmenter(job.augment, self)
         self.feature_cache = self._build_feature_cache() if job.data.feature_cache else None
+        self.ema = WeightAverage(self.bare_model, job.train.ema_decay) if job.train.ema_decay else None
+        self._raw_weights: dict[str, torch.Tensor] | None = None
         self._restore()
 
     def _build_feature_cache(self) -> FeatureCache:
@@ -216,7 +219,9 @@ class Loop:
             self.event("checkpoint_skipped", checkpoint=str(skipped), reason=reason,
                        instead=str(directory))
         check_resumable(meta, self._fingerprints(), self.force, directory)
-        self.bare_model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.bare_model.load_state_dict(state.get("train_model") or state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -243,14 +248,15 @@ class Loop:
             metrics.update({f"pre_{k}": v for k, v in self.method.on_epoch_start(epoch).items()})
             metrics.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
             self.model.eval()
-            metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
-            if self.eval_unread:
-                metrics["eval_samples_unread"] = self.eval_unread
-            self.scheduler.step()
-            metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-            metrics["time_s"] = time.perf_counter() - start
-            self.history.append(metrics)
-            self._checkpoint(metrics)
+            with self._validated_weights():
+                metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
+                if self.eval_unread:
+                    metrics["eval_samples_unread"] = self.eval_unread
+                self.scheduler.step()
+                metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+                metrics["time_s"] = time.perf_counter() - start
+                self.history.append(metrics)
+                self._checkpoint(metrics)
             self._log_epoch(metrics)
             last = metrics
         self.run_log.close()
@@ -258,6 +264,20 @@ class Loop:
 
             write_run_card_at_end(self.run_dir, self.log)
         return last
+
+    @contextlib.contextmanager
+    def _validated_weights(self) -> Iterator[None]:
+        """The weights validation and the checkpoint's ``model`` hold: the averaged ones with
+        ``train.ema_decay`` (the raw ones are kept as ``train_model`` for resuming)."""
+        if self.ema is None:
+            yield
+            return
+        with self.ema.applied(self.bare_model) as raw:
+            self._raw_weights = raw
+            try:
+                yield
+            finally:
+                self._raw_weights = None
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         job = self.job
@@ -349,6 +369,8 @@ class Loop:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.bare_model)
         self.step += 1
         value = float(loss.detach())
         if not np.isfinite(value):
@@ -478,7 +500,10 @@ class Loop:
                 "method": self.method.state_dict(),
                 "augment": self.augmenter.state_dict() if self.augmenter is not None else {},
                 "speaker_norm": (self.predictor.speaker_norm.state_dict()
-                                 if self.predictor.speaker_norm is not None else {})}
+                                 if self.predictor.speaker_norm is not None else {}),
+                # with train.ema_decay, "model" holds the averaged weights (what was validated)
+                "train_model": self._raw_weights or {},
+                "ema": self.ema.state_dict() if self.ema is not None else {}}
 
     def _checkpoint(self, metrics: dict[str, Any]) -> None:
         if not self.session.is_main:
