@@ -21,15 +21,16 @@ fi
 in_stage 2 && shards manifests/ravdess.jsonl ravdess
 
 if in_stage 3; then
-  job pyresnet_r8 pyresnet common pyresnet_r8                         # the earlier baseline
-  job pyresnet_r8c pyresnet common pyresnet_r8 cache                  # + feature cache
-  job pyresnet_final pyresnet common pyresnet_r8 cache final          # + the chosen levers
-  job attention_cnn_r8 attention_cnn common attention_cnn_r8 cache    # the second recipe
-  job attention_cnn_final attention_cnn common attention_cnn_r8 cache final
+  job pyresnet_r8 pyresnet common pyresnet_r8                       # the earlier baseline
+  job pyresnet_r8c pyresnet common pyresnet_r8 cache                # + feature cache
+  job pyresnet_final pyresnet common pyresnet_r8 cache final        # + the chosen levers
+  job xvector_r8 xvector_scratch_copypaste common xvector_r8 cache  # the second recipe
+  job xvector_final xvector_scratch_copypaste common xvector_r8 cache final
 fi
 
+# fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
 if in_stage 4; then
-  for j in pyresnet_r8 pyresnet_r8c attention_cnn_r8; do
+  for j in pyresnet_r8 pyresnet_r8c xvector_r8; do
     "$PYTHON" "$RECIPE/local/fold_job.py" jobs/$j.yaml ravdess_emobox 0 4 jobs/${j}_fold0.yaml
   done
 fi
@@ -48,30 +49,39 @@ ablate() {
 if in_stage 6; then
   ablate base pyresnet_r8_fold0                        # waveform stream, front-end every epoch
   ablate c_base pyresnet_r8c_fold0                     # feature cache
+  ablate c_base_s1 pyresnet_r8c_fold0 train.seed=1     # the same, another seed: the noise level
   ablate c_spk pyresnet_r8c_fold0 frontend.speaker_norm=true
   ablate c_sa pyresnet_r8c_fold0 frontend.specaugment.freq_mask=16 frontend.specaugment.time_mask=20
   ablate c_mix pyresnet_r8c_fold0 train.mixup=0.4
-  ablate c_adamw pyresnet_r8c_fold0 optim.name=adamw optim.lr=0.002 optim.weight_decay=0.05 \
-      schedule.name=cosine schedule.warmup_epochs=2
-  ablate c_wide pyresnet_r8c_fold0 "model.widths=[16,16,32,32]" model.stem_channels=16
   ablate c_ema pyresnet_r8c_fold0 train.ema_decay=0.99
-  ablate c_crop2 pyresnet_r8c_fold0 data.crop_seconds=2.0
+  ablate xv_base xvector_r8_fold0
 fi
 
+# the chosen levers under the protocol (fold 1: FOLDS=0), and the baselines' best checkpoints
+# on fold 1's test actors
 if in_stage 7; then
-  logged pyresnet_final ssl-ser cv jobs/pyresnet_final.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  logged cv_pyresnet_final ssl-ser cv jobs/pyresnet_final.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  logged cv_xvector_final ssl-ser cv jobs/xvector_final.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  g=runs/pyresnet_r8-cv-ravdess_emobox/groups
+  for run in base c_base xv_base; do
+    [ -f runs/$run/test/metrics.json ] ||
+      heavy ssl-ser evaluate runs/$run $g/ravdess-01 $g/ravdess-11 $g/ravdess-20 $g/ravdess-21 --out runs/$run/test
+  done
 fi
 
 if in_stage 8; then
   "$PYTHON" "$RECIPE/local/ablation_table.py" runs \
-    --row "earlier baseline (PyResNet tiny, SGD, 4-s crops)" base \
+    --row "PyResNet tiny, earlier baseline (waveform stream)" base \
     --row "+ feature cache" c_base \
-    --row "+ speaker normalisation" c_spk \
-    --row "+ SpecAugment (F 16, T 20)" c_sa \
-    --row "+ mixup (alpha 0.4)" c_mix \
-    --row "+ AdamW 2e-3, wd 0.05, warm-up 2, cosine" c_adamw \
-    --row "+ widths x2 (16-32)" c_wide \
-    --row "+ EMA of weights (0.99)" c_ema \
-    --row "+ 2-s crops" c_crop2
-  "$PYTHON" "$COMMON/table.py" cv --row "PyResNet, chosen levers" runs/pyresnet_final-cv-ravdess_emobox
+    --row "+ feature cache, seed 1" c_base_s1 \
+    --row "+ feature cache + speaker normalisation" c_spk \
+    --row "+ feature cache + SpecAugment (F 16, T 20)" c_sa \
+    --row "+ feature cache + mixup (alpha 0.4)" c_mix \
+    --row "+ feature cache + EMA of weights (0.99)" c_ema \
+    --row "PyResNet tiny, chosen: cache + speaker norm + mixup" pyresnet_final-cv-ravdess_emobox/pyresnet_final-fold0 \
+    --row "x-vector ResNet small, earlier baseline + cache" xv_base \
+    --row "x-vector ResNet small, chosen levers" xvector_final-cv-ravdess_emobox/xvector_final-fold0
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "PyResNet tiny, cache + speaker norm + mixup" runs/pyresnet_final-cv-ravdess_emobox \
+    --row "x-vector ResNet small, cache + speaker norm + mixup" runs/xvector_final-cv-ravdess_emobox
 fi
