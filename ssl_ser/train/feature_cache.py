@@ -4,8 +4,8 @@ The training set's front-end features are computed once, from whole utterances i
 (no SpecAugment), and kept in memory; every epoch then shuffles them, crops ``crop_seconds``
 worth of frames at random (or cuts them into segments) and batches them. The loop applies
 speaker normalisation and SpecAugment on top, so what changes between epochs (order, crop
-offsets, masks) still changes. This saves the decode + STFT of every epoch (on RAVDESS with a
-small model, a quarter to a half of the epoch). Two small differences from the waveform
+offsets, masks) still changes. This saves the decode + STFT of every epoch (about a quarter
+of an epoch of PyResNet tiny on 128 log-mels, bench/recipes/ravdess_emobox). Two small differences from the waveform
 stream: a crop or segment starts on a frame, not a sample, and its edge frames saw the audio
 just outside it (the STFT window of a centred frame reaches over the cut).
 """
