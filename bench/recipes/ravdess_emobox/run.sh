@@ -8,11 +8,11 @@
 # Stages: 1 manifest, 2 shards, 3 job configs (jobs/*.yaml + conf/), 4 fold-1 validation jobs
 # (EmoBox fold 1's 20 training actors, 4 of them held out for validation, its 4 test actors
 # left out), 5 measurements (epoch time split, feature statistics), 6 the ablation on fold 1's
-# validation actors, 7 the chosen settings under `ssl-ser cv` (fold 1: FOLDS=0; all six:
-# FOLDS=0,1,2,3,4,5), 8 the README tables.
-# Environment: DATA (holds ravdess/), EXP, FOLDS (default 0), and optionally LOCK, PYTHON (common/stages.sh).
+# validation actors, 7 the chosen settings and the cached baseline under `ssl-ser cv` (FOLDS:
+# 0-based fold indices, default all six; the x-vector check on fold 1 only), 8 the README tables.
+# Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
-FOLDS=${FOLDS:-0}
+FOLDS=${FOLDS:-0,1,2,3,4,5}
 
 if in_stage 1; then
   ssl-ser prepare ravdess "$DATA/ravdess" --out manifests/ravdess.jsonl
@@ -61,7 +61,8 @@ fi
 # on fold 1's test actors
 if in_stage 7; then
   logged cv_pyresnet_final ssl-ser cv jobs/pyresnet_final.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
-  logged cv_xvector_final ssl-ser cv jobs/xvector_final.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  logged cv_pyresnet_r8c ssl-ser cv jobs/pyresnet_r8c.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  logged cv_xvector_final ssl-ser cv jobs/xvector_final.yaml --folds ravdess_emobox --valid-speakers 4 --only 0 --debug
   g=runs/pyresnet_r8-cv-ravdess_emobox/groups
   for run in base c_base xv_base; do
     [ -f runs/$run/test/metrics.json ] ||
@@ -81,7 +82,8 @@ if in_stage 8; then
     --row "PyResNet tiny, chosen: cache + speaker norm + mixup" pyresnet_final-cv-ravdess_emobox/pyresnet_final-fold0 \
     --row "x-vector ResNet small, earlier baseline + cache" xv_base \
     --row "x-vector ResNet small, chosen levers" xvector_final-cv-ravdess_emobox/xvector_final-fold0
-  "$PYTHON" "$COMMON/table.py" cv \
-    --row "PyResNet tiny, cache + speaker norm + mixup" runs/pyresnet_final-cv-ravdess_emobox \
-    --row "x-vector ResNet small, cache + speaker norm + mixup" runs/xvector_final-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/test_table.py" \
+    --cv "baseline + cache" runs/pyresnet_r8c-cv-ravdess_emobox \
+    --cv "chosen" runs/pyresnet_final-cv-ravdess_emobox \
+    --cv "x-vector, chosen" runs/xvector_final-cv-ravdess_emobox
 fi
