@@ -127,10 +127,16 @@ class Frontend(nn.Module):
         with torch.autocast(wave.device.type, enabled=False):
             wave = mask_frames(wave.float().unsqueeze(1), lengths).squeeze(1)
             feats, frame_lengths = self.compute(wave, lengths)
-            feats = mask_frames(feats, frame_lengths)
-            if self.training and self.specaugment is not None:
-                feats = mask_frames(self.specaugment(feats), frame_lengths)
+            feats = self.augment(mask_frames(feats, frame_lengths), frame_lengths)
         return feats, frame_lengths
+
+    def augment(self, feats: Tensor, frame_lengths: Tensor) -> Tensor:
+        """SpecAugment in ``train()`` mode, else ``feats`` unchanged; also applied on its own to
+        cached features (``data.feature_cache``), which are computed once in eval mode."""
+        if not (self.training and self.specaugment is not None):
+            return feats
+        with torch.autocast(feats.device.type, enabled=False):
+            return mask_frames(self.specaugment(feats.float()), frame_lengths)
 
     def compute(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """The features before SpecAugment; padded frames may hold anything (they are zeroed)."""

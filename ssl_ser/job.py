@@ -63,6 +63,11 @@ class DataConfig:
     attributes: list[ATTRIBUTE] = field(default_factory=list)
     """Emotional attributes regressed with a CCC loss (when the method trains them)."""
     segment: SegmentConfig | None = None
+    feature_cache: bool = False
+    """Compute the training set's front-end features once (whole utterances, eval mode, in
+    memory) and crop / segment frames of them every epoch; SpecAugment and speaker
+    normalisation still apply per batch (:mod:`ssl_ser.train.feature_cache`). Needs one
+    training source, no waveform ``augment`` and a deterministic front-end."""
 
 
 @config
@@ -108,6 +113,13 @@ class TrainConfig:
     """Transfer: a run directory or checkpoint whose weights (all but the final layer) start this run."""
     freeze_body_epochs: NonNegativeInt = 0
     """Transfer: epochs that train only the new final layer before everything is fine-tuned."""
+    mixup: NonNegativeFloat = 0.0
+    """Mixup (Zhang et al. 2018) of front-end features: each batch is mixed with a shuffled copy
+    of itself with a weight drawn from Beta(mixup, mixup) and the loss mixes the two targets'
+    losses with the same weight; 0 disables it."""
+    ema_decay: Decay | None = None
+    """Keep an exponential moving average of the weights with this decay per step (e.g. 0.99);
+    validation, the best checkpoint and its later uses take the averaged weights. null: off."""
 
 
 @config

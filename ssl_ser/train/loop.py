@@ -17,14 +17,14 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from ssl_ser import SAMPLE_RATE, segments
 from ssl_ser import checkpoint as ckpt
-from ssl_ser import segments
 from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.data.histograms import class_histogram, index_of
 from ssl_ser.distributed import gather_parts
@@ -36,6 +36,8 @@ from ssl_ser.model_card import write_run_card_at_end
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.targets import Targets, attribute_targets
 from ssl_ser.train.data import make_eval_stream, make_train_stream
+from ssl_ser.train.ema import WeightAverage
+from ssl_ser.train.feature_cache import CachedEpoch, FeatureBatch, FeatureCache, split_frames
 from ssl_ser.train.label_report import class_counts, dropped_labels
 from ssl_ser.train.optim import build_optimizer, build_scheduler
 from ssl_ser.train.resume import check_resumable, fingerprints_of
@@ -110,7 +112,28 @@ class Loop:
             from ssl_ser.augment import build_augmenter
 
             self.augmenter = build_augmenter(job.augment, self)
+        self.feature_cache = self._build_feature_cache() if job.data.feature_cache else None
+        self.ema = WeightAverage(self.bare_model, job.train.ema_decay) if job.train.ema_decay else None
+        self._raw_weights: dict[str, torch.Tensor] | None = None
         self._restore()
+
+    def _build_feature_cache(self) -> FeatureCache:
+        """The training set's features, once (``data.feature_cache``); refuses what it would change."""
+        sources = self.method.training_sources()
+        problems = []
+        if len(sources) != 1:
+            problems.append(f"the method {self.job.method.get('name')!r} mixes {len(sources)} training sources")
+        if self.augmenter is not None:
+            problems.append("augment works on waveforms (use frontend.specaugment or train.mixup)")
+        if getattr(self.frontend, "dither", 0.0):
+            problems.append("the front-end's dither is random in training")
+        if problems:
+            raise ConfigError("data.feature_cache: " + "; ".join(problems))
+        start = time.perf_counter()
+        cache = FeatureCache.build(self.frontend, self.eval_stream(sources[0][0], whole=True), self.device)
+        self.log(f"feature cache: {len(cache)} training utterances, {cache.nbytes() / 2**20:.0f} MiB, "
+                 f"{time.perf_counter() - start:.1f} s")
+        return cache
 
     # --- the TrainingContext methods and augmenters see (ssl_ser.context) ---------------------
     @property
@@ -196,7 +219,9 @@ class Loop:
             self.event("checkpoint_skipped", checkpoint=str(skipped), reason=reason,
                        instead=str(directory))
         check_resumable(meta, self._fingerprints(), self.force, directory)
-        self.bare_model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.bare_model.load_state_dict(state.get("train_model") or state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -223,14 +248,15 @@ class Loop:
             metrics.update({f"pre_{k}": v for k, v in self.method.on_epoch_start(epoch).items()})
             metrics.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
             self.model.eval()
-            metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
-            if self.eval_unread:
-                metrics["eval_samples_unread"] = self.eval_unread
-            self.scheduler.step()
-            metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-            metrics["time_s"] = time.perf_counter() - start
-            self.history.append(metrics)
-            self._checkpoint(metrics)
+            with self._validated_weights():
+                metrics.update({f"valid_{k}": v for k, v in self.method.validate(epoch).items()})
+                if self.eval_unread:
+                    metrics["eval_samples_unread"] = self.eval_unread
+                self.scheduler.step()
+                metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+                metrics["time_s"] = time.perf_counter() - start
+                self.history.append(metrics)
+                self._checkpoint(metrics)
             self._log_epoch(metrics)
             last = metrics
         self.run_log.close()
@@ -239,6 +265,20 @@ class Loop:
             write_run_card_at_end(self.run_dir, self.log)
         return last
 
+    @contextlib.contextmanager
+    def _validated_weights(self) -> Iterator[None]:
+        """The weights validation and the checkpoint's ``model`` hold: the averaged ones with
+        ``train.ema_decay`` (the raw ones are kept as ``train_model`` for resuming)."""
+        if self.ema is None:
+            yield
+            return
+        with self.ema.applied(self.bare_model) as raw:
+            self._raw_weights = raw
+            try:
+                yield
+            finally:
+                self._raw_weights = None
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         job = self.job
         self.model.train()
@@ -246,8 +286,7 @@ class Loop:
         limit = job.train.max_steps_per_epoch
         if self.debug and job.debug.max_train_batches is not None:
             limit = min(limit or job.debug.max_train_batches, job.debug.max_train_batches)
-        stream = make_train_stream(job, self.method.training_sources(), epoch, rank=self.rank,
-                                   world_size=self.world_size, debug=self.debug, device=self.device)
+        stream = self._train_batches(epoch)
         frozen = epoch < job.train.freeze_body_epochs
         if frozen:  # a fixed body keeps its normalisation statistics too, not just its weights
             prefix = self.bare_model.classifier_prefix
@@ -277,11 +316,25 @@ class Loop:
                               f"(data.train: {job.data.train})")
         out = {k: v / count for k, v in totals.items()}
         out["batches"] = count
+        if isinstance(stream, CachedEpoch):
+            return out
         stats = stream.stats
         if stats.shards_failed or stats.samples_failed:  # skipped, not fatal: say so every epoch
             out["shards_failed"], out["samples_failed"] = stats.shards_failed, stats.samples_failed
             self._unread("train", epoch, stats.shards_failed, stats.failed_shards, stats.samples_failed)
         return out
+
+    def _train_batches(self, epoch: int) -> Any:
+        """This rank's training batches of ``epoch``: cached features or the waveform stream."""
+        job = self.job
+        if self.feature_cache is not None:
+            crop = job.data.crop_seconds
+            return self.feature_cache.epoch(
+                epoch, seed=job.train.seed, batch_size=job.data.batch_size, rank=self.rank,
+                world_size=self.world_size,
+                crop_frames=None if crop is None else self.frontend.frames(int(round(crop * SAMPLE_RATE))))
+        return make_train_stream(job, self.method.training_sources(), epoch, rank=self.rank,
+                                 world_size=self.world_size, debug=self.debug, device=self.device)
 
     def _unread(self, stage: str, epoch: int, shards: int, names: list[str], samples: int,
                 **counts: Any) -> None:
@@ -297,16 +350,13 @@ class Loop:
     def train_step(self, batch: Any, frozen: bool = False) -> tuple[float, dict[str, float]]:
         batch = batch.to(self.device)
         targets = self.targets(batch)
-        audio, lengths = batch.audio, batch.lengths
-        if self.augmenter is not None:
-            audio, lengths, targets = self.augmenter(audio, lengths, targets)
-        if self.job.data.segment is not None:
-            seg = self.job.data.segment
-            audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.train_hop)
-            targets = targets.expand(owner)
         with self.autocast():
-            outputs = self.forward(audio, lengths, targets.speakers)
-            loss, logs = self.method.loss(outputs, targets)
+            feats, frames, targets = self.train_features(batch, targets)
+            if self.job.train.mixup > 0:
+                outputs, loss, logs = self._mixup_loss(feats, frames, targets)
+            else:
+                outputs = self.model(feats, frames)
+                loss, logs = self.method.loss(outputs, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if frozen:  # transfer phase 1: only the new final layer learns
@@ -319,12 +369,49 @@ class Loop:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.bare_model)
         self.step += 1
         value = float(loss.detach())
         if not np.isfinite(value):
             raise SslSerError(f"training loss became {value} at step {self.step} (epoch {self.epoch + 1}); "
                               f"lower optim.lr or enable train.grad_clip")
         return value, logs
+
+    def train_features(self, batch: Any, targets: Targets) -> tuple[torch.Tensor, torch.Tensor, Targets]:
+        """A training batch's model input: waveform augmentation, segments, front-end, speaker
+        normalisation and SpecAugment, or for cached features the per-batch part of that."""
+        seg = self.job.data.segment
+        if isinstance(batch, FeatureBatch):
+            feats, frames = batch.feats, batch.frames
+            if seg is not None:
+                size, step = (self.frontend.frames(int(round(s * SAMPLE_RATE))) for s in (seg.seconds, seg.train_hop))
+                feats, frames, owner = split_frames(feats, frames, size, step)
+                targets = targets.expand(owner)
+            if self.predictor.speaker_norm is not None:
+                feats = self.predictor.speaker_norm(feats, frames, targets.speakers)
+            return self.frontend.augment(feats, frames), frames, targets
+        audio, lengths = batch.audio, batch.lengths
+        if self.augmenter is not None:
+            audio, lengths, targets = self.augmenter(audio, lengths, targets)
+        if seg is not None:
+            audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.train_hop)
+            targets = targets.expand(owner)
+        feats, frames = self.predictor.features(audio, lengths, targets.speakers)
+        return feats, frames, targets
+
+    def _mixup_loss(self, feats: torch.Tensor, frames: torch.Tensor,
+                    targets: Targets) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
+        """Mixup: the batch mixed with a shuffled copy; the loss mixes both targets' losses."""
+        alpha = self.job.train.mixup
+        weight = float(np.random.beta(alpha, alpha))
+        perm = torch.randperm(feats.shape[0], device=feats.device)
+        mixed = weight * feats + (1 - weight) * feats[perm]
+        outputs = self.model(mixed, torch.maximum(frames, frames[perm]))
+        loss_a, logs_a = self.method.loss(outputs, targets)
+        loss_b, logs_b = self.method.loss(outputs, permute_targets(targets, perm))
+        logs = {k: weight * v + (1 - weight) * logs_b.get(k, v) for k, v in logs_a.items()}
+        return outputs, weight * loss_a + (1 - weight) * loss_b, logs
 
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor,
                 speakers: list[str | None] | None = None) -> dict[str, torch.Tensor]:
@@ -413,7 +500,10 @@ class Loop:
                 "method": self.method.state_dict(),
                 "augment": self.augmenter.state_dict() if self.augmenter is not None else {},
                 "speaker_norm": (self.predictor.speaker_norm.state_dict()
-                                 if self.predictor.speaker_norm is not None else {})}
+                                 if self.predictor.speaker_norm is not None else {}),
+                # with train.ema_decay, "model" holds the averaged weights (what was validated)
+                "train_model": self._raw_weights or {},
+                "ema": self.ema.state_dict() if self.ema is not None else {}}
 
     def _checkpoint(self, metrics: dict[str, Any]) -> None:
         if not self.session.is_main:
@@ -449,6 +539,13 @@ def stream_len(stream: Any) -> int | None:
         return len(stream)
     except TypeError:
         return None
+
+
+def permute_targets(targets: Targets, perm: torch.Tensor) -> Targets:
+    """``targets`` reordered by ``perm`` (rows of the same batch: segment owners follow their rows)."""
+    out = targets.expand(perm)
+    out.owner = None if targets.owner is None else targets.owner[perm]
+    return out
 
 
 def _seed_everything(seed: int) -> None:

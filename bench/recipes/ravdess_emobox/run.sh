@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# RAVDESS speech, 8 classes, EmoBox's 6 speaker-independent folds: why the small CPU models
+# were weak, which levers help (chosen on validation speakers only) and the test scores of the
+# result (README.md here).
+#
+#   DATA=/path/to/corpora EXP=/path/to/ravdess_emobox bash bench/recipes/ravdess_emobox/run.sh [--stage N] [--stop-stage M]
+#
+# Stages: 1 manifest, 2 shards, 3 job configs (jobs/*.yaml + conf/), 4 fold-1 validation jobs
+# (EmoBox fold 1's 20 training actors, 4 of them held out for validation, its 4 test actors
+# left out), 5 measurements (epoch time split, feature statistics), 6 the ablation on fold 1's
+# validation actors, 7 the chosen settings and the cached baseline under `ssl-ser cv` (FOLDS:
+# 0-based fold indices, default all six; the x-vector check on fold 1 only), 8 the README tables.
+# Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
+. "$(dirname "$0")/../common/stages.sh"
+FOLDS=${FOLDS:-0,1,2,3,4,5}
+
+if in_stage 1; then
+  ssl-ser prepare ravdess "$DATA/ravdess" --out manifests/ravdess.jsonl
+fi
+
+in_stage 2 && shards manifests/ravdess.jsonl ravdess
+
+if in_stage 3; then
+  job pyresnet_r8 pyresnet common pyresnet_r8                       # the earlier baseline
+  job pyresnet_r8c pyresnet common pyresnet_r8 cache                # + feature cache
+  job pyresnet_final pyresnet common pyresnet_r8 cache final        # + the chosen levers
+  job xvector_r8 xvector_scratch_copypaste common xvector_r8 cache  # the second recipe
+  job xvector_final xvector_scratch_copypaste common xvector_r8 cache final
+fi
+
+# fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
+if in_stage 4; then
+  for j in pyresnet_r8 pyresnet_r8c xvector_r8; do
+    "$PYTHON" "$RECIPE/local/fold_job.py" jobs/$j.yaml ravdess_emobox 0 4 jobs/${j}_fold0.yaml
+  done
+fi
+
+in_stage 5 && logged measure "$PYTHON" "$RECIPE/local/measure.py" jobs/pyresnet_r8_fold0.yaml
+
+# ablate NAME JOB [KEY=VALUE...]: one `ssl-ser train` on fold 1's validation split (a finished
+# run is found finished, an interrupted one resumes)
+ablate() {
+  local name=$1 job=$2; shift 2
+  local sets=(--set "name=$name")
+  for kv in "$@"; do sets+=(--set "$kv"); done
+  logged "$name" ssl-ser train "jobs/$job.yaml" --debug "${sets[@]}"
+}
+
+if in_stage 6; then
+  ablate base pyresnet_r8_fold0                        # waveform stream, front-end every epoch
+  ablate c_base pyresnet_r8c_fold0                     # feature cache
+  ablate c_base_s1 pyresnet_r8c_fold0 train.seed=1     # the same, another seed: the noise level
+  ablate c_spk pyresnet_r8c_fold0 frontend.speaker_norm=true
+  ablate c_sa pyresnet_r8c_fold0 frontend.specaugment.freq_mask=16 frontend.specaugment.time_mask=20
+  ablate c_mix pyresnet_r8c_fold0 train.mixup=0.4
+  ablate c_ema pyresnet_r8c_fold0 train.ema_decay=0.99
+  ablate xv_base xvector_r8_fold0
+fi
+
+# the chosen levers under the protocol (fold 1: FOLDS=0), and the baselines' best checkpoints
+# on fold 1's test actors
+if in_stage 7; then
+  logged cv_pyresnet_final ssl-ser cv jobs/pyresnet_final.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  logged cv_pyresnet_r8c ssl-ser cv jobs/pyresnet_r8c.yaml --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug
+  logged cv_xvector_final ssl-ser cv jobs/xvector_final.yaml --folds ravdess_emobox --valid-speakers 4 --only 0 --debug
+  g=runs/pyresnet_r8-cv-ravdess_emobox/groups
+  for run in base c_base xv_base; do
+    [ -f runs/$run/test/metrics.json ] ||
+      heavy ssl-ser evaluate runs/$run $g/ravdess-01 $g/ravdess-11 $g/ravdess-20 $g/ravdess-21 --out runs/$run/test
+  done
+fi
+
+if in_stage 8; then
+  "$PYTHON" "$RECIPE/local/ablation_table.py" runs \
+    --row "PyResNet tiny, earlier baseline (waveform stream)" base \
+    --row "+ feature cache" c_base \
+    --row "+ feature cache, seed 1" c_base_s1 \
+    --row "+ feature cache + speaker normalisation" c_spk \
+    --row "+ feature cache + SpecAugment (F 16, T 20)" c_sa \
+    --row "+ feature cache + mixup (alpha 0.4)" c_mix \
+    --row "+ feature cache + EMA of weights (0.99)" c_ema \
+    --row "PyResNet tiny, chosen: cache + speaker norm + mixup" pyresnet_final-cv-ravdess_emobox/pyresnet_final-fold0 \
+    --row "x-vector ResNet small, earlier baseline + cache" xv_base \
+    --row "x-vector ResNet small, chosen levers" xvector_final-cv-ravdess_emobox/xvector_final-fold0
+  "$PYTHON" "$RECIPE/local/test_table.py" \
+    --cv "baseline + cache" runs/pyresnet_r8c-cv-ravdess_emobox \
+    --cv "chosen" runs/pyresnet_final-cv-ravdess_emobox \
+    --cv "x-vector, chosen" runs/xvector_final-cv-ravdess_emobox
+fi
