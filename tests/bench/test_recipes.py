@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "bench" / "recipes"
 # the stage of each run.sh that writes its job configs
 JOB_STAGE = {"ravdess_cv": 3, "urdu_cv": 3, "ravdess_xvector": 4, "ravdess_deepemocluster": 4, "ravdess_daae": 4,
-             "ravdess_bank": 4}
+             "ravdess_bank": 4, "ravdess_emobox": 3}
 
 
 def helper(name: str):
