@@ -55,6 +55,11 @@ if in_stage 6; then
   ablate c_mix pyresnet_r8c_fold0 train.mixup=0.4
   ablate c_ema pyresnet_r8c_fold0 train.ema_decay=0.99
   ablate xv_base xvector_r8_fold0
+  # on top of the chosen levers: AdamW + warm-up + cosine instead of SGD steps; twice the widths
+  ablate f_adamw pyresnet_r8c_fold0 frontend.speaker_norm=true train.mixup=0.4 optim.name=adamw \
+    optim.lr=0.002 optim.weight_decay=0.05 schedule.name=cosine schedule.warmup_epochs=2
+  ablate f_wide pyresnet_r8c_fold0 frontend.speaker_norm=true train.mixup=0.4 \
+    "model.widths=[16,16,32,32]" model.stem_channels=16
 fi
 
 # the chosen levers under the protocol (fold 1: FOLDS=0), and the baselines' best checkpoints
@@ -80,6 +85,8 @@ if in_stage 8; then
     --row "+ feature cache + mixup (alpha 0.4)" c_mix \
     --row "+ feature cache + EMA of weights (0.99)" c_ema \
     --row "PyResNet tiny, chosen: cache + speaker norm + mixup" pyresnet_final-cv-ravdess_emobox/pyresnet_final-fold0 \
+    --row "chosen + AdamW 0.002, wd 0.05, warm-up 2 + cosine" f_adamw \
+    --row "chosen, widths x2 (16-32, stem 16)" f_wide \
     --row "x-vector ResNet small, earlier baseline + cache" xv_base \
     --row "x-vector ResNet small, chosen levers" xvector_final-cv-ravdess_emobox/xvector_final-fold0
   "$PYTHON" "$RECIPE/local/test_table.py" \
