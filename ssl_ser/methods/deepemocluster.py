@@ -136,6 +136,9 @@ def _check_job(job: JobConfig, options: DeepEmoClusterOptions) -> None:
     if options.embeddings == "bank" and job.data.segment is not None:
         raise ConfigError("method.embeddings: bank records one embedding per utterance, but data.segment "
                           "trains on segments; use embeddings: full")
+    if options.embeddings == "bank" and job.train.mixup > 0:
+        raise ConfigError("method.embeddings: bank records the embeddings of the training forward pass, "
+                          "which train.mixup feeds with mixed inputs; use embeddings: full or train.mixup: 0")
     supervised = (job.data.attributes and options.attribute_weight > 0) or options.emotion_weight > 0
     if not supervised:
         raise ConfigError("method 'deepemocluster' has no supervised objective: set data.attributes "

@@ -6,10 +6,11 @@ the method's validation, then a checkpoint of everything needed to continue exac
 It runs inside a Ray Train worker or, for ``--debug``, in one local process: the only
 difference is the :class:`~ssl_ser.train.session.Session` it talks to.
 
-Why one module of ~460 lines: it holds the loop's state and the members of the
+Why one module of ~570 lines: it holds the loop's state and the members of the
 :class:`~ssl_ser.context.TrainingContext` plug-ins see; what it delegates lives beside it
 (:mod:`~ssl_ser.train.run_log`, :mod:`~ssl_ser.train.resume`, :mod:`~ssl_ser.train.transfer`,
-:mod:`~ssl_ser.train.label_report`, :mod:`~ssl_ser.train.data`).
+:mod:`~ssl_ser.train.label_report`, :mod:`~ssl_ser.train.data`, :mod:`~ssl_ser.train.ema`,
+:mod:`~ssl_ser.train.feature_cache`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_ser.config import from_dict
+from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.labels import IGNORE, LabelSpace
 from ssl_ser.methods.deepemocluster import DeepEmoCluster, DeepEmoClusterOptions
 from ssl_ser.methods.embedding_bank import EmbeddingBank, Records, owners
@@ -130,14 +130,15 @@ def full_pass_data(seed: int = 0) -> tuple[list[str], np.ndarray, list[dict]]:
     return KEYS, x, rows
 
 
-def bank_method(rank: int = 0, world: int = 1, **bank: object) -> tuple[DeepEmoCluster, FakeContext]:
+def bank_method(rank: int = 0, world: int = 1, *, mixup: float = 0.0,
+                **bank: object) -> tuple[DeepEmoCluster, FakeContext]:
     """The method on one rank of ``world``, whose full pass yields every ``world``-th key."""
     torch.manual_seed(0)
     model = build_model("vgg16_cluster", in_features=32, num_classes=4, size="tiny", num_clusters=4)
     job = SimpleNamespace(model={"name": "vgg16_cluster", "size": "tiny"},
                           data=SimpleNamespace(attributes=[], train=["L"], unlabelled=["U"], unlabelled_weight=0.5,
                                                valid=[], segment=None),
-                          train=SimpleNamespace(seed=0))
+                          train=SimpleNamespace(seed=0, mixup=mixup))
     labels = LabelSpace("emotion", ["a", "b", "c", "d"], {})
     ctx = FakeContext(job=job, labels=labels, bare_model=model, rank=rank, world_size=world,
                       distributed=world > 1, optimizer=torch.optim.Adam(model.parameters(), lr=0.01))
@@ -307,3 +308,9 @@ def test_two_ranks_checkpoint_the_whole_bank_and_a_resume_reclusters_identically
         assert np.array_equal(table.values, ran[0][1].values)
         assert np.array_equal(table.hashes, table2.hashes) and np.array_equal(table.values, table2.values)
         assert np.array_equal(centroids, centroids2) and stats["bank_entries"] == stats2["bank_entries"] == 40
+
+
+def test_bank_refuses_mixup() -> None:
+    # mixup feeds the training forward pass mixed inputs: their embeddings belong to no key
+    with pytest.raises(ConfigError, match="train.mixup"):
+        bank_method(mixup=0.4)
