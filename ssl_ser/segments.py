@@ -13,27 +13,37 @@ from ssl_ser import SAMPLE_RATE
 
 def split(audio: torch.Tensor, lengths: torch.Tensor, seconds: float, hop: float,
           sample_rate: int = SAMPLE_RATE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cut ``audio [B, T]`` into windows of ``seconds`` every ``hop`` seconds.
-
-    Every utterance gives at least one window (a short one is zero-padded; its length says
-    how much is real). Returns ``(windows [S, L], window lengths [S], owner [S])`` where
-    ``owner`` maps each window to its row in the batch.
-    """
+    """Cut ``audio [B, T]`` into windows of ``seconds`` every ``hop`` seconds (:func:`windows`
+    with the sizes in samples)."""
     size = int(round(seconds * sample_rate))
     step = int(round(hop * sample_rate))
     if size <= 0 or step <= 0:
         raise ValueError(f"segment seconds and hop must be positive, got {seconds}, {hop}")
-    windows, seg_lengths, owners = [], [], []
+    return windows(audio, lengths, size, step)
+
+
+def windows(x: torch.Tensor, lengths: torch.Tensor, size: int,
+            step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut ``x [B, ..., T]`` (waveforms, or features with frames last) along its last axis into
+    windows of ``size`` every ``step`` steps; ``lengths [B]``: the real steps of each row.
+
+    Every row gives at least one window (a short one is zero-padded; its length says how much
+    is real). Returns ``(windows [S, ..., size], window lengths [S], owner [S])`` where
+    ``owner`` maps each window to its row in the batch.
+    """
+    if size <= 0 or step <= 0:
+        raise ValueError(f"window size and step must be positive, got {size}, {step}")
+    pieces, seg_lengths, owners = [], [], []
     for row, length in enumerate(lengths.tolist()):
         count = 1 if length <= size else 1 + (length - size) // step
         for i in range(count):
             start = i * step
-            piece = audio[row, start:start + min(size, length - start)]
-            windows.append(torch.nn.functional.pad(piece, (0, size - piece.numel())))
+            piece = x[row, ..., start:start + min(size, length - start)]
+            pieces.append(torch.nn.functional.pad(piece, (0, size - piece.shape[-1])))
             seg_lengths.append(min(size, length - start))
             owners.append(row)
-    device = audio.device
-    return (torch.stack(windows), torch.tensor(seg_lengths, device=device),
+    device = x.device
+    return (torch.stack(pieces), torch.tensor(seg_lengths, device=device),
             torch.tensor(owners, device=device, dtype=torch.long))
 
 

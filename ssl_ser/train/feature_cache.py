@@ -130,26 +130,6 @@ class CachedEpoch:
         return feats[:, start:start + self.crop_frames]
 
 
-def split_frames(feats: Tensor, frames: Tensor, size: int, step: int) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`ssl_ser.segments.split` on feature frames: windows of ``size`` frames every ``step``
-    frames, at least one per row (a short row zero-padded). Returns ``(windows [S, F, size],
-    window lengths [S], owner [S])``."""
-    if size <= 0 or step <= 0:
-        raise ValueError(f"segment size and step must be positive frame counts, got {size}, {step}")
-    windows, lengths, owners = [], [], []
-    for row, n in enumerate(frames.tolist()):
-        count = 1 if n <= size else 1 + (n - size) // step
-        for i in range(count):
-            start = i * step
-            piece = feats[row, :, start:start + min(size, n - start)]
-            windows.append(torch.nn.functional.pad(piece, (0, size - piece.shape[-1])))
-            lengths.append(piece.shape[-1])
-            owners.append(row)
-    device = feats.device
-    return (torch.stack(windows), torch.tensor(lengths, device=device),
-            torch.tensor(owners, device=device, dtype=torch.long))
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     digest = hashlib.sha256(f"feature-cache/{seed}/{epoch}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)

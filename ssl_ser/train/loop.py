@@ -38,7 +38,7 @@ from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.targets import Targets, attribute_targets
 from ssl_ser.train.data import make_eval_stream, make_train_stream
 from ssl_ser.train.ema import WeightAverage
-from ssl_ser.train.feature_cache import CachedEpoch, FeatureBatch, FeatureCache, split_frames
+from ssl_ser.train.feature_cache import CachedEpoch, FeatureBatch, FeatureCache
 from ssl_ser.train.label_report import class_counts, dropped_labels
 from ssl_ser.train.optim import build_optimizer, build_scheduler
 from ssl_ser.train.resume import check_resumable, fingerprints_of
@@ -387,7 +387,7 @@ class Loop:
             feats, frames = batch.feats, batch.frames
             if seg is not None:
                 size, step = (self.frontend.frames(int(round(s * SAMPLE_RATE))) for s in (seg.seconds, seg.train_hop))
-                feats, frames, owner = split_frames(feats, frames, size, step)
+                feats, frames, owner = segments.windows(feats, frames, size, step)
                 targets = targets.expand(owner)
             if self.predictor.speaker_norm is not None:
                 feats = self.predictor.speaker_norm(feats, frames, targets.speakers)

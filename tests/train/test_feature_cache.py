@@ -14,7 +14,7 @@ from ssl_ser.config import ConfigError
 from ssl_ser.features import build_frontend
 from ssl_ser.job_loader import job_from_dict
 from ssl_ser.targets import Targets
-from ssl_ser.train.feature_cache import FeatureBatch, FeatureCache, split_frames
+from ssl_ser.train.feature_cache import FeatureBatch, FeatureCache
 from ssl_ser.train.loop import permute_targets
 from ssl_ser.train.runner import run_local, run_training
 
@@ -91,10 +91,10 @@ def test_ranks_get_disjoint_equal_shares() -> None:
     assert not set(shares[0]) & set(shares[1])
 
 
-def test_split_frames_cuts_like_the_waveform_segments() -> None:
+def test_feature_windows_cut_like_the_waveform_segments() -> None:
     feats = torch.randn(3, 4, 25)
     frames = torch.tensor([25, 7, 13])
-    windows, lengths, owner = split_frames(feats, frames, size=10, step=5)
+    windows, lengths, owner = segments.windows(feats, frames, size=10, step=5)
     # same counts, lengths and owners as segments.split with the sizes in samples
     ref_windows, ref_lengths, ref_owner = segments.split(torch.zeros(3, 25), frames, 10.0, 5.0, sample_rate=1)
     assert owner.tolist() == ref_owner.tolist() and lengths.tolist() == ref_lengths.tolist()
