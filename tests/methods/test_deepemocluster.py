@@ -264,7 +264,6 @@ def runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
     """An uninterrupted 3-epoch debug run (re-clustering every 2nd epoch) and the same run
     interrupted after epoch 1 and resumed in a fresh process state."""
     from ssl_ser.job_loader import job_from_dict
-    from ssl_ser.train.loop import Loop
     from ssl_ser.train.runner import run_local
     from tests.methods.conftest import deepemocluster_job
 
@@ -277,22 +276,31 @@ def runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
                                                         "recluster_every": 2}))
 
     whole = run_local(job("whole"), progress=False)
+    run_interrupted_then_resumed(job("cut"), after_epoch=1)
+    return SimpleNamespace(metrics=whole, whole=storage / "whole", cut=storage / "cut")
+
+
+def run_interrupted_then_resumed(job, after_epoch: int) -> None:
+    """``job`` run locally, interrupted once epoch ``after_epoch`` is logged, then rerun (it
+    resumes from its checkpoint) in a fresh random state."""
+    from ssl_ser.train.loop import Loop
+    from ssl_ser.train.runner import run_local
+
     original = Loop._log_epoch
 
     def interrupt(self: Loop, metrics: dict) -> None:
         original(self, metrics)
-        if metrics["epoch"] == 1:
+        if metrics["epoch"] == after_epoch:
             raise KeyboardInterrupt
 
     Loop._log_epoch = interrupt
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_local(job("cut"), progress=False)
+            run_local(job, progress=False)
     finally:
         Loop._log_epoch = original
     torch.manual_seed(12345)
-    run_local(job("cut"), progress=False)
-    return SimpleNamespace(metrics=whole, whole=storage / "whole", cut=storage / "cut")
+    run_local(job, progress=False)
 
 
 def test_debug_run_logs_clustering_and_checkpoints_the_pseudo_labels(runs) -> None:
@@ -341,7 +349,6 @@ def bank_runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
     """``embeddings: bank`` through the real loop: 3 debug epochs, and the same interrupted
     after epoch 2 and resumed (the bank comes back from the checkpoint)."""
     from ssl_ser.job_loader import job_from_dict
-    from ssl_ser.train.loop import Loop
     from ssl_ser.train.runner import run_local
     from tests.methods.conftest import deepemocluster_job
 
@@ -354,21 +361,7 @@ def bank_runs(demo_shards, tmp_path_factory: pytest.TempPathFactory):
                                                         "embeddings": "bank", "bank": {"check_full": True}}))
 
     run_local(job("whole"), progress=False)
-    original = Loop._log_epoch
-
-    def interrupt(self: Loop, metrics: dict) -> None:
-        original(self, metrics)
-        if metrics["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    Loop._log_epoch = interrupt
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_local(job("cut"), progress=False)
-    finally:
-        Loop._log_epoch = original
-    torch.manual_seed(12345)
-    run_local(job("cut"), progress=False)
+    run_interrupted_then_resumed(job("cut"), after_epoch=2)
     return SimpleNamespace(whole=storage / "whole", cut=storage / "cut")
 
 
