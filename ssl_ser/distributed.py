@@ -4,6 +4,7 @@ same code runs in one process (:class:`LocalCollective`), under ``torch.distribu
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Protocol
 
 import numpy as np
@@ -79,6 +80,14 @@ class TorchCollective:
         out: list[Any] | None = [None] * self.world_size if self.rank == dst else None
         self.dist.gather_object(obj, out, dst=dst, group=self.group)
         return out
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now: the rendezvous of a process group started on this
+    machine (benchmarks, tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def default_collective() -> Collective:

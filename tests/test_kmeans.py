@@ -3,7 +3,6 @@ GPU/CPU selection (simulated: CI has no GPU)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import pytest
 import torch
 
 from ssl_ser import kmeans as km
-from ssl_ser.distributed import LocalCollective
+from ssl_ser.distributed import LocalCollective, free_port
 from ssl_ser.kmeans import KMeansConfig, KMeansError
 
 
@@ -259,9 +258,7 @@ def test_two_gloo_processes_equal_the_gathered_run(tmp_path: Path) -> None:
     np.save(path, x)
     script = tmp_path / "rank.py"
     script.write_text(GLOO_RANK)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", str(port), str(path)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for r in range(2)]

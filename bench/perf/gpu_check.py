@@ -49,7 +49,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -458,11 +457,13 @@ def part_ddp(emit: Emit, smoke: bool) -> None:
     import torch
     import torch.multiprocessing as mp
 
+    from ssl_ser.distributed import free_port
+
     what = "DDP step, 2 processes, " + ("gloo (--smoke)" if smoke else "NCCL")
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "ddp.json"
         try:
-            mp.start_processes(_ddp_worker, args=(2, _free_port(), smoke, str(result)), nprocs=2,
+            mp.start_processes(_ddp_worker, args=(2, free_port(), smoke, str(result)), nprocs=2,
                                start_method="spawn")
             info = json.loads(result.read_text())
         except Exception as err:
@@ -512,12 +513,6 @@ def _ddp_worker(rank: int, world: int, port: int, smoke: bool, result: str) -> N
                 "batch": len(bench.audio), "backend": backend, "nccl": nccl}))
     finally:
         dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bench_module(name: str) -> Any:

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -151,15 +150,11 @@ def _rank_worker(rank: int, world: int, port: int, n: int, d: int, k: int, niter
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_ranks(n: int, d: int, k: int, world: int, niter: int) -> int:
     """Gathered vs distributed k-means over ``world`` local gloo processes; prints the table."""
     import torch.multiprocessing as mp
+
+    from ssl_ser.distributed import free_port
 
     gib = 2 ** 30
     print(f"{world} gloo ranks as local processes on {os.cpu_count()} CPUs; N = {n:,} x D = {d}, K = {k}; "
@@ -168,7 +163,7 @@ def run_ranks(n: int, d: int, k: int, world: int, niter: int) -> int:
     stats: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as out:
         for mode in ("gathered", "distributed"):
-            mp.start_processes(_rank_worker, args=(world, _free_port(), n, d, k, niter, mode, out),
+            mp.start_processes(_rank_worker, args=(world, free_port(), n, d, k, niter, mode, out),
                                nprocs=world, start_method="spawn")
             stats[mode] = [json.loads(Path(f"{out}/{mode}.{r}.json").read_text()) for r in range(world)]
         same = {mode: np.concatenate([np.load(f"{out}/{mode}.{r}.npy") for r in range(world)])

@@ -5,32 +5,23 @@ run only on a GPU machine (bench/README.md, "GPU check")."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.scripts import ROOT, load_script
+
 SCRIPT = ROOT / "bench" / "perf" / "gpu_check.py"
 LINE = "gpu_check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing measured"
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the check would run")
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("bench_gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-gc = load()
+gc = load_script(SCRIPT, "bench_gpu_check")
 
 
 def run(cmd: list[str], **env: str) -> subprocess.CompletedProcess:

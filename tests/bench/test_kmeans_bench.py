@@ -4,27 +4,18 @@ whole set holds, the shares tile it, the 10M projection scales what a rank held,
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.scripts import ROOT, load_script
+
 SCRIPT = ROOT / "bench" / "perf" / "kmeans.py"
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("bench_kmeans", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-km = load()
+km = load_script(SCRIPT, "bench_kmeans")
 
 
 def test_a_ranks_rows_are_the_same_rows_as_the_whole_set() -> None:

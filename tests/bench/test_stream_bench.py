@@ -4,9 +4,7 @@ their goals. Nothing here measures speed."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -17,20 +15,12 @@ import soundfile as sf
 import torch
 
 from ssl_ser import audio
+from tests.bench.scripts import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "perf" / "stream.py"
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("bench_stream", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load()
+bench = load_script(SCRIPT, "bench_stream")
 
 
 @pytest.fixture

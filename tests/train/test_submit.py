@@ -6,7 +6,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import yaml
 
 from ssl_ser.cli import build_parser, main
 from ssl_ser.config import ConfigError
+from ssl_ser.distributed import free_port
 from ssl_ser.train import submit as sub
 from ssl_ser.train.submit import SubmitError
 
@@ -193,9 +193,7 @@ def test_no_address_or_an_unreachable_one_is_one_clear_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SubmitError, match="no Ray cluster address: pass --address"):
         sub.resolve_address(None)
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     assert main(["jobs", "status", "raysubmit_x", "--address", f"http://127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ssl-ser jobs: error: cannot reach a Ray cluster at http://127.0.0.1:")
@@ -237,12 +235,6 @@ def test_cluster_configs_run_the_same_train_command_on_gpu_workers() -> None:
 
 # --- one real Ray head on loopback ---------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[str]:
     """A one-CPU Ray head with the dashboard (Jobs API) on loopback, started and stopped by
@@ -252,7 +244,7 @@ def ray_head() -> Iterator[str]:
     if not ray_cli.exists():
         pytest.skip("the ray command line is not installed beside this Python")
     temp = tempfile.mkdtemp(prefix="sslray", dir="/tmp")  # short: Ray's socket paths have a limit
-    dashboard = _free_port()
+    dashboard = free_port()
     env = {k: v for k, v in os.environ.items() if k not in sub.ADDRESS_ENV_VARS}
     env["PATH"] = f"{ray_cli.parent}{os.pathsep}{env.get('PATH', '')}"  # jobs' `python` is ours
     env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"  # stop at once on SIGTERM
@@ -260,8 +252,8 @@ def ray_head() -> Iterator[str]:
     # local ray.init writes one); this plain-HTTP probe and head are the unauthenticated case
     env["RAY_AUTH_MODE"] = "disabled"
     command = [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-               f"--port={_free_port()}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-               f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
+               f"--port={free_port()}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+               f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
                "--num-cpus=1", "--num-gpus=0", "--include-dashboard=true", "--disable-usage-stats",
                f"--temp-dir={temp}"]
     log = open(Path(temp) / "start.log", "w")
