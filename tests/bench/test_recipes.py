@@ -1,5 +1,6 @@
 """The experiment recipes under bench/recipes: their scripts parse, refuse to run without
-DATA/EXP, write job configs that validate, and their shared helpers (job, split, table) do what
+DATA/EXP, write job configs that validate, and their shared helpers (job, split, table, paired,
+hidden_folds) do what
 the READMEs say. Nothing here trains."""
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ import pytest
 
 from ssl_ser.config import read_yaml, to_dict
 from ssl_ser.data.manifest import Utterance, read_manifest, write_manifest
+from ssl_ser.folds import load_fold_list
 from ssl_ser.job_loader import job_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "bench" / "recipes"
 # the stage of each run.sh that writes its job configs
 JOB_STAGE = {"ravdess_cv": 3, "urdu_cv": 3, "ravdess_xvector": 4, "ravdess_deepemocluster": 4, "ravdess_daae": 4,
-             "ravdess_bank": 4, "ravdess_emobox": 3}
+             "ravdess_bank": 4, "ravdess_emobox": 3, "ravdess_semi": 3}
 
 
 def helper(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", RECIPES / "common" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -103,3 +106,48 @@ def test_seeds_table(tmp_path):
     assert "| a_s0 | 2 | 0.500 | 0.400 | 0.400 | 0.400 |" in lines
     assert "| A | 2 | 0.600 ± 0.141 | 0.500 ± 0.141 | 0.500 ± 0.141 | 0.500 ± 0.141 | 0.400, 0.600 |" in lines
     assert "| B | 1 | 0.300 ± 0.000 | 0.200 ± 0.000 | 0.200 ± 0.000 | 0.200 ± 0.000 | 0.200 |" in lines
+
+
+def test_paired_tests_are_exact():
+    paired = helper("paired")
+    assert paired.sign_test(5, 1) == pytest.approx(14 / 64)  # 2 * (1 + 6) / 64
+    assert paired.sign_test(6, 0) == pytest.approx(2 / 64)
+    # all six differences positive: the most extreme of 64 sign patterns, two-sided
+    assert paired.wilcoxon([0.01, 0.02, 0.03, 0.04, 0.05, 0.06]) == pytest.approx(2 / 64)
+    # ranks 1..6, the smallest one negative: W+ = 20, |20 - 10.5| reached by 4 patterns of 64
+    assert paired.wilcoxon([-0.01, 0.02, 0.03, 0.04, 0.05, 0.06]) == pytest.approx(4 / 64)
+    assert paired.ranks([3.0, 1.0, 3.0]) == [2.5, 1.0, 2.5]
+    result = paired.compare([0.5, 0.4, 0.45], [0.4, 0.41, 0.4])
+    assert (result.wins, result.losses, result.n) == (2, 1, 3)
+    assert result.mean_diff == pytest.approx(0.14 / 3)
+
+
+def test_hidden_folds_take_the_cv_plans_validation_actors(tmp_path):
+    emotions = ["angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
+    rows = [Utterance(key=f"ravdess-{s:02d}-{i}", audio=f"/a/{s}_{i}.flac", corpus="ravdess", speaker=f"{s:02d}",
+                      emotion=emotions[i % 8], labelled=True, duration=1.0, sample_rate=16000)
+            for s in range(1, 25) for i in range(10)]
+    write_manifest(rows, tmp_path / "m.jsonl")
+    # valid groups per fold as `ssl-ser cv` names them (corpus-speaker), fold 1 first
+    folds = load_fold_list("ravdess_emobox").folds
+    others = [[f"ravdess-{s:02d}" for s in range(1, 25) if f"{s:02d}" not in test][:2] for test in folds[1:]]
+    plan = {"folds": [{"valid": ["ravdess-08", "ravdess-12"]}] + [{"valid": v} for v in others]}
+    (tmp_path / "folds.json").write_text(json.dumps(plan))
+    subprocess.run([sys.executable, str(RECIPES / "common" / "hidden_folds.py"), str(tmp_path / "m.jsonl"),
+                    str(tmp_path / "fold"), "--keep", "0.2", "--valid-from", str(tmp_path / "folds.json")],
+                   check=True, capture_output=True)
+    parts = {p: read_manifest(tmp_path / f"fold1.{p}.jsonl") for p in ("labelled", "unlabelled", "valid", "test")}
+    assert {r.speaker for r in parts["valid"]} == {"08", "12"}
+    assert {r.speaker for r in parts["test"]} == {"01", "11", "20", "21"}  # EmoBox fold 1
+    train = parts["labelled"] + parts["unlabelled"]
+    assert len(train) == 18 * 10 and not {r.speaker for r in train} & {"08", "12", "01", "11", "20", "21"}
+    assert 0.15 < len(parts["labelled"]) / len(train) < 0.25 and not any(r.labelled for r in parts["unlabelled"])
+    assert all(r.extra["hidden_emotion"] for r in parts["unlabelled"])
+    # a plan whose validation actors are test actors of the fold: one line, no manifests
+    bad = {"folds": [{"valid": ["ravdess-01", "ravdess-12"]}] * 6}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    done = subprocess.run([sys.executable, str(RECIPES / "common" / "hidden_folds.py"), str(tmp_path / "m.jsonl"),
+                           str(tmp_path / "bad"), "--valid-from", str(tmp_path / "bad.json")],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "not all training actors" in done.stderr
+    assert not list(tmp_path.glob("bad*.jsonl"))

@@ -205,6 +205,24 @@ def test_loss_without_pseudo_labels_or_labels_keeps_the_graph() -> None:
     assert all(outputs[k].grad is not None for k in ("cluster_logits", "attributes", "logits"))
 
 
+def test_warmup_epochs_train_the_labelled_objective_alone_then_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = method({"num_clusters": 3, "warmup_epochs": 2, "emotion_weight": 1.0, "attribute_weight": 0.0})
+    passes = []
+    monkeypatch.setattr(m, "full_pass", lambda: passes.append(m.epoch) or pytest.fail("embedded in warm-up"))
+    for epoch in (0, 1):
+        assert m.on_epoch_start(epoch) == {"reclustered": 0.0, "warmup": 1.0}
+        outputs, targets = batch()
+        total, logs = m.loss(outputs, targets)
+        emo = F.cross_entropy(outputs["logits"][[0, 1, 3]], targets.label[[0, 1, 3]])
+        assert total.item() == pytest.approx(emo.item()) and set(logs) == {"emotion_ce"}
+        assert m.unclustered == 0  # no pseudo-labels expected yet: nothing counted missing
+        total.backward()
+        assert outputs["cluster_logits"].grad.abs().sum() == 0
+    with pytest.raises(pytest.fail.Exception, match="embedded in warm-up"):
+        m.on_epoch_start(2)  # the first clustering embeds (here: the patched pass)
+    assert passes == [2]
+
+
 def test_training_sources_mix_labelled_and_unlabelled() -> None:
     m = method({"num_clusters": 3})
     assert m.training_sources() == [(["L"], pytest.approx(0.3)), (["U"], 0.7)]

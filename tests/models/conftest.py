@@ -19,6 +19,8 @@ TINY: dict[str, dict[str, Any]] = {
     "vgg16_cluster": dict(options=dict(size="tiny", dropout=0.0), features=32, frames=40),
     "pyresnet": dict(options=dict(size="tiny"), features=32, frames=40),
     "daae": dict(options=dict(size="tiny", num_speakers=3, num_corpora=2), features=64, frames=24),
+    "clustered": dict(options=dict(base={"name": "pyresnet", "size": "tiny"}), features=32,
+                      frames=40),
 }
 NUM_CLASSES = 4
 

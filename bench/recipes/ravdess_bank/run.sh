@@ -19,7 +19,7 @@ M=manifests
 
 in_stage 1 && { [ -f $M/ravdess.jsonl ] || ssl-ser prepare ravdess "$DATA/ravdess" --out $M/ravdess.jsonl; }
 
-in_stage 2 && "$PYTHON" "$RECIPE/local/folds.py" $M/ravdess.jsonl $M/fold --keep "${KEEP:-0.2}"
+in_stage 2 && "$PYTHON" "$COMMON/hidden_folds.py" $M/ravdess.jsonl $M/fold --keep "${KEEP:-0.2}"
 
 if in_stage 3; then
   for f in $FOLDS; do

@@ -1,0 +1,154 @@
+"""This recipe's results: per fold and mean ± sd, the paired tests, the clustering per epoch.
+
+    python bench/recipes/ravdess_semi/local/table.py runs --ceiling runs/pyresnet_final-cv-ravdess_emobox \
+        --folds "1 2 3 4 5 6" --runs "sup20 sup20_long dec" [--out results.md] [--plot clustering.png]
+
+Reads ``runs/<name>_f<fold>/test/metrics.json`` (``ssl-ser evaluate`` of the run's best
+validation-UA checkpoint on the fold's test actors), its ``metrics.jsonl`` (validation UA and
+wall time per epoch, and for DeepEmoCluster the clustering: ``pre_nmi_hidden``,
+``pre_purity_hidden``), and the ceiling's ``cv_results.json`` (fold i of the EmoBox list is
+its fold i-1). The supervised-on-20 % baseline is the ``sup*`` configuration with the higher
+mean validation UA (validation actors only: the test actors pick nothing). Only folds where
+every configuration is scored enter the means and the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "common"))
+from paired import compare  # noqa: E402  (the recipes' shared helpers are scripts, not a package)
+
+METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1"}
+
+
+def epochs(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def scored(runs: Path, name: str, fold: int) -> dict | None:
+    run = runs / f"{name}_f{fold}"
+    path = run / "test" / "metrics.json"
+    if not path.is_file():
+        return None
+    rows = epochs(run)
+    test = json.loads(path.read_text())
+    return {**{k: test["metrics"][k] for k in METRICS}, "valid_ua": max(r.get("valid_ua", 0.0) for r in rows),
+            "minutes": sum(r.get("time_s", 0.0) for r in rows) / 60, "epoch": test.get("epoch"), "rows": rows}
+
+
+def ceiling(cv_dir: Path) -> dict[int, dict]:
+    results = json.loads((cv_dir / "cv_results.json").read_text())
+    return {int(f["fold"]) + 1: {**{k: f[k] for k in METRICS}, "minutes": f.get("train_s", 0.0) / 60}
+            for f in results["folds"]}
+
+
+def average(rows: list[dict], key: str) -> str:
+    values = [r[key] for r in rows if key in r]
+    return f"{statistics.mean(values):.3f}" if values else "–"
+
+
+def mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--ceiling", type=Path, required=True, help="the 100 %% `ssl-ser cv` directory")
+    parser.add_argument("--folds", default="1 2 3 4 5 6")
+    parser.add_argument("--runs", dest="names", default="sup20 sup20_long dec")
+    parser.add_argument("--out", type=Path, help="also write the tables here (markdown)")
+    parser.add_argument("--plot", type=Path, help="PNG of the clustering's NMI and purity per epoch")
+    args = parser.parse_args()
+    folds, names = [int(f) for f in args.folds.split()], args.names.split()
+    top = ceiling(args.ceiling)
+    found = {n: {f: s for f in folds if (s := scored(args.runs, n, f)) is not None} for n in names}
+    complete = [f for f in folds if f in top and all(f in found[n] for n in names)]
+    lines: list[str] = []
+    if not complete:
+        print("no fold has every configuration scored yet", file=sys.stderr)
+        return 1
+    supervised = [n for n in names if n.startswith("sup")]
+    base = max(supervised, key=lambda n: statistics.mean(found[n][f]["valid_ua"] for f in complete))
+    cols = ["100 % labels (ceiling)"] + [f"{n}{' (baseline)' if n == base else ''}" for n in names]
+    table = {"100 % labels (ceiling)": {f: top[f] for f in complete}, **{c: found[n] for c, n in zip(cols[1:], names)}}
+    lines += [f"Test UA per fold ({len(complete)} of {len(folds)} folds complete; baseline = the supervised "
+              f"20 % configuration with the higher mean validation UA: {base})", "",
+              "| fold | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for f in complete:
+        lines.append(f"| {f} | " + " | ".join(f"{table[c][f]['ua']:.3f}" for c in cols) + " |")
+    for key, label in METRICS.items():
+        lines.append(f"| mean {label} | " + " | ".join(mean_sd([table[c][f][key] for f in complete]) for c in cols)
+                     + " |")
+    lines.append("| validation UA | – | " + " | ".join(
+        f"{statistics.mean(found[n][f]['valid_ua'] for f in complete):.3f}" for n in names) + " |")
+    lines.append("| minutes per fold | " + " | ".join(
+        f"{statistics.mean(table[c][f]['minutes'] for f in complete):.1f}" for c in cols) + " |")
+    base_ua = [found[base][f]["ua"] for f in complete]
+    top_ua = [top[f]["ua"] for f in complete]
+    gap = statistics.mean(top_ua) - statistics.mean(base_ua)
+    lines += ["", f"Paired against the baseline ({base}), test UA, fold by fold:", ""]
+    for n in names:
+        if n == base:
+            continue
+        ua = [found[n][f]["ua"] for f in complete]
+        closed = (statistics.mean(ua) - statistics.mean(base_ua)) / gap if gap > 0 else float("nan")
+        lines.append(f"- {n}: {compare(ua, base_ua).text()}; closes {closed:.0%} of the gap to the ceiling "
+                     f"({gap:+.3f})")
+    clustering = [n for n in names if any("pre_nmi_hidden" in r for s in found[n].values() for r in s["rows"])]
+    for n in clustering:
+        per_epoch: dict[int, list[dict]] = {}
+        for f in complete:
+            for r in found[n][f]["rows"]:
+                if "pre_nmi_hidden" in r:
+                    per_epoch.setdefault(int(r["epoch"]), []).append(r)
+        lines += ["", f"{n}: clustering of the unlabelled utterances against their hidden emotions, mean over "
+                  "folds (purity of chance: 0.133, the largest class' share)", "",
+                  "| epoch | NMI hidden | purity hidden | NMI with labelled rows | NMI with previous epoch |",
+                  "|---|---|---|---|---|"]
+        keys = ("pre_nmi_hidden", "pre_purity_hidden", "pre_nmi_labels", "pre_nmi_previous")
+        for e, rows in sorted(per_epoch.items()):
+            lines.append(f"| {e} | " + " | ".join(average(rows, k) for k in keys) + " |")
+        if args.plot:
+            plot(args.plot, {f: found[n][f]["rows"] for f in complete}, n)
+            lines += ["", f"Per fold: {args.plot.name}"]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+def plot(path: Path, runs: dict[int, list[dict]], name: str) -> None:
+    import matplotlib  # deferred: only with --plot
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: after choosing the backend
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for fold, rows in sorted(runs.items()):
+        clustered = [r for r in rows if "pre_nmi_hidden" in r]
+        x = [r["epoch"] for r in clustered]
+        axes[0].plot(x, [r["pre_nmi_hidden"] for r in clustered], label=f"fold {fold}")
+        axes[1].plot(x, [r["pre_purity_hidden"] for r in clustered])
+        axes[2].plot([r["epoch"] for r in rows], [r.get("valid_ua", float("nan")) for r in rows])
+    for ax, title in zip(axes, ("NMI, clusters vs hidden emotions", "purity vs hidden emotions",
+                                "validation UA")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{name}: unlabelled utterances' clusters per epoch", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

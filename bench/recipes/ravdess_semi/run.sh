@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Does unlabelled audio pay? RAVDESS speech, 8 classes, EmoBox's 6 speaker-independent folds,
+# 20 % of each training fold's labels kept (README.md here).
+#
+#   DATA=/path/to/corpora EXP=/path/to/ravdess_semi bash bench/recipes/ravdess_semi/run.sh [--stage N] [--stop-stage M]
+#
+# Stages: 1 manifest, 2 shards, 3 job configs, 4 the 100 % ceiling (`ssl-ser cv` of the base
+# model, 4 validation actors per fold), 5 per-fold manifests with the ceiling's validation
+# actors and 80 % of the training labels hidden (seeded, stratified), 6 their shards, 7 runs
+# (each trained, then its best-validation checkpoint scored on the fold's test actors),
+# 8 tables, paired tests and pictures.
+# Environment: DATA (holds ravdess/), EXP, and optionally FOLDS (default "1 2 3 4 5 6"),
+# RUNS (default "sup20 sup20_long dec"), KEEP (labelled share, default 0.2), LOCK, WORKERS,
+# PYTHON (common/stages.sh).
+. "$(dirname "$0")/../common/stages.sh"
+FOLDS=${FOLDS:-1 2 3 4 5 6}
+RUNS=${RUNS:-sup20 sup20_long dec}
+M=manifests
+CEILING=runs/pyresnet_final-cv-ravdess_emobox
+
+in_stage 1 && { [ -f $M/ravdess.jsonl ] || ssl-ser prepare ravdess "$DATA/ravdess" --out $M/ravdess.jsonl; }
+
+in_stage 2 && shards $M/ravdess.jsonl ravdess
+
+if in_stage 3; then
+  job pyresnet_final pyresnet common pyresnet_final
+  for f in $FOLDS; do
+    split=("data.valid=[shards/fold$f/valid]")
+    job sup20_f$f pyresnet common pyresnet_final "data.train=[shards/fold$f/labelled]" "${split[@]}"
+    job sup20_long_f$f pyresnet common pyresnet_final long "data.train=[shards/fold$f/labelled]" "${split[@]}"
+    job dec_f$f pyresnet common pyresnet_final dec \
+      "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" "${split[@]}"
+  done
+fi
+
+in_stage 4 && logged ceiling ssl-ser cv jobs/pyresnet_final.yaml --folds ravdess_emobox --valid-speakers 4 --debug
+
+in_stage 5 && "$PYTHON" "$COMMON/hidden_folds.py" $M/ravdess.jsonl $M/fold --keep "${KEEP:-0.2}" \
+  --valid-from $CEILING/folds.json
+
+if in_stage 6; then
+  for f in $FOLDS; do
+    for part in labelled unlabelled valid test; do shards $M/fold$f.$part.jsonl fold$f/$part; done
+  done
+fi
+
+if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test actors
+  for f in $FOLDS; do
+    for name in $RUNS; do
+      run=${name}_f$f
+      [ -f "runs/$run/test/metrics.json" ] ||
+        logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
+      evaluate "runs/$run" "shards/fold$f/test" "runs/$run/test"
+    done
+  done
+fi
+
+if in_stage 8; then
+  "$PYTHON" "$RECIPE/local/table.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$RUNS" --out "$RECIPE/results.md"
+fi
+exit 0
