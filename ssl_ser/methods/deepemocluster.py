@@ -66,7 +66,13 @@ from ssl_ser.job import component
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
 from ssl_ser.methods.embedding_bank import BankConfig, EmbeddingBank, Records, freshest
-from ssl_ser.methods.pseudo_labels import PseudoLabels, agreement, cluster, hidden_agreement
+from ssl_ser.methods.pseudo_labels import (
+    PseudoLabels,
+    agreement,
+    cluster,
+    hidden_agreement,
+    nearest_centroid_head,
+)
 from ssl_ser.methods.pseudo_table import PseudoLabelTable, key_hashes
 from ssl_ser.metrics import ccc_loss, nmi
 
@@ -93,6 +99,13 @@ class DeepEmoClusterOptions:
     that already separates something."""
     recluster_every: Annotated[int, Field(ge=1)] = 1
     """Re-cluster (and reset the cluster head) every this many epochs (DeepCluster: 1)."""
+    head_init: Literal["random", "centroids"] = "random"
+    """How each re-clustering's fresh cluster head starts. random: DeepCluster's re-initialised
+    layer. centroids: the nearest-centroid classifier of the new clusters
+    (:func:`~ssl_ser.methods.pseudo_labels.nearest_centroid_head`), whose argmax already
+    reproduces the assignment, so the cluster loss pulls each embedding towards its centroid
+    from the first step instead of training a random projection (with a decayed learning rate
+    a random head stayed at chance, cross-entropy ~ln K, for whole epochs: ravdess_semi)."""
     balance: Literal["weight", "none"] = "weight"
     """weight: cross-entropy weighted by inverse cluster size (DeepCluster balances clusters by
     sampling; the streamed shards are not indexable, so we weight the loss instead)."""
@@ -169,6 +182,7 @@ class DeepEmoCluster(Method):
         self.bank_ready = False
         """Every rank's bank holds the warm-up full pass (so re-clustering from it is possible)."""
         self.bank_snapshot: Records | None = None  # the whole bank on rank 0, for the checkpoint
+        self._bank_points: tuple[np.ndarray, np.ndarray] | None = None  # what from_bank clustered
 
     # --- construction -----------------------------------------------------------------
     def model_kwargs(self) -> dict[str, Any]:
@@ -205,6 +219,7 @@ class DeepEmoCluster(Method):
         previous, seed = self.table, epoch_seed(self.ctx.job.train.seed, epoch, "kmeans")
         if self.bank is not None and self.bank_ready and epoch >= self.options.bank.warmup_epochs:
             pseudo, stats = self.from_bank(epoch, seed)                           # 1.-2. the bank
+            points = self._bank_points
         else:
             hashes, embeddings, known, hidden, embed_time = self.full_pass()      # 1. embed
             if self.bank is not None:  # warm-up: everything from the last epoch's model, fresher than any record
@@ -214,8 +229,9 @@ class DeepEmoCluster(Method):
                 self.bank_ready = True
             pseudo = self.cluster(hashes, embeddings, known, hidden, seed)        # 2. k-means
             stats = {"embed_time_s": embed_time, **({"bank_warmup": 1.0} if self.bank is not None else {})}
+            points = (hashes, embeddings)
         self._install(pseudo, epoch)
-        self.reset_head(epoch)                                                    # 3. new head
+        self.reset_head(epoch, points)                                            # 3. new head
         stats = self.report(epoch, seed, previous, stats)
         # reported: keep the table (12 bytes per key), not the per-point arrays (~32 per point)
         self.pseudo = dataclasses.replace(pseudo, hashes=self.table.hashes, assignment=self.table.values,
@@ -257,6 +273,7 @@ class DeepEmoCluster(Method):
                  "bank_mib": sum(p[4] for p in parts) / 2**20, "bank_time_s": time.perf_counter() - start}
         pseudo = self.cluster(entries.hashes, entries.vectors.astype(np.float32), entries.known, entries.hidden,
                               seed)
+        self._bank_points = (entries.hashes, entries.vectors)
         if opts.check_full:
             start = time.perf_counter()
             hashes, embeddings, known, hidden, _ = self.full_pass()
@@ -323,8 +340,10 @@ class DeepEmoCluster(Method):
         self.class_weight = (balance_weights(pseudo.sizes).to(self.ctx.device)
                              if self.options.balance == "weight" else None)
 
-    def reset_head(self, epoch: int) -> None:
-        """A fresh cluster head (seeded, so every rank draws the same) without optimiser state."""
+    def reset_head(self, epoch: int, points: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """A fresh cluster head without optimiser state: seeded (every rank draws the same), or
+        with ``head_init: centroids`` the nearest-centroid classifier of ``points`` (this
+        rank's key hashes and the vectors that were clustered) under the new table."""
         model = self.ctx.bare_model
         k = self.options.num_clusters
         if model.num_clusters != k:  # a model restored with another K: new parameters
@@ -335,10 +354,14 @@ class DeepEmoCluster(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(epoch_seed(self.ctx.job.train.seed, epoch, "cluster-head"))
             fresh = torch.nn.Linear(head.in_features, head.out_features, bias=head.bias is not None)
+        weight, bias = fresh.weight, fresh.bias
+        if self.options.head_init == "centroids" and points is not None:
+            w, b = nearest_centroid_head(points[0], points[1], self.table, k, self.comm())
+            weight, bias = torch.from_numpy(w), torch.from_numpy(b)
         with torch.no_grad():
-            head.weight.copy_(fresh.weight)
+            head.weight.copy_(weight)
             if head.bias is not None:
-                head.bias.copy_(fresh.bias)
+                head.bias.copy_(bias)
         self.ctx.reset_optimizer_state(head.parameters())
 
     # --- per batch ----------------------------------------------------------------------

@@ -123,3 +123,36 @@ def hidden_agreement(pseudo: PseudoLabels) -> dict[str, float]:
         return {}
     return {"nmi_hidden": nmi(pseudo.assignment[has], pseudo.hidden[has]),
             "purity_hidden": purity(pseudo.assignment[has], pseudo.hidden[has])}
+
+
+def nearest_centroid_head(hashes: np.ndarray, vectors: np.ndarray, table: PseudoLabelTable, k: int,
+                          comm: Collective) -> tuple[np.ndarray, np.ndarray]:
+    """A linear layer ``[K, D]`` weight and ``[K]`` bias whose logits are
+    ``-|x - mu_k|^2 / (2 s)`` up to a per-row constant: the nearest-centroid classifier of the
+    clustering, as softmax logits.
+
+    ``mu_k`` is the mean of cluster k's vectors (this rank's points, summed over ranks), in the
+    space the vectors live in, so the head fits the model's embedding even when k-means ran on
+    PCA-whitened copies; ``s`` is the mean squared distance of a point to its centroid, which
+    makes the logits scale-free. An empty cluster gets a zero weight and a bias below every
+    other, so it is never the argmax.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    assignment = table.lookup_hashes(hashes)
+    known = assignment != IGNORE
+    x, a = vectors[known], assignment[known].astype(np.int64)
+    dim = vectors.shape[1]
+    sums = np.zeros((k, dim))
+    np.add.at(sums, a, x)
+    counts = np.bincount(a, minlength=k).astype(np.float64)
+    total = comm.all_reduce(np.concatenate([sums.ravel(), counts]))
+    sums, counts = total[: k * dim].reshape(k, dim), total[k * dim:]
+    mu = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
+    spread = comm.all_reduce(np.array([((x - mu[a]) ** 2).sum(), float(len(a))]))
+    scale = 1.0 / max(spread[0] / max(spread[1], 1.0), 1e-12)
+    weight = scale * mu
+    bias = -0.5 * scale * (mu**2).sum(1)
+    empty = counts == 0
+    if empty.any():
+        bias[empty] = bias[~empty].min() - 10.0 if (~empty).any() else 0.0
+    return weight.astype(np.float32), bias.astype(np.float32)

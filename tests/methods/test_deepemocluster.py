@@ -27,6 +27,7 @@ from ssl_ser.methods.deepemocluster import (
     epoch_seed,
     hidden_agreement,
 )
+from ssl_ser.methods.pseudo_labels import nearest_centroid_head
 from ssl_ser.methods.pseudo_table import PseudoLabelTable, key_hashes
 from ssl_ser.metrics import ccc_loss, nmi, purity
 from ssl_ser.models import build_model
@@ -121,6 +122,58 @@ def test_a_failure_on_rank_0_reaches_every_rank(monkeypatch: pytest.MonkeyPatch,
                                                   comm=comm))
     for err in results:
         assert isinstance(err, KMeansError) and message in str(err)
+
+
+def test_nearest_centroid_head_reproduces_the_assignment_over_ranks_and_scales() -> None:
+    import threading
+
+    x = blobs(n=400, d=6, centres=4, dyadic=False) * 3
+    hashes = key_hashes([f"k{i}" for i in range(len(x))])
+    assignment = kmeans.fit(x, 4, seed=0, cfg=KMeansConfig(niter=20)).assignment  # K = 5 below: 4 is empty
+    table = PseudoLabelTable.from_hashes(hashes, assignment)
+    weight, bias = nearest_centroid_head(hashes, x, table, 5, LocalCollective())
+    logits = x @ weight.T + bias
+    assert np.array_equal(logits.argmax(1), assignment)
+    assert np.all(weight[4] == 0) and bias[4] < bias[:4].min()
+    # the logits are -|x - mu_k|^2 / (2 s) up to a per-row constant: scale-free
+    w10, b10 = nearest_centroid_head(hashes, x * 10, table, 5, LocalCollective())
+    np.testing.assert_allclose(((x * 10) @ w10.T + b10) - (x @ weight.T + bias),
+                               np.repeat((((x * 10) @ w10.T + b10) - (x @ weight.T + bias))[:, :1], 5, 1), rtol=1e-3,
+                               atol=1e-2)
+    # two ranks holding halves (one with a key the table lacks): the same head as one process
+    group, out = ThreadGroup(2), [None, None]
+    extra = key_hashes(["unknown"])
+
+    def work(rank: int) -> None:
+        half = slice(0, 150) if rank == 0 else slice(150, None)
+        h, v = hashes[half], x[half]
+        if rank == 1:
+            h, v = np.concatenate([h, extra]), np.concatenate([v, np.full((1, 6), 1e6, np.float32)])
+        out[rank] = nearest_centroid_head(h, v, table, 5, group.member(rank))
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w, b in out:
+        np.testing.assert_allclose(w, weight, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(b, bias, rtol=1e-4, atol=1e-4)
+
+
+def test_centroid_head_init_replaces_the_random_head() -> None:
+    torch.manual_seed(0)
+    model = build_model("vgg16_cluster", in_features=32, num_classes=4, size="tiny", num_clusters=3)
+    m = method({"num_clusters": 3, "head_init": "centroids"}, model=model)
+    x = blobs(n=60, d=model.embedding_dim, centres=3, dyadic=False)
+    keys = [f"k{i}" for i in range(len(x))]
+    install(m, {k: int(a) for k, a in zip(keys, kmeans.fit(x, 3, seed=0, cfg=KMeansConfig(niter=10)).assignment)},
+            3)
+    m.reset_head(epoch=1, points=(key_hashes(keys), x))
+    with torch.no_grad():
+        predicted = model.cluster_head(torch.from_numpy(x)).argmax(1).numpy()
+    assert np.array_equal(predicted, m.table.lookup_hashes(key_hashes(keys)))
+    assert model.cluster_head.weight not in m.ctx.optimizer.state
 
 
 def test_balance_weights_ignore_empty_clusters() -> None:

@@ -7,14 +7,15 @@
 # Stages: 1 manifest, 2 shards, 3 job configs, 4 the 100 % ceiling (`ssl-ser cv` of the base
 # model, 4 validation actors per fold), 5 per-fold manifests with the ceiling's validation
 # actors and 80 % of the training labels hidden (seeded, stratified), 6 their shards, 7 runs
-# (each trained, then its best-validation checkpoint scored on the fold's test actors),
-# 8 tables, paired tests and pictures.
+# (each trained, then its best-validation checkpoint scored on the fold's test actors; `spk`,
+# the speaker pretraining, is only trained, and `spk_ft` starts from it), 8 tables, paired
+# tests and pictures.
 # Environment: DATA (holds ravdess/), EXP, and optionally FOLDS (default "1 2 3 4 5 6"),
-# RUNS (default "sup20 sup20_long dec"), KEEP (labelled share, default 0.2), LOCK, WORKERS,
+# RUNS (default "sup20 sup20_long dec dec_c spk spk_ft"), KEEP (labelled share, default 0.2), LOCK, WORKERS,
 # PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-1 2 3 4 5 6}
-RUNS=${RUNS:-sup20 sup20_long dec}
+RUNS=${RUNS:-sup20 sup20_long dec dec_c spk spk_ft}
 M=manifests
 CEILING=runs/pyresnet_final-cv-ravdess_emobox
 
@@ -30,6 +31,12 @@ if in_stage 3; then
     job sup20_long_f$f pyresnet common pyresnet_final long "data.train=[shards/fold$f/labelled]" "${split[@]}"
     job dec_f$f pyresnet common pyresnet_final dec \
       "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" "${split[@]}"
+    job dec_c_f$f pyresnet common pyresnet_final dec centroids \
+      "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" "${split[@]}"
+    job spk_f$f pyresnet common pyresnet_final speaker "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" \
+      "data.valid=[]" "method.trials_from=[shards/fold$f/valid]"
+    job spk_ft_f$f pyresnet common pyresnet_final "data.train=[shards/fold$f/labelled]" "${split[@]}" \
+      "train.init_from=runs/spk_f$f"
   done
 fi
 
@@ -48,14 +55,20 @@ if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test act
   for f in $FOLDS; do
     for name in $RUNS; do
       run=${name}_f$f
-      [ -f "runs/$run/test/metrics.json" ] ||
-        logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
+      if [ "$name" = spk ]; then  # pretraining: trained, not scored on emotions
+        trained "$run" 30 || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
+        continue
+      fi
+      [ -f "runs/$run/test/metrics.json" ] || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
       evaluate "runs/$run" "shards/fold$f/test" "runs/$run/test"
     done
   done
 fi
 
 if in_stage 8; then
-  "$PYTHON" "$RECIPE/local/table.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$RUNS" --out "$RECIPE/results.md"
+  "$PYTHON" "$RECIPE/local/table.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "${RUNS/spk /}" \
+    --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
+  "$PYTHON" "$RECIPE/local/embedding_map.py" runs/dec_f2 $M/fold2.labelled.jsonl $M/fold2.unlabelled.jsonl \
+    --shards shards/fold2/labelled shards/fold2/unlabelled --out "$RECIPE/embedding_map.png"
 fi
 exit 0
