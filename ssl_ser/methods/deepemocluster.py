@@ -43,7 +43,7 @@ drawn keep their last embedding and its age. The bank is sharded over ranks by k
 freshest record first, and checkpointed whole (a checkpoint without one is followed by a
 warm-up full pass).
 
-Why one module of ~410 lines: the per-epoch cycle reads in order in one place, as DeepCluster's
+Why one module of ~460 lines: the per-epoch cycle reads in order in one place, as DeepCluster's
 main.py; the clustering, the table and the bank are modules of their own.
 """
 
@@ -354,13 +354,13 @@ class DeepEmoCluster(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(epoch_seed(self.ctx.job.train.seed, epoch, "cluster-head"))
             fresh = torch.nn.Linear(head.in_features, head.out_features, bias=head.bias is not None)
-        weight, bias = fresh.weight, fresh.bias
+        weight, bias = fresh.weight.detach(), fresh.bias.detach() if fresh.bias is not None else None
         if self.options.head_init == "centroids" and points is not None:
             w, b = nearest_centroid_head(points[0], points[1], self.table, k, self.comm())
             weight, bias = torch.from_numpy(w), torch.from_numpy(b)
         with torch.no_grad():
             head.weight.copy_(weight)
-            if head.bias is not None:
+            if head.bias is not None and bias is not None:
                 head.bias.copy_(bias)
         self.ctx.reset_optimizer_state(head.parameters())
 
