@@ -1,7 +1,9 @@
 """DeepEmoCluster (Lin, Sridhar and Busso, ICASSP 2021): semi-supervised SER with k-means
 pseudo-labels of the model's own embeddings, after DeepCluster (Caron et al., 2018).
 
-The per-epoch cycle, as in DeepCluster's main loop (:meth:`DeepEmoCluster.on_epoch_start`):
+The per-epoch cycle, as in DeepCluster's main loop (:meth:`DeepEmoCluster.on_epoch_start`),
+after ``warmup_epochs`` epochs of the labelled objective alone (an untrained model's eval-mode
+embeddings are nearly identical, so clustering them first would carry no information):
 
 1. embed the labelled and unlabelled training sets (``data.train`` + ``data.unlabelled``),
    each rank its share, every embedding with its sample key;
@@ -14,7 +16,8 @@ The per-epoch cycle, as in DeepCluster's main loop (:meth:`DeepEmoCluster.on_epo
    so the order in which the training stream delivers samples never matters;
 4. the cluster head is re-initialised (in place, from a seeded generator, with its optimiser
    state cleared: cheaper than rebuilding the optimiser and DDP wrapper every epoch, and the
-   same on every rank);
+   same on every rank; ``head_init: centroids`` starts it as the nearest-centroid classifier
+   of the new clusters instead);
 5. train on labelled + unlabelled data (``data.unlabelled_weight`` of the stream is
    unlabelled): ``cluster_weight`` x cross-entropy on the pseudo-labels of every sample
    (class-balanced by inverse cluster size with ``balance: weight``; empty clusters get no
