@@ -4,22 +4,28 @@
 #
 #   DATA=/path/to/corpora EXP=/path/to/ravdess_semi bash bench/recipes/ravdess_semi/run.sh [--stage N] [--stop-stage M]
 #
-# Stages: 1 manifest, 2 shards, 3 job configs, 4 the 100 % ceiling (`ssl-ser cv` of the base
-# model, 4 validation actors per fold), 5 per-fold manifests with the ceiling's validation
-# actors and 80 % of the training labels hidden (seeded, stratified), 6 their shards, 7 runs
-# (each trained, then its best-validation checkpoint scored on the fold's test actors; `spk`,
-# the speaker pretraining, is only trained, and `spk_ft` starts from it), 8 tables, paired
-# tests and pictures.
-# Environment: DATA (holds ravdess/), EXP, and optionally FOLDS (default "1 2 3 4 5 6"),
-# RUNS (default "sup20 sup20_long dec dec_c spk spk_ft"), KEEP (labelled share, default 0.2), LOCK, WORKERS,
-# PYTHON (common/stages.sh).
+# Stages: 1 manifests (RAVDESS; URDU + FSDD with labels removed: the out-of-domain pool),
+# 2 shards, 3 job configs, 4 the 100 % ceiling (`ssl-ser cv` of the base model, 4 validation
+# actors per fold), 5 per-fold manifests with the ceiling's validation actors and 80 % of the
+# training labels hidden (seeded, stratified), 6 their shards and the out-of-domain pool's,
+# 7 runs (each trained, then its best-validation checkpoint scored on the fold's test actors;
+# `spk`, the speaker pretraining, is only trained, and `spk_ft` starts from it), 8 tables,
+# paired tests and pictures.
+# Environment: DATA (holds ravdess/, urdu/, fsdd/), EXP, and optionally FOLDS (default
+# "1 2 3 4 5 6"), RUNS (default "sup20 sup20_long dec dec_c dec_nc dec_c_ood spk spk_ft"), KEEP
+# (labelled share, default 0.2), LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-1 2 3 4 5 6}
-RUNS=${RUNS:-sup20 sup20_long dec dec_c spk spk_ft}
+RUNS=${RUNS:-sup20 sup20_long dec dec_c dec_nc dec_c_ood spk spk_ft}
 M=manifests
 CEILING=runs/pyresnet_final-cv-ravdess_emobox
 
-in_stage 1 && { [ -f $M/ravdess.jsonl ] || ssl-ser prepare ravdess "$DATA/ravdess" --out $M/ravdess.jsonl; }
+if in_stage 1; then
+  for corpus in ravdess urdu fsdd; do
+    [ -f $M/$corpus.jsonl ] || ssl-ser prepare $corpus "$DATA/$corpus" --out $M/$corpus.jsonl
+  done
+  "$PYTHON" "$RECIPE/local/ood.py" $M/urdu.jsonl $M/fsdd.jsonl --per-speaker 100 --out $M/ood.jsonl
+fi
 
 in_stage 2 && shards $M/ravdess.jsonl ravdess
 
@@ -33,6 +39,10 @@ if in_stage 3; then
       "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" "${split[@]}"
     job dec_c_f$f pyresnet common pyresnet_final dec centroids \
       "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" "${split[@]}"
+    job dec_nc_f$f pyresnet common pyresnet_final dec no_cluster \
+      "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" "${split[@]}"
+    job dec_c_ood_f$f pyresnet common pyresnet_final dec centroids \
+      "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled,shards/ood]" "${split[@]}"
     job spk_f$f pyresnet common pyresnet_final speaker "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled]" \
       "data.valid=[]" "method.trials_from=[shards/fold$f/valid]"
     job spk_ft_f$f pyresnet common pyresnet_final "data.train=[shards/fold$f/labelled]" "${split[@]}" \
@@ -46,6 +56,7 @@ in_stage 5 && "$PYTHON" "$COMMON/hidden_folds.py" $M/ravdess.jsonl $M/fold --kee
   --valid-from $CEILING/folds.json
 
 if in_stage 6; then
+  shards $M/ood.jsonl ood
   for f in $FOLDS; do
     for part in labelled unlabelled valid test; do shards $M/fold$f.$part.jsonl fold$f/$part; done
   done
