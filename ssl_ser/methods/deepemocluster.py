@@ -97,7 +97,7 @@ class DeepEmoClusterOptions:
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     """Epochs trained on the labelled objective alone before the first clustering. At
     initialisation the eval-mode embeddings are nearly identical (BatchNorm's running statistics
-    are still at their initial values: relative spread ~1e-11 on RAVDESS), so the first
+    are still at their initial values: relative spread ~4e-11 on RAVDESS), so the first
     pseudo-labels would carry no information; a few supervised epochs give k-means an embedding
     that already separates something."""
     recluster_every: Annotated[int, Field(ge=1)] = 1
