@@ -77,9 +77,13 @@ if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test act
 fi
 
 if in_stage 8; then
-  "$PYTHON" "$RECIPE/local/table.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "${RUNS/spk /}" \
+  scored=$(for name in $RUNS; do [ "$name" = spk ] || printf '%s ' "$name"; done)  # spk has no emotion test
+  "$PYTHON" "$RECIPE/local/table.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$scored" \
     --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
-  "$PYTHON" "$RECIPE/local/embedding_map.py" runs/dec_f2 $M/fold2.labelled.jsonl $M/fold2.unlabelled.jsonl \
+  for f in $FOLDS; do  # what the clusters follow besides emotion (every kept checkpoint's table)
+    "$PYTHON" "$RECIPE/local/cluster_content.py" $M/fold$f.unlabelled.jsonl runs/dec_f$f runs/dec_c_f$f
+  done | awk 'NR <= 2 || !/^\| run|^\|---/' | tee "$RECIPE/cluster_content.md"
+  "$PYTHON" "$RECIPE/local/embedding_map.py" runs/dec_c_f2 $M/fold2.labelled.jsonl $M/fold2.unlabelled.jsonl \
     --shards shards/fold2/labelled shards/fold2/unlabelled --out "$RECIPE/embedding_map.png"
 fi
 exit 0
