@@ -63,6 +63,11 @@ def main() -> int:
     parser.add_argument("--ceiling", type=Path, required=True, help="the 100 %% `ssl-ser cv` directory")
     parser.add_argument("--folds", default="1 2 3 4 5 6")
     parser.add_argument("--runs", dest="names", default="sup20 sup20_long dec")
+    parser.add_argument("--pair", action="append", default=[], metavar="A:B",
+                        help="also compare run A with run B fold by fold (e.g. a method with its control)")
+    parser.add_argument("--partial", default="", help="runs done on some folds only: reported on those folds, "
+                        "paired with --partial-against and the baseline there")
+    parser.add_argument("--partial-against", default=None)
     parser.add_argument("--out", type=Path, help="also write the tables here (markdown)")
     parser.add_argument("--plot", type=Path, help="PNG of the clustering's NMI and purity per epoch")
     args = parser.parse_args()
@@ -103,6 +108,25 @@ def main() -> int:
         closed = (statistics.mean(ua) - statistics.mean(base_ua)) / gap if gap > 0 else float("nan")
         lines.append(f"- {n}: {compare(ua, base_ua).text()}; closes {closed:.0%} of the gap to the ceiling "
                      f"({gap:+.3f})")
+    for pair in args.pair:
+        a, b = pair.split(":")
+        result = compare([found[a][f]["ua"] for f in complete], [found[b][f]["ua"] for f in complete])
+        lines.append(f"- {a} against {b}: {result.text()}")
+    for n in args.partial.split():
+        found[n] = {f: s for f in complete if (s := scored(args.runs, n, f)) is not None}
+        done = sorted(found[n])
+        if not done:
+            continue
+        ua = [found[n][f]["ua"] for f in done]
+        lines += ["", f"{n}, on folds {' '.join(map(str, done))} only: test UA "
+                  + ", ".join(f"{u:.3f}" for u in ua) + f" (mean {statistics.mean(ua):.3f}, WA "
+                  f"{statistics.mean(found[n][f]['wa'] for f in done):.3f}, macro F1 "
+                  f"{statistics.mean(found[n][f]['macro_f1'] for f in done):.3f}; "
+                  f"{statistics.mean(found[n][f]['minutes'] for f in done):.1f} min per fold)"]
+        for other in (args.partial_against, base):
+            if other:
+                lines.append(f"- against {other} on the same folds: "
+                             f"{compare(ua, [found[other][f]['ua'] for f in done]).text()}")
     clustering = [n for n in names if any("pre_nmi_hidden" in r for s in found[n].values() for r in s["rows"])]
     for n in clustering:
         per_epoch: dict[int, list[dict]] = {}
