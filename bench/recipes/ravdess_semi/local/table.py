@@ -69,7 +69,8 @@ def main() -> int:
                         "paired with --partial-against and the baseline there")
     parser.add_argument("--partial-against", default=None)
     parser.add_argument("--out", type=Path, help="also write the tables here (markdown)")
-    parser.add_argument("--plot", type=Path, help="PNG of the clustering's NMI and purity per epoch")
+    parser.add_argument("--plot", type=Path, help="PNGs (one per clustering run, _<run> added to the name) of "
+                        "the clustering's NMI and purity per epoch")
     args = parser.parse_args()
     folds, names = [int(f) for f in args.folds.split()], args.names.split()
     top = ceiling(args.ceiling)
@@ -143,9 +144,10 @@ def main() -> int:
         shown = [e for e in shown if e in (shown[0], shown[-1]) or e % 5 == 0]  # first, every 5th, last
         for e, rows in ((e, per_epoch[e]) for e in shown):
             lines.append(f"| {e} | " + " | ".join(average(rows, k) for k in keys) + " |")
-        if args.plot:
-            plot(args.plot, {f: found[n][f]["rows"] for f in complete}, n)
-            lines += ["", f"Per fold: {args.plot.name}"]
+        if args.plot:  # one picture per clustering run: PLOT's name with _<run> added
+            path = args.plot.with_name(f"{args.plot.stem}_{n}{args.plot.suffix}")
+            plot(path, {f: found[n][f]["rows"] for f in complete}, n)
+            lines += ["", f"Per fold: {path.name}"]
     text = "\n".join(lines)
     print(text)
     if args.out:
