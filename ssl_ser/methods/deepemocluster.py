@@ -185,7 +185,6 @@ class DeepEmoCluster(Method):
         self.bank_ready = False
         """Every rank's bank holds the warm-up full pass (so re-clustering from it is possible)."""
         self.bank_snapshot: Records | None = None  # the whole bank on rank 0, for the checkpoint
-        self._bank_points: tuple[np.ndarray, np.ndarray] | None = None  # what from_bank clustered
 
     # --- construction -----------------------------------------------------------------
     def model_kwargs(self) -> dict[str, Any]:
@@ -221,8 +220,7 @@ class DeepEmoCluster(Method):
             return {"reclustered": 0.0}
         previous, seed = self.table, epoch_seed(self.ctx.job.train.seed, epoch, "kmeans")
         if self.bank is not None and self.bank_ready and epoch >= self.options.bank.warmup_epochs:
-            pseudo, stats = self.from_bank(epoch, seed)                           # 1.-2. the bank
-            points = self._bank_points
+            pseudo, stats, points = self.from_bank(epoch, seed)                   # 1.-2. the bank
         else:
             hashes, embeddings, known, hidden, embed_time = self.full_pass()      # 1. embed
             if self.bank is not None:  # warm-up: everything from the last epoch's model, fresher than any record
@@ -259,9 +257,11 @@ class DeepEmoCluster(Method):
         return cluster(hashes, embeddings, known, self.options.num_clusters, seed=seed, cfg=self.options.kmeans,
                        mode=self.options.clustering, hidden=hidden, comm=self.comm())
 
-    def from_bank(self, epoch: int, seed: int) -> tuple[PseudoLabels, dict[str, float]]:
+    def from_bank(self, epoch: int,
+                  seed: int) -> tuple[PseudoLabels, dict[str, float], tuple[np.ndarray, np.ndarray]]:
         """Cluster the bank's entries (each rank its own keys), with its age statistics and,
-        with ``bank.check_full``, the agreement with a full pass timed apart."""
+        with ``bank.check_full``, the agreement with a full pass timed apart; also this rank's
+        clustered points (key hashes, vectors) for the head."""
         assert self.bank is not None
         comm, opts = self.comm(), self.options.bank
         start = time.perf_counter()
@@ -276,7 +276,6 @@ class DeepEmoCluster(Method):
                  "bank_mib": sum(p[4] for p in parts) / 2**20, "bank_time_s": time.perf_counter() - start}
         pseudo = self.cluster(entries.hashes, entries.vectors.astype(np.float32), entries.known, entries.hidden,
                               seed)
-        self._bank_points = (entries.hashes, entries.vectors)
         if opts.check_full:
             start = time.perf_counter()
             hashes, embeddings, known, hidden, _ = self.full_pass()
@@ -298,7 +297,7 @@ class DeepEmoCluster(Method):
                                                                 float(recent.mean()))
             stats.update({f"full_{k}": v for k, v in hidden_agreement(full).items()})
             stats["check_time_s"] = time.perf_counter() - start
-        return pseudo, stats
+        return pseudo, stats, (entries.hashes, entries.vectors)
 
     def report(self, epoch: int, seed: int, previous: PseudoLabelTable, extra: dict[str, float]) -> dict[str, float]:
         """The epoch's clustering in the metrics, the log and ``events.jsonl``."""

@@ -63,13 +63,9 @@ def wilcoxon(diffs: list[float]) -> float:
     r = ranks([abs(d) for d in nonzero])
     observed = sum(rank for rank, d in zip(r, nonzero) if d > 0)
     centre = sum(r) / 2
-    extreme = 0
-    total = 0
-    for signs in itertools.product((0, 1), repeat=len(r)):
-        stat = sum(rank for rank, s in zip(r, signs) if s)
-        total += 1
-        extreme += abs(stat - centre) >= abs(observed - centre) - 1e-12
-    return extreme / total
+    extreme = sum(abs(sum(rank for rank, s in zip(r, signs) if s) - centre) >= abs(observed - centre) - 1e-12
+                  for signs in itertools.product((0, 1), repeat=len(r)))
+    return extreme / 2 ** len(r)
 
 
 def compare(method: list[float], baseline: list[float]) -> Paired:
