@@ -79,8 +79,8 @@ fi
 if in_stage 8; then
   # spk has no emotion test; dec_c_ood is tabled on the folds it has (as run here: 1-3)
   scored=$(for name in $RUNS; do case $name in spk | dec_c_ood) ;; *) printf '%s ' "$name" ;; esac; done)
-  "$PYTHON" "$RECIPE/local/table.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$scored" \
-    --pair dec_c:dec_nc --pair dec:dec_nc --partial dec_c_ood --partial-against dec_c \
+  "$PYTHON" "$RECIPE/local/results.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$scored" \
+    --pair dec_c:dec_nc --pair dec:dec_nc --partial dec_c_ood --partial-against dec_c --pretraining spk \
     --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
   for f in $FOLDS; do  # what the clusters follow besides emotion (every kept checkpoint's table)
     "$PYTHON" "$RECIPE/local/cluster_content.py" $M/fold$f.unlabelled.jsonl runs/dec_f$f runs/dec_c_f$f

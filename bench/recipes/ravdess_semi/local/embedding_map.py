@@ -29,7 +29,14 @@ from ssl_ser.metrics import nmi, purity
 
 
 def checkpoints(run: Path) -> dict[int, Path]:
-    return {int(ckpt.load_meta(d)["epoch"]): d for d in sorted(run.glob("checkpoint_*")) if d.is_dir()}
+    """The run's intact checkpoints by epoch (a damaged one is left out, as ``find_checkpoint`` does)."""
+    found = {}
+    for state in sorted(run.glob(f"*/{ckpt.STATE}")):
+        try:
+            found[int(ckpt.load_meta(state.parent)["epoch"])] = state.parent
+        except ckpt.CheckpointError:
+            continue
+    return found
 
 
 def snapshot(run: Path, epoch: int, shards: list[str],

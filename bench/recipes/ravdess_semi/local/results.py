@@ -1,6 +1,6 @@
 """This recipe's results: per fold and mean ± sd, the paired tests, the clustering per epoch.
 
-    python bench/recipes/ravdess_semi/local/table.py runs --ceiling runs/pyresnet_final-cv-ravdess_emobox \
+    python bench/recipes/ravdess_semi/local/results.py runs --ceiling runs/pyresnet_final-cv-ravdess_emobox \
         --folds "1 2 3 4 5 6" --runs "sup20 sup20_long dec" [--out results.md] [--plot clustering.png]
 
 Reads ``runs/<name>_f<fold>/test/metrics.json`` (``ssl-ser evaluate`` of the run's best
@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "common"))
 from paired import compare  # noqa: E402  (the recipes' shared helpers are scripts, not a package)
+from table import mean_sd  # noqa: E402
 
 METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1"}
 
@@ -52,11 +53,6 @@ def average(rows: list[dict], key: str) -> str:
     return f"{statistics.mean(values):.3f}" if values else "–"
 
 
-def mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path)
@@ -68,6 +64,8 @@ def main() -> int:
     parser.add_argument("--partial", default="", help="runs done on some folds only: reported on those folds, "
                         "paired with --partial-against and the baseline there")
     parser.add_argument("--partial-against", default=None)
+    parser.add_argument("--pretraining", default=None, help="a pretraining run (not scored on emotions): its "
+                        "minutes and best validation EER per fold")
     parser.add_argument("--out", type=Path, help="also write the tables here (markdown)")
     parser.add_argument("--plot", type=Path, help="PNGs (one per clustering run, _<run> added to the name) of "
                         "the clustering's NMI and purity per epoch")
@@ -128,6 +126,12 @@ def main() -> int:
             if other:
                 lines.append(f"- against {other} on the same folds: "
                              f"{compare(ua, [found[other][f]['ua'] for f in done]).text()}")
+    if args.pretraining:
+        runs = {f: epochs(args.runs / f"{args.pretraining}_f{f}") for f in complete
+                if (args.runs / f"{args.pretraining}_f{f}" / "metrics.jsonl").is_file()}
+        lines += ["", f"{args.pretraining} (pretraining) per fold: " + ", ".join(
+            f"fold {f} {sum(r.get('time_s', 0.0) for r in rows) / 60:.1f} min, best valid EER "
+            f"{min(r.get('valid_eer', float('nan')) for r in rows):.3f}" for f, rows in runs.items())]
     clustering = [n for n in names if any("pre_nmi_hidden" in r for s in found[n].values() for r in s["rows"])]
     for n in clustering:
         per_epoch: dict[int, list[dict]] = {}
