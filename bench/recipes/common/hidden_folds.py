@@ -26,8 +26,11 @@ from ssl_ser.folds import load_fold_list
 
 def cv_validation(path: str, count: int) -> list[set[str]]:
     """Per fold, the validation groups (``corpus-speaker``) of an ``ssl-ser cv`` plan."""
-    with open(path, encoding="utf-8") as f:
-        folds = json.load(f)["folds"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            folds = json.load(f)["folds"]
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"{path}: not an `ssl-ser cv` folds.json ({type(err).__name__}: {err})") from None
     if len(folds) != count:
         raise SystemExit(f"{path}: {len(folds)} folds, the fold list has {count}")
     return [set(fold["valid"]) for fold in folds]

@@ -43,7 +43,10 @@ def scored(runs: Path, name: str, fold: int) -> dict | None:
 
 
 def ceiling(cv_dir: Path) -> dict[int, dict]:
-    results = json.loads((cv_dir / "cv_results.json").read_text())
+    path = cv_dir / "cv_results.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing (run stage 4, the 100 % ceiling, first)")
+    results = json.loads(path.read_text())
     return {int(f["fold"]) + 1: {**{k: f[k] for k in METRICS}, "minutes": f.get("train_s", 0.0) / 60}
             for f in results["folds"]}
 
