@@ -9,14 +9,18 @@
 # actors per fold), 5 per-fold manifests with the ceiling's validation actors and 80 % of the
 # training labels hidden (seeded, stratified), 6 their shards and the out-of-domain pool's,
 # 7 runs (each trained, then its best-validation checkpoint scored on the fold's test actors;
-# `spk`, the speaker pretraining, is only trained, and `spk_ft` starts from it), 8 tables,
-# paired tests and pictures.
+# the pretrainings `spk` (speaker) and `daae_pt` (DAAE stage one) are only trained, and
+# `spk_ft`, `cp_*_ft` and `daae_ft` start from them), 8 tables, paired tests and pictures.
+# Runs: sup20 / sup20_long (supervised on the 20 %, 30 / 150 epochs), dec / dec_c / dec_nc /
+# dec_c_ood (DeepEmoCluster: paper head, centroid head, never clustered, + URDU/FSDD), spk_ft,
+# cp_{neutral,same,both}[_ft] (CopyPaste N / SE / N+SE, from scratch or from spk), daae_ft /
+# daae_scratch (DAAE fine-tuned from daae_pt, or the same network from scratch).
 # Environment: DATA (holds ravdess/, urdu/, fsdd/), EXP, and optionally FOLDS (default
-# "1 2 3 4 5 6"), RUNS (default "sup20 sup20_long dec dec_c dec_nc dec_c_ood spk spk_ft"), KEEP
-# (labelled share, default 0.2), LOCK, WORKERS, PYTHON (common/stages.sh).
+# "1 2 3 4 5 6"), RUNS (default: all of the above, in that order), KEEP (labelled share,
+# default 0.2), LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-1 2 3 4 5 6}
-RUNS=${RUNS:-sup20 sup20_long dec dec_c dec_nc dec_c_ood spk spk_ft}
+RUNS=${RUNS:-sup20 sup20_long dec dec_c dec_nc dec_c_ood spk spk_ft cp_neutral cp_same cp_both cp_neutral_ft cp_same_ft cp_both_ft daae_pt daae_ft daae_scratch}
 M=manifests
 CEILING=runs/pyresnet_final-cv-ravdess_emobox
 
@@ -47,6 +51,17 @@ if in_stage 3; then
       "data.valid=[]" "method.trials_from=[shards/fold$f/valid]"
     job spk_ft_f$f pyresnet common pyresnet_final "data.train=[shards/fold$f/labelled]" "${split[@]}" \
       "train.init_from=runs/spk_f$f"
+    for scheme in neutral same both; do  # CopyPaste, from scratch and from the speaker pretraining
+      job cp_${scheme}_f$f pyresnet common pyresnet_final copypaste "augment.copypaste.scheme=$scheme" \
+        "data.train=[shards/fold$f/labelled]" "${split[@]}"
+      job cp_${scheme}_ft_f$f pyresnet common pyresnet_final copypaste "augment.copypaste.scheme=$scheme" \
+        "data.train=[shards/fold$f/labelled]" "${split[@]}" "train.init_from=runs/spk_f$f"
+    done
+    job daae_pt_f$f daae_pretrain ../../ravdess_daae/conf/small daae daae_pretrain \
+      "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled,shards/ood]" "${split[@]}"
+    daae=(daae_finetune ../../ravdess_daae/conf/small daae daae_finetune "data.train=[shards/fold$f/labelled]" "${split[@]}")
+    job daae_ft_f$f "${daae[@]}" "train.init_from=runs/daae_pt_f$f/checkpoint_epoch-000010"
+    job daae_scratch_f$f "${daae[@]}" "train.init_from=null"
   done
 fi
 
@@ -66,10 +81,10 @@ if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test act
   for f in $FOLDS; do
     for name in $RUNS; do
       run=${name}_f$f
-      if [ "$name" = spk ]; then  # pretraining: trained, not scored on emotions
-        trained "$run" 30 || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
-        continue
-      fi
+      case $name in  # pretraining: trained, not scored on emotions
+        spk) trained "$run" 30 || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"; continue ;;
+        daae_pt) trained "$run" 10 || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"; continue ;;
+      esac
       [ -f "runs/$run/test/metrics.json" ] || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
       evaluate "runs/$run" "shards/fold$f/test" "runs/$run/test"
     done
@@ -77,11 +92,14 @@ if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test act
 fi
 
 if in_stage 8; then
-  # spk has no emotion test; dec_c_ood is tabled on the folds it has (as run here: 1-3)
-  scored=$(for name in $RUNS; do case $name in spk | dec_c_ood) ;; *) printf '%s ' "$name" ;; esac; done)
-  "$PYTHON" "$RECIPE/local/results.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$scored" \
-    --pair dec_c:dec_nc --pair dec:dec_nc --partial dec_c_ood --partial-against dec_c --pretraining spk \
-    --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
+  # pretrainings (spk, daae_pt) have no emotion test; each method is paired with its control too:
+  # DeepEmoCluster with the never-clustered job, CopyPaste with the same run without it, DAAE
+  # with its own network trained on the 20 % alone (its baseline, not the PyResNet's)
+  scored=$(for name in $RUNS; do case $name in spk | daae_pt) ;; *) printf '%s ' "$name" ;; esac; done)
+  pairs=(--pair dec_c:dec_nc --pair dec:dec_nc --pair dec_c_ood:dec_c --against daae_ft:daae_scratch)
+  for scheme in neutral same both; do pairs+=(--pair cp_$scheme:sup20 --pair cp_${scheme}_ft:spk_ft); done
+  "$PYTHON" "$RECIPE/local/results.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$scored" "${pairs[@]}" \
+    --pretraining spk --pretraining daae_pt --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
   for f in $FOLDS; do  # what the clusters follow besides emotion (every kept checkpoint's table)
     "$PYTHON" "$RECIPE/local/cluster_content.py" $M/fold$f.unlabelled.jsonl runs/dec_f$f runs/dec_c_f$f
   done | awk 'NR <= 2 || !/^\| run|^\|---/' | tee "$RECIPE/cluster_content.md"

@@ -9,7 +9,8 @@ wall time per epoch, and for DeepEmoCluster the clustering: ``pre_nmi_hidden``,
 ``pre_purity_hidden``), and the ceiling's ``cv_results.json`` (fold i of the EmoBox list is
 its fold i-1). The supervised-on-20 % baseline is the ``sup*`` configuration with the higher
 mean validation UA (validation actors only: the test actors pick nothing). Only folds where
-every configuration is scored enter the means and the tests.
+every configuration is scored enter the means and the tests. A method on another network names
+its own baseline, the same network supervised on the 20 % (``--against daae_ft:daae_scratch``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def ceiling(cv_dir: Path) -> dict[int, dict]:
             for f in results["folds"]}
 
 
+def pretrained(rows: list[dict]) -> str:
+    """A pretraining's validation: speaker runs' best EER, or the last epoch's UA (DAAE's latent
+    emotion head at the epoch fine-tuning starts from)."""
+    eers = [r["valid_eer"] for r in rows if "valid_eer" in r]
+    return f"best valid EER {min(eers):.3f}" if eers else f"last valid UA {rows[-1].get('valid_ua', float('nan')):.3f}"
+
+
 def average(rows: list[dict], key: str) -> str:
     values = [r[key] for r in rows if key in r]
     return f"{statistics.mean(values):.3f}" if values else "–"
@@ -64,11 +72,14 @@ def main() -> int:
     parser.add_argument("--runs", dest="names", default="sup20 sup20_long dec")
     parser.add_argument("--pair", action="append", default=[], metavar="A:B",
                         help="also compare run A with run B fold by fold (e.g. a method with its control)")
+    parser.add_argument("--against", action="append", default=[], metavar="A:B",
+                        help="run A's baseline is run B (a method on another network: its own supervised 20 %%)")
     parser.add_argument("--partial", default="", help="runs done on some folds only: reported on those folds, "
                         "paired with --partial-against and the baseline there")
     parser.add_argument("--partial-against", default=None)
-    parser.add_argument("--pretraining", default=None, help="a pretraining run (not scored on emotions): its "
-                        "minutes and best validation EER per fold")
+    parser.add_argument("--pretraining", action="append", default=[], help="a pretraining run (not scored on "
+                        "emotions): its minutes per fold, and its best validation EER (speaker) or last-epoch "
+                        "validation UA (DAAE's latent emotion head, the epoch fine-tuning starts from)")
     parser.add_argument("--out", type=Path, help="also write the tables here (markdown)")
     parser.add_argument("--plot", type=Path, help="PNGs (one per clustering run, _<run> added to the name) of "
                         "the clustering's NMI and purity per epoch")
@@ -83,33 +94,38 @@ def main() -> int:
         return 1
     supervised = [n for n in names if n.startswith("sup")]
     base = max(supervised, key=lambda n: statistics.mean(found[n][f]["valid_ua"] for f in complete))
-    cols = ["100 % labels (ceiling)"] + [f"{n}{' (baseline)' if n == base else ''}" for n in names]
-    table = {"100 % labels (ceiling)": {f: top[f] for f in complete}, **{c: found[n] for c, n in zip(cols[1:], names)}}
-    lines += [f"Test UA per fold ({len(complete)} of {len(folds)} folds complete; baseline = the supervised "
-              f"20 % configuration with the higher mean validation UA: {base})", "",
-              "| fold | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for f in complete:
-        lines.append(f"| {f} | " + " | ".join(f"{table[c][f]['ua']:.3f}" for c in cols) + " |")
-    for key, label in METRICS.items():
-        lines.append(f"| mean {label} | " + " | ".join(mean_sd([table[c][f][key] for f in complete]) for c in cols)
-                     + " |")
-    lines.append("| validation UA | – | " + " | ".join(
-        f"{statistics.mean(found[n][f]['valid_ua'] for f in complete):.3f}" for n in names) + " |")
-    lines.append("| mean cluster CE (ln 16 = 2.77: chance) | – | " + " | ".join(
-        average([r for f in complete for r in found[n][f]["rows"]], "train_cluster_ce") for n in names) + " |")
-    lines.append("| minutes per fold | " + " | ".join(
-        f"{statistics.mean(table[c][f]['minutes'] for f in complete):.1f}" for c in cols) + " |")
+    against = dict(pair.split(":") for pair in args.against)
+    ceiling_name = "100 % labels (ceiling)"
+    table = {ceiling_name: {f: top[f] for f in complete}, **{n: found[n] for n in names}}
+    head = ["run", *(f"fold {f}" for f in complete), *(f"mean {label}" for label in METRICS.values()),
+            "valid UA", "cluster CE", "min / fold"]
+    lines += [f"Test UA per fold and means over the {len(complete)} of {len(folds)} folds where every run is "
+              f"scored. Baseline: the supervised 20 % configuration with the higher mean validation UA "
+              f"({base}); cluster CE: mean training cluster cross-entropy (ln 16 = 2.77 is chance).", "",
+              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for n, runs in table.items():
+        rows = [r for f in complete for r in runs[f].get("rows", [])]
+        cells = [f"{n} (baseline)" if n == base else n, *(f"{runs[f]['ua']:.3f}" for f in complete),
+                 *(mean_sd([runs[f][k] for f in complete]) for k in METRICS),
+                 "–" if n == ceiling_name else f"{statistics.mean(runs[f]['valid_ua'] for f in complete):.3f}",
+                 average(rows, "train_cluster_ce"),
+                 f"{statistics.mean(runs[f]['minutes'] for f in complete):.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     base_ua = [found[base][f]["ua"] for f in complete]
     top_ua = [top[f]["ua"] for f in complete]
     gap = statistics.mean(top_ua) - statistics.mean(base_ua)
-    lines += ["", f"Paired against the baseline ({base}), test UA, fold by fold:", ""]
+    lines += ["", f"Each run against its baseline, test UA, fold by fold ({base} unless named; the gap to the "
+              f"ceiling, {gap:+.3f}, is the PyResNet's):", ""]
     for n in names:
-        if n == base:
+        if n == base or n in against.values():  # a baseline, not a method
             continue
+        other = against.get(n, base)
         ua = [found[n][f]["ua"] for f in complete]
-        closed = (statistics.mean(ua) - statistics.mean(base_ua)) / gap if gap > 0 else float("nan")
-        lines.append(f"- {n}: {compare(ua, base_ua).text()}; closes {closed:.0%} of the gap to the ceiling "
-                     f"({gap:+.3f})")
+        line = f"- {n} against {other}: {compare(ua, [found[other][f]['ua'] for f in complete]).text()}"
+        if n not in against:
+            closed = (statistics.mean(ua) - statistics.mean(base_ua)) / gap if gap > 0 else float("nan")
+            line += f"; closes {closed:.0%} of the gap to the ceiling"
+        lines.append(line)
     for pair in args.pair:
         a, b = pair.split(":")
         result = compare([found[a][f]["ua"] for f in complete], [found[b][f]["ua"] for f in complete])
@@ -129,12 +145,12 @@ def main() -> int:
             if other:
                 lines.append(f"- against {other} on the same folds: "
                              f"{compare(ua, [found[other][f]['ua'] for f in done]).text()}")
-    if args.pretraining:
-        runs = {f: epochs(args.runs / f"{args.pretraining}_f{f}") for f in complete
-                if (args.runs / f"{args.pretraining}_f{f}" / "metrics.jsonl").is_file()}
-        lines += ["", f"{args.pretraining} (pretraining) per fold: " + ", ".join(
-            f"fold {f} {sum(r.get('time_s', 0.0) for r in rows) / 60:.1f} min, best valid EER "
-            f"{min(r.get('valid_eer', float('nan')) for r in rows):.3f}" for f, rows in runs.items())]
+    for name in args.pretraining:
+        runs = {f: epochs(args.runs / f"{name}_f{f}") for f in complete
+                if (args.runs / f"{name}_f{f}" / "metrics.jsonl").is_file()}
+        lines += ["", f"{name} (pretraining) per fold: " + ", ".join(
+            f"fold {f} {sum(r.get('time_s', 0.0) for r in rows) / 60:.1f} min, {pretrained(rows)}"
+            for f, rows in runs.items())]
     clustering = [n for n in names if any("pre_nmi_hidden" in r for s in found[n].values() for r in s["rows"])]
     for n in clustering:
         per_epoch: dict[int, list[dict]] = {}
