@@ -11,10 +11,10 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "recipes" / "ravdess_semi" / "local" / "results.py"
 
 
-def fake_run(runs: Path, name: str, fold: int, test_ua: float | None, valid_ua: float) -> None:
+def fake_run(runs: Path, name: str, fold: int, test_ua: float | None, valid_ua: float, **valid: float) -> None:
     run = runs / f"{name}_f{fold}"
     run.mkdir(parents=True)
-    rows = [{"epoch": e, "valid_ua": valid_ua * e / 2, "time_s": 30.0} for e in (1, 2)]
+    rows = [{"epoch": e, "valid_ua": valid_ua * e / 2, "time_s": 30.0, **valid} for e in (1, 2)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     if test_ua is not None:
         (run / "test").mkdir()
@@ -35,8 +35,12 @@ def test_baseline_on_validation_and_own_baselines(tmp_path):
         fake_run(runs, "ds", f, 0.20, valid_ua=0.2)
         fake_run(runs, "dft", f, 0.25, valid_ua=0.2)
         fake_run(runs, "pt", f, None, valid_ua=0.3)
+        fake_run(runs, "adv", f, None, valid_ua=0.2, valid_speaker_acc=0.05, valid_speaker_chance=0.06,
+                 valid_probe_speaker_acc=0.5, valid_probe_corpus_acc=0.9)
+        fake_run(runs, "spk", f, None, valid_ua=0.0, valid_eer=0.3 - 0.1 * f)
     out = subprocess.run([sys.executable, str(SCRIPT), str(runs), "--ceiling", str(cv), "--folds", "1 2",
-                          "--runs", "sup20 sup20_long m ds dft", "--against", "dft:ds", "--pretraining", "pt",
+                          "--runs", "sup20 sup20_long m ds dft", "--against", "dft:ds",
+                          *(f"--pretraining={name}" for name in ("pt", "adv", "spk")),
                           "--out", str(tmp_path / "results.md")], capture_output=True, text=True, check=True).stdout
     assert "| sup20_long (baseline) | 0.300 | 0.300 |" in out
     assert "| 100 % labels (ceiling) | 0.600 | 0.600 | 0.600 ± 0.000 |" in out
@@ -46,4 +50,8 @@ def test_baseline_on_validation_and_own_baselines(tmp_path):
     assert dft.startswith("- dft against ds: +0.050") and "gap" not in dft
     assert "- ds against" not in out  # a baseline is not a method
     assert "pt (pretraining) per fold: fold 1 1.0 min, last valid UA 0.300" in out
+    assert ("adv (pretraining) per fold: fold 1 1.0 min, last valid UA 0.200 (speaker head 0.050, chance 0.060; "
+            "linear probes: speaker 0.500, corpus 0.900)") in out
+    assert "spk (pretraining) per fold: fold 1 1.0 min, best valid EER 0.200, fold 2 1.0 min, best valid EER 0.100" \
+        in out
     assert (tmp_path / "results.md").read_text().strip() == out.strip()

@@ -56,7 +56,15 @@ def pretrained(rows: list[dict]) -> str:
     """A pretraining's validation: speaker runs' best EER, or the last epoch's UA (DAAE's latent
     emotion head at the epoch fine-tuning starts from)."""
     eers = [r["valid_eer"] for r in rows if "valid_eer" in r]
-    return f"best valid EER {min(eers):.3f}" if eers else f"last valid UA {rows[-1].get('valid_ua', float('nan')):.3f}"
+    if eers:
+        return f"best valid EER {min(eers):.3f}"
+    last = rows[-1]
+    text = f"last valid UA {last.get('valid_ua', float('nan')):.3f}"
+    if "valid_probe_speaker_acc" in last:  # DAAE: what its adversaries left in the latent code
+        text += (f" (speaker head {last['valid_speaker_acc']:.3f}, chance {last['valid_speaker_chance']:.3f}; "
+                 f"linear probes: speaker {last['valid_probe_speaker_acc']:.3f}, corpus "
+                 f"{last['valid_probe_corpus_acc']:.3f})")
+    return text
 
 
 def average(rows: list[dict], key: str) -> str:
