@@ -82,9 +82,6 @@ def main() -> int:
                         help="also compare run A with run B fold by fold (e.g. a method with its control)")
     parser.add_argument("--against", action="append", default=[], metavar="A:B",
                         help="run A's baseline is run B (a method on another network: its own supervised 20 %%)")
-    parser.add_argument("--partial", default="", help="runs done on some folds only: reported on those folds, "
-                        "paired with --partial-against and the baseline there")
-    parser.add_argument("--partial-against", default=None)
     parser.add_argument("--pretraining", action="append", default=[], help="a pretraining run (not scored on "
                         "emotions): its minutes per fold, and its best validation EER (speaker) or last-epoch "
                         "validation UA (DAAE's latent emotion head, the epoch fine-tuning starts from)")
@@ -138,21 +135,6 @@ def main() -> int:
         a, b = pair.split(":")
         result = compare([found[a][f]["ua"] for f in complete], [found[b][f]["ua"] for f in complete])
         lines.append(f"- {a} against {b}: {result.text()}")
-    for n in args.partial.split():
-        found[n] = {f: s for f in complete if (s := scored(args.runs, n, f)) is not None}
-        done = sorted(found[n])
-        if not done:
-            continue
-        ua = [found[n][f]["ua"] for f in done]
-        lines += ["", f"{n}, on folds {' '.join(map(str, done))} only: test UA "
-                  + ", ".join(f"{u:.3f}" for u in ua) + f" (mean {statistics.mean(ua):.3f}, WA "
-                  f"{statistics.mean(found[n][f]['wa'] for f in done):.3f}, macro F1 "
-                  f"{statistics.mean(found[n][f]['macro_f1'] for f in done):.3f}; "
-                  f"{statistics.mean(found[n][f]['minutes'] for f in done):.1f} min per fold)"]
-        for other in (args.partial_against, base):
-            if other:
-                lines.append(f"- against {other} on the same folds: "
-                             f"{compare(ua, [found[other][f]['ua'] for f in done]).text()}")
     for name in args.pretraining:
         runs = {f: epochs(args.runs / f"{name}_f{f}") for f in complete
                 if (args.runs / f"{name}_f{f}" / "metrics.jsonl").is_file()}
