@@ -55,3 +55,9 @@ def test_baseline_on_validation_and_own_baselines(tmp_path):
     assert "spk (pretraining) per fold: fold 1 1.0 min, best valid EER 0.200, fold 2 1.0 min, best valid EER 0.100" \
         in out
     assert (tmp_path / "results.md").read_text().strip() == out.strip()
+
+
+def test_a_pair_of_unknown_runs_is_one_line(tmp_path):
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--ceiling", str(tmp_path), "--runs", "a b",
+                          "--against", "a:c"], capture_output=True, text=True, check=False)
+    assert out.returncode == 2 and out.stderr.strip() == "a:c: not A:B of two runs in --runs (c)"

@@ -90,6 +90,11 @@ def main() -> int:
                         "the clustering's NMI and purity per epoch")
     args = parser.parse_args()
     folds, names = [int(f) for f in args.folds.split()], args.names.split()
+    for pair in (*args.pair, *args.against):
+        unknown = [n for n in pair.split(":") if n not in names]
+        if pair.count(":") != 1 or unknown:
+            print(f"{pair}: not A:B of two runs in --runs ({', '.join(unknown) or 'needs one colon'})", file=sys.stderr)
+            return 2
     top = ceiling(args.ceiling)
     found = {n: {f: s for f in folds if (s := scored(args.runs, n, f)) is not None} for n in names}
     complete = [f for f in folds if f in top and all(f in found[n] for n in names)]
