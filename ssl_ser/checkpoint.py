@@ -137,6 +137,18 @@ def load_newest_intact(candidates: Sequence[Path], map_location: str | torch.dev
     return None
 
 
+def checkpoints_of(run: str | Path) -> dict[Path, dict[str, Any]]:
+    """A run directory's checkpoints with their metadata, in name order; one whose metadata is
+    damaged or still being written is left out."""
+    metas = {}
+    for state in sorted(Path(run).glob(f"*/{STATE}")):
+        try:
+            metas[state.parent] = load_meta(state.parent)
+        except CheckpointError:  # damaged or still being written: not a candidate
+            continue
+    return metas
+
+
 def find_checkpoint(path: str | Path, which: str = "best") -> Path:
     """A checkpoint directory from a checkpoint itself or a run directory (best or latest)."""
     path = Path(path)
@@ -144,12 +156,7 @@ def find_checkpoint(path: str | Path, which: str = "best") -> Path:
         return path
     if not path.is_dir():
         raise CheckpointError(f"no such run or checkpoint: {path}")
-    metas = {}
-    for state in path.glob(f"*/{STATE}"):
-        try:
-            metas[state.parent] = load_meta(state.parent)
-        except CheckpointError:  # damaged or still being written: not a candidate
-            continue
+    metas = checkpoints_of(path)
     found = list(metas)
     if not found:
         raise CheckpointError(f"{path} holds no checkpoints (looked for */{STATE})")

@@ -54,6 +54,7 @@ def test_the_newest_intact_checkpoint_is_loaded_and_the_damaged_ones_named(tmp_p
         ckpt.load_newest_intact([three, two])
     # the best/latest picker ignores a checkpoint whose meta cannot be read
     assert ckpt.find_checkpoint(tmp_path, "latest") == three
+    assert {p.name: m["epoch"] for p, m in ckpt.checkpoints_of(tmp_path).items()} == {one.name: 1, three.name: 3}
 
 
 def test_a_pickle_is_refused_without_advising_weights_only_false(tmp_path: Path) -> None:

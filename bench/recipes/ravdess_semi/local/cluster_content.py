@@ -52,8 +52,7 @@ def main() -> int:
     print("|---|---|" + "---|" * (len(FIELDS) + 1))
     for run in args.runs:
         scores: dict[str, list[float]] = {f: [] for f in (*FIELDS, "shuffled")}
-        kept = sorted(d for d in run.glob("checkpoint_*") if d.is_dir())
-        for directory in kept:
+        for directory in ckpt.checkpoints_of(run):  # a damaged checkpoint is left out
             state = ckpt.load_state(directory).get("method", {})
             if "table" not in state:
                 continue  # a warm-up checkpoint: no clustering yet

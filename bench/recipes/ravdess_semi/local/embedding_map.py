@@ -30,13 +30,7 @@ from ssl_ser.metrics import nmi, purity
 
 def checkpoints(run: Path) -> dict[int, Path]:
     """The run's intact checkpoints by epoch (a damaged one is left out, as ``find_checkpoint`` does)."""
-    found = {}
-    for state in sorted(run.glob(f"*/{ckpt.STATE}")):
-        try:
-            found[int(ckpt.load_meta(state.parent)["epoch"])] = state.parent
-        except ckpt.CheckpointError:
-            continue
-    return found
+    return {int(meta["epoch"]): directory for directory, meta in ckpt.checkpoints_of(run).items()}
 
 
 def snapshot(run: Path, epoch: int, shards: list[str],
