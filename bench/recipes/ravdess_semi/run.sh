@@ -24,6 +24,8 @@ FOLDS=${FOLDS:-1 2 3 4 5 6}
 RUNS=${RUNS:-sup20 sup20_long spknorm dec dec_c dec_nc dec_c_ood spk spk_ft cp_neutral cp_same cp_both cp_neutral_ft cp_same_ft cp_both_ft daae_pt daae_ft daae_scratch}
 M=manifests
 CEILING=runs/pyresnet_final-cv-ravdess_emobox
+# the pretrainings, with the epochs each trains: only trained (no emotion test), then started from
+declare -A PRETRAINING=([spk]=30 [daae_pt]=10)
 
 if in_stage 1; then
   for corpus in ravdess urdu fsdd; do
@@ -87,10 +89,10 @@ if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test act
   for f in $FOLDS; do
     for name in $RUNS; do
       run=${name}_f$f
-      case $name in  # pretraining: trained, not scored on emotions
-        spk) trained "$run" 30 || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"; continue ;;
-        daae_pt) trained "$run" 10 || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"; continue ;;
-      esac
+      if [ -n "${PRETRAINING[$name]:-}" ]; then  # trained, not scored on emotions
+        trained "$run" "${PRETRAINING[$name]}" || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
+        continue
+      fi
       [ -f "runs/$run/test/metrics.json" ] || logged "$run" ssl-ser train "jobs/$run.yaml" --debug --set "name=$run"
       evaluate "runs/$run" "shards/fold$f/test" "runs/$run/test"
     done
@@ -98,15 +100,18 @@ if in_stage 7; then  # run <name>_f<fold>, seed 0, scored on the fold's test act
 fi
 
 if in_stage 8; then
-  # pretrainings (spk, daae_pt) have no emotion test; each method is paired with its control too:
+  # pretrainings have no emotion test; each method is paired with its control too:
   # DeepEmoCluster with the never-clustered job, CopyPaste with the same run without it, DAAE
   # with its own network trained on the 20 % alone (its baseline, not the PyResNet's)
-  scored=$(for name in $RUNS; do case $name in spk | daae_pt) ;; *) printf '%s ' "$name" ;; esac; done)
-  pairs=(--pair spknorm:sup20 --pair dec_nc:spknorm --pair dec_c:dec_nc --pair dec:dec_nc --pair dec_c_ood:dec_c
+  scored="" pairs=()
+  for name in $RUNS; do
+    if [ -n "${PRETRAINING[$name]:-}" ]; then pairs+=(--pretraining "$name"); else scored+="$name "; fi
+  done
+  pairs+=(--pair spknorm:sup20 --pair dec_nc:spknorm --pair dec_c:dec_nc --pair dec:dec_nc --pair dec_c_ood:dec_c
          --against daae_ft:daae_scratch)
   for scheme in neutral same both; do pairs+=(--pair cp_$scheme:sup20 --pair cp_${scheme}_ft:spk_ft); done
   "$PYTHON" "$RECIPE/local/results.py" runs --ceiling $CEILING --folds "$FOLDS" --runs "$scored" "${pairs[@]}" \
-    --pretraining spk --pretraining daae_pt --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
+    --out "$RECIPE/results.md" --plot "$RECIPE/clustering.png"
   for f in $FOLDS; do  # what the clusters follow besides emotion (every kept checkpoint's table)
     "$PYTHON" "$RECIPE/local/cluster_content.py" $M/fold$f.unlabelled.jsonl runs/dec_f$f runs/dec_c_f$f
   done | awk 'NR <= 2 || !/^\| run|^\|---/' | tee "$RECIPE/cluster_content.md"
