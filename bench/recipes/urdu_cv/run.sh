@@ -5,7 +5,8 @@
 #   DATA=/path/to/corpora EXP=/path/to/urdu_cv bash bench/recipes/urdu_cv/run.sh [--stage N] [--stop-stage M]
 #
 # Stages: 1 manifest, 2 shards, 3 job configs (jobs/*.yaml + conf/), 4 attention CNN 5 folds,
-# 5 PyResNet 5 folds, 6 the README table.
+# 5 PyResNet 5 folds, 6 the utterance statistics network 5 folds (with and without speaker
+# normalisation), 7 the README table.
 # Environment: DATA (holds urdu/), EXP, and optionally LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -16,15 +17,24 @@ in_stage 2 && shards manifests/urdu.jsonl urdu
 if in_stage 3; then
   job attention_cnn attention_cnn common attention_cnn
   job pyresnet pyresnet common pyresnet
+  job utterance_stats utterance_stats common
+  job utterance_stats_nospk utterance_stats common frontend.speaker_norm=false
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
 # validation (best checkpoint), the rest train. Rerunning finds finished folds done.
 in_stage 4 && logged attention_cnn ssl-ser cv jobs/attention_cnn.yaml --folds 5 --valid-speakers 3 --debug
 in_stage 5 && logged pyresnet ssl-ser cv jobs/pyresnet.yaml --folds 5 --valid-speakers 3 --debug
-
 if in_stage 6; then
+  for j in utterance_stats utterance_stats_nospk; do
+    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
+  done
+fi
+
+if in_stage 7; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "attention-pooling CNN (Li et al. 2018), tiny, 12 epochs" runs/attention_cnn-cv-k5 \
-    --row "PyResNet (LSSED), tiny, 30 epochs" runs/pyresnet-cv-k5
+    --row "PyResNet (LSSED), tiny, 30 epochs" runs/pyresnet-cv-k5 \
+    --row "utterance statistics network, speaker normalisation" runs/utterance_stats-cv-k5 \
+    --row "utterance statistics network, no speaker normalisation" runs/utterance_stats_nospk-cv-k5
 fi

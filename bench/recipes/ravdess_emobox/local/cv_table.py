@@ -1,0 +1,84 @@
+"""One row per `ssl-ser cv` directory: what validation saw (the selection signal) beside the test scores.
+
+    python cv_table.py [--baseline LABEL] --cv LABEL CV_DIR [--cv LABEL CV_DIR ...]
+
+Settings are chosen on the validation columns only: the validation actors are held out inside
+each fold's training actors, so the mean over the six folds' validation actors (24 actor-folds)
+is a selection signal that never sees a test actor. "valid UA, last 5" is the mean of the last
+five epochs' validation UA, averaged over folds (steadier than the picked epoch's, which is a
+maximum and so optimistic). Test cells are the picked checkpoint's UA on each fold's test
+actors; the mean ± sample sd is over folds. With ``--baseline``, each row also gets its mean
+UA difference from that row over the folds both have and the number of folds it is ahead on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from ssl_ser.folds import FOLDS_FILE
+
+LAST = 5
+
+
+def fold_rows(cv_dir: Path) -> dict[int, dict[str, float]]:
+    """Per finished fold: test UA / WA / macro F1, the picked and last-5 validation UA, minutes."""
+    plan = json.loads((cv_dir / FOLDS_FILE).read_text())
+    out = {}
+    for fold in plan["folds"]:
+        run = cv_dir / fold["name"]
+        test = run / "test" / "metrics.json"
+        if not test.is_file():
+            continue
+        result = json.loads(test.read_text())
+        epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        valid = [e["valid_ua"] for e in epochs]
+        out[fold["index"]] = {**{k: result["metrics"][k] for k in ("ua", "wa", "macro_f1")},
+                              "valid_picked": valid[result["epoch"] - 1], "valid_last": statistics.mean(valid[-LAST:]),
+                              "minutes": sum(e["time_s"] for e in epochs) / 60}
+    return out
+
+
+def mean_sd(values: list[float]) -> str:
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cv", nargs=2, action="append", required=True, metavar=("LABEL", "CV_DIR"))
+    parser.add_argument("--baseline", help="the LABEL every row is compared with")
+    args = parser.parse_args()
+    tables = {label: fold_rows(Path(d)) for label, d in args.cv}
+    if args.baseline is not None and args.baseline not in tables:
+        parser.error(f"--baseline {args.baseline!r} is not one of the --cv labels: {', '.join(tables)}")
+    folds = sorted({i for t in tables.values() for i in t})
+    head = ["setting", "folds", "valid UA, picked", f"valid UA, last {LAST}", "test UA", "test WA", "test macro F1"]
+    head += [f"fold {i + 1}" for i in folds] + ["min / fold"]
+    if args.baseline:
+        head += [f"vs {args.baseline}", "folds ahead"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for label, t in tables.items():
+        if not t:
+            print(f"| {label} | 0 |" + " |" * (len(head) - 2))
+            continue
+        got = sorted(t)
+        cells = [label, str(len(got)), f"{statistics.mean(t[i]['valid_picked'] for i in got):.3f}",
+                 f"**{statistics.mean(t[i]['valid_last'] for i in got):.3f}**",
+                 mean_sd([t[i]["ua"] for i in got]), mean_sd([t[i]["wa"] for i in got]),
+                 mean_sd([t[i]["macro_f1"] for i in got])]
+        cells += [f"{t[i]['ua']:.3f}" if i in t else "–" for i in folds]
+        cells.append(f"{statistics.mean(t[i]['minutes'] for i in got):.1f}")
+        if args.baseline:
+            base = tables[args.baseline]
+            both = [i for i in got if i in base] if label != args.baseline else []
+            diffs = [t[i]["ua"] - base[i]["ua"] for i in both]
+            cells += [f"{statistics.mean(diffs):+.3f}" if diffs else "–",
+                      f"{sum(d > 0 for d in diffs)}/{len(diffs)}"]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
