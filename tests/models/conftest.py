@@ -18,6 +18,8 @@ TINY: dict[str, dict[str, Any]] = {
     "attention_cnn": dict(options=dict(size="tiny"), features=40, frames=32),
     "vgg16_cluster": dict(options=dict(size="tiny", dropout=0.0), features=32, frames=40),
     "pyresnet": dict(options=dict(size="tiny"), features=32, frames=40),
+    "with_functionals": dict(options=dict(base={"name": "pyresnet", "size": "tiny"},
+                                          functionals={"hidden": (8,), "dropout": 0.0}), features=32, frames=40),
     "utterance_stats": dict(options=dict(hidden=(16,), dropout=0.0), features=12, frames=20),
     "daae": dict(options=dict(size="tiny", num_speakers=3, num_corpora=2), features=64, frames=24),
     "clustered": dict(options=dict(base={"name": "pyresnet", "size": "tiny"}), features=32,

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssl_ser.config import ConfigError
+from ssl_ser.models import build_model
+
+
+def model():
+    torch.manual_seed(0)
+    return build_model("with_functionals", in_features=32, num_classes=4, base={"name": "pyresnet", "size": "tiny"},
+                       functionals={"hidden": [8]}).eval()
+
+
+def test_one_classifier_on_both_embeddings_side_by_side() -> None:
+    m = model()
+    x, lengths = torch.randn(3, 32, 40), torch.tensor([40, 33, 21])
+    out = m(x, lengths)
+    both = torch.cat([m.base.embed(x, lengths), m.functionals.embed(x, lengths)], 1)
+    torch.testing.assert_close(out["embedding"], both)
+    torch.testing.assert_close(out["logits"], m.classifier(both))
+    assert m.embedding_dim == both.shape[1] == m.base.embedding_dim + 8
+    linears = [name for name, mod in m.named_modules() if isinstance(mod, torch.nn.Linear)]
+    assert "classifier" in linears and not any(n.endswith(".classifier") for n in linears)
+
+
+@pytest.mark.parametrize(("base", "message"), [
+    ({"size": "tiny"}, "base needs a name"),
+    ({"name": "utterance_stats"}, "already is the functionals network"),
+    ({"name": "attention_cnn", "size": "tiny"}, "scores segments"),
+])
+def test_bad_bases_are_refused_in_one_line(base, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_model("with_functionals", in_features=32, num_classes=4, base=base)
