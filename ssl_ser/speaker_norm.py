@@ -6,11 +6,17 @@ of the speaker's voice from the input. Statistics are unsupervised (no labels), 
 computed for every speaker of the training, validation and test sets alike, the same way in
 training and test; audio of an unknown speaker (``predict`` on new files) falls back to the
 statistics pooled over all training speakers.
+
+It assumes every speaker speaks several emotions. Where a corpus gives each speaker one
+emotion (URDU's speaker tags nearly do), the speaker's mean *is* the emotion's, and
+normalising it away leaves a model below chance; :func:`majority_share` measures this on the
+training speakers and the training loop warns when it is high.
 """
 
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Iterable
 from functools import reduce
 from typing import Any
@@ -20,6 +26,19 @@ import torch
 from ssl_ser.features import frame_mask
 
 EPS = 1e-5
+#: Above this :func:`majority_share`, speaker normalisation is likely to remove the emotion.
+CONFOUNDED = 0.5
+
+
+def majority_share(labels: Iterable[tuple[str, str]]) -> float | None:
+    """The share of ``(speaker, emotion)`` pairs whose emotion is their speaker's most frequent
+    one: 1/C-ish when every speaker speaks every emotion evenly (RAVDESS: 0.13), near 1 when each
+    speaker speaks one emotion. None without labels."""
+    per_speaker: dict[str, Counter[str]] = {}
+    for speaker, emotion in labels:
+        per_speaker.setdefault(speaker, Counter())[emotion] += 1
+    total = sum(sum(c.values()) for c in per_speaker.values())
+    return sum(max(c.values()) for c in per_speaker.values()) / total if total else None
 
 
 class SpeakerNorm:
@@ -29,6 +48,8 @@ class SpeakerNorm:
         self.index = {s: i for i, s in enumerate(self.speakers)}
         self.mean, self.std = mean, std
         self.global_mean, self.global_std = global_mean, global_std
+        self.majority_share: float | None = None
+        """:func:`majority_share` of the training speakers' labelled audio (set by :meth:`fit`)."""
 
     @classmethod
     def fit(cls, frontend: torch.nn.Module, batches: Iterable[Any], device: torch.device,
@@ -40,6 +61,7 @@ class SpeakerNorm:
         sums: dict[str, torch.Tensor] = {}
         squares: dict[str, torch.Tensor] = {}
         counts: dict[str, float] = {}
+        labels: list[tuple[str, str]] = []
         was_training = frontend.training
         frontend.eval()
         with torch.no_grad():
@@ -47,9 +69,12 @@ class SpeakerNorm:
                 batch = batch.to(device)
                 feats, frames = frontend(batch.audio, batch.lengths)
                 mask = frame_mask(frames, feats.shape[-1]).unsqueeze(1).to(feats.dtype)
-                for row, name in enumerate(speaker_keys(batch.meta)):
+                for row, (name, meta) in enumerate(zip(speaker_keys(batch.meta), batch.meta)):
                     if name is None:
                         continue
+                    training = global_speakers is None or name in global_speakers
+                    if training and meta.get("labelled") and meta.get("emotion"):
+                        labels.append((name, meta["emotion"]))
                     f = feats[row].double() * mask[row].double()
                     sums[name] = sums.get(name, 0) + f.sum(-1)
                     squares[name] = squares.get(name, 0) + (f * f).sum(-1)
@@ -64,8 +89,10 @@ class SpeakerNorm:
         total = sum(counts[n] for n in pool)
         g_mean = reduce(operator.add, (sums[n] for n in pool)) / total  # sum() of tensors, typed
         g_var = reduce(operator.add, (squares[n] for n in pool)) / total - g_mean**2
-        return cls(names, mean.float(), var.clamp(min=0).sqrt().float(), g_mean.float(),
+        norm = cls(names, mean.float(), var.clamp(min=0).sqrt().float(), g_mean.float(),
                    g_var.clamp(min=0).sqrt().float())
+        norm.majority_share = majority_share(labels)
+        return norm
 
     def __call__(self, feats: torch.Tensor, frames: torch.Tensor,
                  speakers: list[str | None] | None) -> torch.Tensor:

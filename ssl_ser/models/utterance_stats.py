@@ -41,6 +41,7 @@ def masked_quantiles(x: Tensor, lengths: Tensor, qs: Tensor) -> Tensor:
 @MODELS.register("utterance_stats")
 class UtteranceStats(SERModel):
     frontend = "logmel"
+    qs: Tensor
 
     def __init__(self, in_features: int, num_classes: int,
                  quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95),
@@ -58,7 +59,7 @@ class UtteranceStats(SERModel):
             width = h
         self.mlp = nn.Sequential(*layers)
         self.embedding_dim = width
-        self.classifier = nn.Linear(width, num_classes)
+        self.classifier: nn.Module = nn.Linear(width, num_classes)
 
     def functionals(self, x: Tensor, lengths: Tensor) -> Tensor:
         """``[B, F, T] -> [B, num_functionals]``, the statistics before standardisation."""

@@ -34,7 +34,7 @@ from ssl_ser.inference import Predictions, Predictor, frontend_section
 from ssl_ser.job import JobConfig, component, run_dir
 from ssl_ser.labels import LabelSpace, build_label_space
 from ssl_ser.model_card import write_run_card_at_end
-from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
+from ssl_ser.speaker_norm import CONFOUNDED, SpeakerNorm, speaker_keys
 from ssl_ser.targets import Targets, attribute_targets
 from ssl_ser.train.data import make_eval_stream, make_train_stream
 from ssl_ser.train.ema import WeightAverage
@@ -201,6 +201,11 @@ class Loop:
         norm = SpeakerNorm.fit(self.frontend, self.eval_stream(specs, whole=True),
                                self.device, train_speakers or None)
         self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers")
+        if norm.majority_share is not None and norm.majority_share > CONFOUNDED:
+            self.log(f"warning: speaker normalisation: {norm.majority_share:.0%} of the labelled training "
+                     f"utterances carry their speaker's most frequent emotion, so a speaker's mean is "
+                     f"largely their emotion's and normalising it removes the emotion too; consider "
+                     f"frontend.speaker_norm: false")
         return norm
 
     def _fingerprints(self) -> dict[str, str]:
