@@ -54,6 +54,14 @@ def test_cv_table_refuses_an_unknown_baseline_in_one_line(tmp_path):
     assert done.returncode == 2 and "--baseline 'nope' is not one of the --cv labels: base" in done.stderr
 
 
+def test_a_directory_that_is_not_a_cv_run_is_one_line(tmp_path):
+    for script in ("cv_table.py", "fuse.py"):
+        done = subprocess.run([sys.executable, str(LOCAL / script), "--cv", "x", str(tmp_path / "nope")],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1
+        assert f"{script}: {tmp_path / 'nope'} has no folds.json" in done.stderr
+
+
 def test_fusion_averages_probabilities(tmp_path):
     # fold 0: each member gets one of two right; their mean gets both
     fake_cv(tmp_path / "x", "x", [0.5], [[[0.9, 0.1], [0.9, 0.1]]])

@@ -25,6 +25,8 @@ LAST = 5
 
 def fold_rows(cv_dir: Path) -> dict[int, dict[str, float]]:
     """Per finished fold: test UA / WA / macro F1, the picked and last-5 validation UA, minutes."""
+    if not (cv_dir / FOLDS_FILE).is_file():
+        raise SystemExit(f"cv_table.py: {cv_dir} has no {FOLDS_FILE}: not an `ssl-ser cv` directory, or not started")
     plan = json.loads((cv_dir / FOLDS_FILE).read_text())
     out = {}
     for fold in plan["folds"]:

@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--cv", nargs=2, action="append", required=True, metavar=("LABEL", "CV_DIR"))
     args = parser.parse_args()
     dirs = {label: Path(d) for label, d in args.cv}
+    for d in dirs.values():
+        if not (d / FOLDS_FILE).is_file():
+            raise SystemExit(f"fuse.py: {d} has no {FOLDS_FILE}: not an `ssl-ser cv` directory, or not started")
     plans = {label: json.loads((d / FOLDS_FILE).read_text()) for label, d in dirs.items()}
     classes = next(iter(plans.values()))["classes"]
     folds = [f["index"] for f in next(iter(plans.values()))["folds"]]
