@@ -12,8 +12,9 @@ would sit on the very last sample is dropped). Because both the centre padding a
 padding are zeros, a row's features are the same whether it is computed alone or in a padded
 batch. The Kaldi ``fbank`` front-end keeps Kaldi's own framing (``snip_edges``).
 
-SpecAugment (``specaugment: {freq_mask: F, time_mask: T, n_freq: 2, n_time: 2}``) is applied
-only in ``train()`` mode, after normalisation, with independent masks per example.
+SpecAugment (``specaugment: {freq_mask: F, time_mask: T, n_freq: 2, n_time: 2, freq_warp: W}``)
+is applied only in ``train()`` mode, after normalisation, with independent masks (and warp
+factors) per example.
 
 Why one module of ~470 lines: the registered front-ends are each short and share the base
 class and the masking helpers; splitting them would scatter one registry over many files.
@@ -26,13 +27,13 @@ import inspect
 import math
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.transforms as T
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import ConfigDict, Field, ValidationError, create_model
 from torch import Tensor, nn
 
 from ssl_ser import SAMPLE_RATE
@@ -98,6 +99,11 @@ class SpecAugmentConfig:
     """Number of frequency masks."""
     n_time: int = 2
     """Number of time masks."""
+    freq_warp: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """Vocal-tract-length-style warp (VTLP, Jaitly and Hinton 2013) of the feature axis: each
+    example's bins are stretched by a factor drawn uniformly from [1 - freq_warp, 1 + freq_warp]
+    (bin f takes the value at f / factor, linearly interpolated; the top bin repeats past the
+    edge), so a few training speakers stand for more voices. Applied before the masks; 0: off."""
 
 
 # --- base class ------------------------------------------------------------------------------
@@ -111,9 +117,11 @@ class Frontend(nn.Module):
     def __init__(self, specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__()
         self.specaugment: nn.Module | None = None
+        self.freq_warp = 0.0
         if specaugment is not None:
             cfg = (specaugment if isinstance(specaugment, SpecAugmentConfig)
                    else from_dict(SpecAugmentConfig, specaugment, source="frontend.specaugment"))
+            self.freq_warp = cfg.freq_warp
             if cfg.freq_mask > 0 or cfg.time_mask > 0:
                 self.specaugment = T.SpecAugment(
                     n_time_masks=cfg.n_time if cfg.time_mask > 0 else 0, time_mask_param=cfg.time_mask,
@@ -133,10 +141,16 @@ class Frontend(nn.Module):
     def augment(self, feats: Tensor, frame_lengths: Tensor) -> Tensor:
         """SpecAugment in ``train()`` mode, else ``feats`` unchanged; also applied on its own to
         cached features (``data.feature_cache``), which are computed once in eval mode."""
-        if not (self.training and self.specaugment is not None):
+        if not self.training or (self.specaugment is None and self.freq_warp == 0):
             return feats
         with torch.autocast(feats.device.type, enabled=False):
-            return mask_frames(self.specaugment(feats.float()), frame_lengths)
+            feats = feats.float()
+            if self.freq_warp > 0:
+                factor = 1 + self.freq_warp * (2 * torch.rand(feats.shape[0], device=feats.device) - 1)
+                feats = warp_bins(feats, factor)
+            if self.specaugment is not None:
+                feats = self.specaugment(feats)
+            return mask_frames(feats, frame_lengths)
 
     def compute(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """The features before SpecAugment; padded frames may hold anything (they are zeroed)."""
@@ -177,6 +191,20 @@ def frame_mask(lengths: Tensor, num_frames: int) -> Tensor:
 def mask_frames(feats: Tensor, lengths: Tensor) -> Tensor:
     """Zero the frames (last axis) past each row's length."""
     return feats * frame_mask(lengths, feats.shape[-1]).unsqueeze(1).to(feats.dtype)
+
+
+def warp_bins(feats: Tensor, factor: Tensor) -> Tensor:
+    """``[B, F, T]`` with row ``b``'s feature axis stretched by ``factor[b]``: bin ``f`` takes the
+    value at ``f / factor``, linearly interpolated, clamped to the top bin."""
+    bins = feats.shape[1]
+    position = (torch.arange(bins, device=feats.device, dtype=feats.dtype)[None, :] / factor[:, None]).clamp(
+        max=bins - 1)
+    below = position.floor().long()
+    above = (below + 1).clamp(max=bins - 1)
+    frac = (position - below.to(feats.dtype))[:, :, None]
+    take = lambda index: feats.gather(1, index[:, :, None].expand(-1, -1, feats.shape[2]))  # noqa: E731
+    low = take(below)
+    return low + frac * (take(above) - low)
 
 
 def masked_mean(feats: Tensor, lengths: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from ssl_ser.features import (
     build_frontend,
     mu_law,
     mu_law_inverse,
+    warp_bins,
 )
 from ssl_ser.registry import UnknownNameError
 
@@ -155,6 +156,27 @@ def test_specaugment_masks_only_in_training() -> None:
     assert changed.any() and torch.equal(masked[changed], torch.zeros(int(changed.sum())))  # masks are zeros
     assert not torch.equal(changed[0], changed[1])  # independent masks per example
     assert torch.equal(masked[2, :, frame_lengths[2]:], torch.zeros_like(masked[2, :, frame_lengths[2]:]))
+
+
+def test_warp_bins_stretches_the_feature_axis() -> None:
+    ramp = torch.arange(5.0)[None, :, None].expand(3, 5, 2)  # bin f holds f
+    out = warp_bins(ramp, torch.tensor([1.0, 2.0, 0.5]))
+    torch.testing.assert_close(out[0], ramp[0])                                      # identity
+    torch.testing.assert_close(out[1, :, 0], torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0]))  # f / 2
+    torch.testing.assert_close(out[2, :, 0], torch.tensor([0.0, 2.0, 4.0, 4.0, 4.0]))  # 2 f, top bin repeats
+
+
+def test_freq_warp_only_in_training_and_per_example() -> None:
+    torch.manual_seed(0)
+    frontend = build_frontend("logmel", n_mels=32, specaugment={"freq_warp": 0.2})
+    wave, lengths = batch([32000, 32000])
+    wave[1] = wave[0]
+    clean, frame_lengths = frontend.eval()(wave, lengths)
+    torch.testing.assert_close(frontend(wave, lengths)[0], clean)
+    warped, _ = frontend.train()(wave, lengths)
+    assert not torch.allclose(warped[0], clean[0]) and not torch.allclose(warped[0], warped[1])
+    with pytest.raises(ConfigError, match="freq_warp"):
+        build_frontend("logmel", specaugment={"freq_warp": 1.5})
 
 
 def test_fbank_is_kaldi_fbank_with_mean_subtraction() -> None:
