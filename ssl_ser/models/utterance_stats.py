@@ -4,7 +4,10 @@ The classical SER baseline (openSMILE-style functionals and a shallow classifier
 of the toolkit. For each of the F input bands, over the utterance's valid frames: the mean,
 the standard deviation, the given quantiles (linear interpolation, as ``torch.quantile``) and
 the mean absolute frame-to-frame change; for the band-averaged level: its mean, standard
-deviation and maximum. A BatchNorm without affine weights standardises these functionals (the
+deviation and maximum. With ``cepstra: N``, the same band functionals are also taken of the
+first N cepstral coefficients of each frame (an orthonormal DCT over the bands: MFCCs when the
+input is a log-mel map), whose quantiles describe the spectral envelope's shape rather than
+each band's level. A BatchNorm without affine weights standardises these functionals (the
 scales of a mean and of a change differ by orders of magnitude), then dropout and an MLP
 (``hidden: []``: multinomial logistic regression on the functionals).
 
@@ -17,8 +20,10 @@ beat to show that it learns more than the level distribution of each band.
 from __future__ import annotations
 
 import torch
+import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel
 from ssl_ser.models.layers import time_mask
@@ -42,15 +47,21 @@ def masked_quantiles(x: Tensor, lengths: Tensor, qs: Tensor) -> Tensor:
 class UtteranceStats(SERModel):
     frontend = "logmel"
     qs: Tensor
+    dct: Tensor | None
 
     def __init__(self, in_features: int, num_classes: int,
                  quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95),
-                 hidden: tuple[int, ...] = (256,), dropout: float = 0.3) -> None:
+                 hidden: tuple[int, ...] = (256,), dropout: float = 0.3, cepstra: int = 0) -> None:
         super().__init__(in_features, num_classes)
         if any(not 0.0 <= q <= 1.0 for q in quantiles):
-            raise ValueError(f"model 'utterance_stats': quantiles must lie in [0, 1], got {quantiles}")
+            raise ConfigError(f"model 'utterance_stats': quantiles must lie in [0, 1], got {quantiles}")
+        if not 0 <= cepstra <= in_features:
+            raise ConfigError(f"model 'utterance_stats': cepstra must lie in [0, {in_features}] (the input's "
+                              f"bands), got {cepstra}")
         self.register_buffer("qs", torch.tensor(quantiles, dtype=torch.float32), persistent=False)
-        self.num_functionals = in_features * (3 + len(quantiles)) + 3
+        self.register_buffer("dct", AF.create_dct(cepstra, in_features, "ortho") if cepstra else None,
+                             persistent=False)
+        self.num_functionals = (in_features + cepstra) * (3 + len(quantiles)) + 3
         self.standardise = nn.BatchNorm1d(self.num_functionals, affine=False)
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = self.num_functionals
@@ -64,12 +75,14 @@ class UtteranceStats(SERModel):
     def functionals(self, x: Tensor, lengths: Tensor) -> Tensor:
         """``[B, F, T] -> [B, num_functionals]``, the statistics before standardisation."""
         x, lengths = self.check_input(x, lengths)
+        level = x.mean(1)  # [B, T]: padded frames are zero here and masked below
+        if self.dct is not None:  # padded frames stay zero
+            x = torch.cat([x, torch.einsum("bft,fc->bct", x, self.dct.to(x.dtype))], 1)
         valid = time_mask(lengths, x.shape[-1])[:, None, :].to(x.dtype)
         count = lengths[:, None].to(x.dtype)
         mean = x.sum(-1) / count
         std = ((((x - mean[..., None]) * valid) ** 2).sum(-1) / count).clamp(min=1e-8).sqrt()
         change = ((x[..., 1:] - x[..., :-1]).abs() * valid[..., 1:]).sum(-1) / (count - 1).clamp(min=1)
-        level = x.mean(1)  # [B, T]: padded frames are zero here and masked below
         level_mean = level.sum(-1, keepdim=True) / count
         level_std = ((((level - level_mean) * valid[:, 0]) ** 2).sum(-1, keepdim=True) / count).clamp(
             min=1e-8).sqrt()

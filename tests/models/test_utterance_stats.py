@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import pytest
 import torch
+import torchaudio
 
+from ssl_ser.config import ConfigError
 from ssl_ser.models import build_model
 from ssl_ser.models.utterance_stats import masked_quantiles
 
@@ -33,3 +36,24 @@ def test_no_hidden_layer_is_logistic_regression_on_standardised_functionals() ->
     model = build_model("utterance_stats", in_features=4, num_classes=3, hidden=(), dropout=0.0).eval()
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert linears == [model.classifier]
+
+
+def test_cepstra_add_the_band_functionals_of_the_dct_of_each_frame() -> None:
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 6, 9), torch.tensor([9, 5])
+    plain = build_model("utterance_stats", in_features=6, num_classes=3, quantiles=(0.5,))
+    cep = build_model("utterance_stats", in_features=6, num_classes=3, quantiles=(0.5,), cepstra=4)
+    assert cep.num_functionals == plain.num_functionals + 4 * 4
+    dct = torchaudio.functional.create_dct(4, 6, "ortho")
+    c = torch.einsum("bft,fc->bct", x, dct)
+    got = cep.functionals(x, lengths)
+    for row, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(got[row, 6:10], c[row, :, :n].mean(-1))     # cepstral means follow the band means
+        torch.testing.assert_close(got[row, -3:], plain.functionals(x, lengths)[row, -3:])  # level: bands only
+
+
+def test_bad_options_are_one_line() -> None:
+    with pytest.raises(ConfigError, match="cepstra must lie in"):
+        build_model("utterance_stats", in_features=6, num_classes=3, cepstra=7)
+    with pytest.raises(ConfigError, match="quantiles must lie in"):
+        build_model("utterance_stats", in_features=6, num_classes=3, quantiles=(1.5,))
