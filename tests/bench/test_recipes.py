@@ -108,6 +108,12 @@ def test_seeds_table(tmp_path):
     assert "| B | 1 | 0.300 ± 0.000 | 0.200 ± 0.000 | 0.200 ± 0.000 | 0.200 ± 0.000 | 0.200 |" in lines
 
 
+def test_cv_table_of_a_directory_without_results_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(RECIPES / "common" / "table.py"), "cv", "--row", "x", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "no cv_results.json" in done.stderr
+
+
 def test_paired_tests_are_exact():
     paired = helper("paired")
     assert paired.sign_test(5, 1) == pytest.approx(14 / 64)  # 2 * (1 + 6) / 64

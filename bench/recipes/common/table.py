@@ -37,6 +37,8 @@ def mean_sd(values: list[float], population: bool = False, digits: int = 3) -> s
 # --- cross-validation -------------------------------------------------------------------------
 
 def cv_row(label: str, cv_dir: Path, metrics: list[str]) -> str:
+    if not (cv_dir / "cv_results.json").is_file():
+        raise SystemExit(f"{cv_dir}: no cv_results.json (not an `ssl-ser cv` directory, or no fold finished)")
     results = json.loads((cv_dir / "cv_results.json").read_text())
     if results["folds_done"] != results["folds_total"]:
         raise SystemExit(f"{cv_dir}: only {results['folds_done']}/{results['folds_total']} folds done")

@@ -9,7 +9,10 @@
 # (EmoBox fold 1's 20 training actors, 4 of them held out for validation, its 4 test actors
 # left out), 5 measurements (epoch time split, feature statistics), 6 the ablation on fold 1's
 # validation actors, 7 the chosen settings and the cached baseline under `ssl-ser cv` (FOLDS:
-# 0-based fold indices, default all six; the x-vector check on fold 1 only), 8 the README tables.
+# 0-based fold indices, default all six; the x-vector check on fold 1 only), 8 the README tables
+# of the first round; second round: 9 the utterance statistics network, its variants and
+# PyResNet with functionals on all six folds (selected on the six folds' validation actors),
+# 10 their table and the score fusions.
 # Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
@@ -26,6 +29,8 @@ if in_stage 3; then
   job pyresnet_final pyresnet common pyresnet_r8 cache final        # + the chosen levers
   job xvector_r8 xvector_scratch_copypaste common xvector_r8 cache  # the second recipe
   job xvector_final xvector_scratch_copypaste common xvector_r8 cache final
+  job utterance_stats utterance_stats common                           # second round
+  job pyresnet_fx pyresnet common pyresnet_r8 cache final functionals
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -93,4 +98,53 @@ if in_stage 8; then
     --cv "baseline + cache" runs/pyresnet_r8c-cv-ravdess_emobox \
     --cv "chosen" runs/pyresnet_final-cv-ravdess_emobox \
     --cv "x-vector, chosen" runs/xvector_final-cv-ravdess_emobox
+fi
+
+# cvrun NAME JOB [KEY=VALUE...]: JOB under the protocol as run NAME, with overrides
+cvrun() {
+  local name=$1 job=$2; shift 2
+  local sets=(--set "name=$name")
+  for kv in "$@"; do sets+=(--set "$kv"); done
+  logged "cv_$name" ssl-ser cv "jobs/$job.yaml" --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug "${sets[@]}"
+}
+
+# second round: every row on all six folds, chosen on the mean validation UA of their
+# validation actors (4 per fold, inside the training actors), never on test actors
+if in_stage 9; then
+  # (a) one lever at a time on the functionals of the bands alone
+  cvrun us_base utterance_stats model.cepstra=0
+  cvrun us_lin utterance_stats model.cepstra=0 "model.hidden=[]"
+  cvrun us_mix utterance_stats model.cepstra=0 train.mixup=0.4
+  cvrun us_nospk utterance_stats model.cepstra=0 frontend.speaker_norm=false
+  cvrun us_cep20 utterance_stats                             # + cepstral functionals: the job's default
+  # (b) on top of the cepstral functionals
+  cvrun us_cep20_warp1 utterance_stats frontend.specaugment.freq_warp=0.1
+  cvrun us_cep20_h512d5 utterance_stats "model.hidden=[512]" model.dropout=0.5
+  cvrun us_cep20_s1 utterance_stats train.seed=1             # seeds: the noise level, and an ensemble
+  cvrun us_cep20_s2 utterance_stats train.seed=2
+  # (c) PyResNet: another seed of the chosen setting, and with the functionals beside it
+  cvrun final_s1 pyresnet_final train.seed=1
+  cvrun pyresnet_fx pyresnet_fx
+  cvrun pyresnet_fx_cep20 pyresnet_fx model.functionals.cepstra=20
+fi
+
+if in_stage 10; then
+  r=runs
+  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "PyResNet, chosen" \
+    --cv "PyResNet, chosen" $r/pyresnet_final-cv-ravdess_emobox \
+    --cv "PyResNet, chosen, seed 1" $r/final_s1-cv-ravdess_emobox \
+    --cv "PyResNet + functionals" $r/pyresnet_fx-cv-ravdess_emobox \
+    --cv "utterance statistics network" $r/us_base-cv-ravdess_emobox \
+    --cv "utterance statistics, seed 1" $r/us_s1-cv-ravdess_emobox \
+    --cv "utterance statistics, seed 2" $r/us_s2-cv-ravdess_emobox \
+    --cv "utterance statistics, no hidden layer" $r/us_lin-cv-ravdess_emobox \
+    --cv "utterance statistics, mixup 0.4" $r/us_mix-cv-ravdess_emobox \
+    --cv "utterance statistics, hidden 512, dropout 0.5" $r/us_h512d5-cv-ravdess_emobox \
+    --cv "utterance statistics, no speaker normalisation" $r/us_nospk-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "seed 0" $r/us_base-cv-ravdess_emobox \
+    --cv "seed 1" $r/us_s1-cv-ravdess_emobox --cv "seed 2" $r/us_s2-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "PyResNet, chosen" $r/pyresnet_final-cv-ravdess_emobox \
+    --cv "utterance statistics network" $r/us_base-cv-ravdess_emobox
 fi
