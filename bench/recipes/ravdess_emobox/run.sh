@@ -111,17 +111,18 @@ cvrun() {
 # second round: every row on all six folds, chosen on the mean validation UA of their
 # validation actors (4 per fold, inside the training actors), never on test actors
 if in_stage 9; then
-  # (a) one lever at a time on the functionals of the bands alone
-  cvrun us_base utterance_stats model.cepstra=0
-  cvrun us_lin utterance_stats model.cepstra=0 "model.hidden=[]"
-  cvrun us_mix utterance_stats model.cepstra=0 train.mixup=0.4
-  cvrun us_nospk utterance_stats model.cepstra=0 frontend.speaker_norm=false
-  cvrun us_cep20 utterance_stats                             # + cepstral functionals: the job's default
-  # (b) on top of the cepstral functionals
-  cvrun us_cep20_warp1 utterance_stats frontend.specaugment.freq_warp=0.1
-  cvrun us_cep20_h512d5 utterance_stats "model.hidden=[512]" model.dropout=0.5
-  cvrun us_cep20_s1 utterance_stats train.seed=1             # seeds: the noise level, and an ensemble
-  cvrun us_cep20_s2 utterance_stats train.seed=2
+  # (a) one lever at a time on the functionals of the bands alone (hidden 256, dropout 0.3)
+  small=("model.hidden=[256]" model.dropout=0.3)
+  cvrun us_base utterance_stats "${small[@]}" model.cepstra=0
+  cvrun us_lin utterance_stats "${small[@]}" model.cepstra=0 "model.hidden=[]"
+  cvrun us_mix utterance_stats "${small[@]}" model.cepstra=0 train.mixup=0.4
+  cvrun us_nospk utterance_stats "${small[@]}" model.cepstra=0 frontend.speaker_norm=false
+  cvrun us_cep20 utterance_stats "${small[@]}"                 # + cepstral functionals
+  # (b) on top of the cepstral functionals; the job's default is the row validation picked
+  cvrun us_cep20_warp1 utterance_stats "${small[@]}" frontend.specaugment.freq_warp=0.1
+  cvrun us_cep20_h512d5 utterance_stats                        # hidden 512, dropout 0.5
+  cvrun us_cep20_s1 utterance_stats "${small[@]}" train.seed=1  # seeds: the noise level, and an ensemble
+  cvrun us_cep20_s2 utterance_stats "${small[@]}" train.seed=2
   # (c) PyResNet: another seed of the chosen setting, and with the functionals beside it
   cvrun final_s1 pyresnet_final train.seed=1
   cvrun pyresnet_fx pyresnet_fx
