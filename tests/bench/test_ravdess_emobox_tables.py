@@ -73,6 +73,16 @@ def test_fusion_averages_probabilities(tmp_path):
     assert rows["fusion"].startswith("| **fusion** | 1.000 | 1.000 ± 0.000 |")
 
 
+def test_fusion_of_members_without_shared_validation_actors(tmp_path):
+    fake_cv(tmp_path / "x", "x", [0.5], [[[0.9, 0.1], [0.9, 0.1]]])
+    fake_cv(tmp_path / "y", "y", [0.5], [[[0.4, 0.6], [0.0, 1.0]]])
+    valid = tmp_path / "y" / "y-fold0" / "valid" / "predictions.jsonl"
+    valid.write_text(valid.read_text().replace('"f0u', '"other'))  # another seed: other validation actors
+    out = subprocess.run([sys.executable, str(LOCAL / "fuse.py"), "--cv", "x", str(tmp_path / "x"),
+                          "--cv", "y", str(tmp_path / "y")], capture_output=True, text=True, check=True).stdout
+    assert "| **fusion** | – | 1.000 ± 0.000 |" in out
+
+
 def test_fusion_of_an_unfinished_fold_is_one_line(tmp_path):
     fake_cv(tmp_path / "x", "x", [0.5], [[[0.9, 0.1], [0.9, 0.1]]])
     fake_cv(tmp_path / "y", "y", [0.5], [[[0.4, 0.6], [0.2, 0.8]]])

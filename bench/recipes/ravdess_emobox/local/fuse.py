@@ -6,7 +6,9 @@ Every directory must cover the same folds with the same classes (the same protoc
 fold, each member's picked checkpoint is also scored on the fold's validation actors (written
 once to RUN/valid/, with `ssl-ser evaluate`'s code), so that the decision to fuse is judged on
 validation actors as every other setting of the recipe is; the test cells use each fold's
-RUN/test/predictions.jsonl. Equal weights: nothing is fitted, so nothing can fit the test actors.
+RUN/test/predictions.jsonl. Runs with another ``train.seed`` drew other validation actors
+(and so trained on other actors): the fusion's validation cell then covers the validation
+utterances all members share ("–" where they share none). Equal weights: nothing is fitted, so nothing can fit the test actors.
 Prints one row per member and one for the fusion: validation UA and test UA / WA / macro F1
 (mean ± sample sd over folds) and the test UA per fold.
 """
@@ -40,15 +42,19 @@ def valid_predictions(cv_dir: Path, fold: dict) -> Path:
     return out / "predictions.jsonl"
 
 
-def scores(members: list[dict[str, tuple[str, dict[str, float]]]], classes: list[str]) -> dict[str, float]:
-    """UA / WA / macro F1 of the mean probabilities of ``members`` (the same keys in each)."""
-    keys = sorted(members[0])
-    if any(sorted(m) != keys for m in members[1:]):
-        raise SystemExit("fuse.py: the members scored different utterances; they must share the protocol")
+def scores(members: list[dict[str, tuple[str, dict[str, float]]]], classes: list[str],
+           common: bool = False) -> dict[str, float]:
+    """UA / WA / macro F1 of the mean probabilities of ``members``: the same keys in each, or with
+    ``common`` the keys every member has (nan if none)."""
+    keys = sorted(set(members[0]).intersection(*members[1:])) if common else sorted(members[0])
+    if not common and any(sorted(m) != keys for m in members[1:]):
+        raise SystemExit("fuse.py: the members scored different test utterances; they must share the protocol")
+    if not keys:
+        return {"ua": float("nan"), "wa": float("nan"), "macro_f1": float("nan"), "n": 0}
     probs = np.mean([[[m[k][1][c] for c in classes] for k in keys] for m in members], axis=0)
     truth = [classes.index(members[0][k][0]) for k in keys]
     report = classification_report(np.array(truth), probs.argmax(1), classes)
-    return {k: report[k] for k in ("ua", "wa", "macro_f1")}
+    return {k: report[k] for k in ("ua", "wa", "macro_f1", "n")}
 
 
 def main() -> None:
@@ -77,13 +83,17 @@ def main() -> None:
             test.append(predictions(test_file))
             for name, value in [("valid", scores([valid[-1]], classes)["ua"]), *scores([test[-1]], classes).items()]:
                 rows[label].setdefault(name, []).append(value)
-        for name, value in [("valid", scores(valid, classes)["ua"]), *scores(test, classes).items()]:
+        shared = scores(valid, classes, common=True)
+        for name, value in [("valid", shared["ua"]), ("valid_n", shared["n"]), *scores(test, classes).items()]:
             rows["fusion"].setdefault(name, []).append(value)
     head = ["", "valid UA (picked checkpoints)", "test UA", "test WA", "test macro F1"]
     head += [f"fold {i + 1}" for i in folds]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for label, r in rows.items():
-        cells = [f"{statistics.mean(r['valid']):.3f}"]
+        shared = [v for v in r["valid"] if v == v]  # nan: the members share no validation actor
+        cells = [f"{statistics.mean(shared):.3f}" if shared else "–"]
+        if label == "fusion" and shared and len(shared) < len(r["valid"]):
+            cells[0] += f" ({len(shared)} folds, {sum(r['valid_n'])} shared utterances)"
         cells += [f"{statistics.mean(r[k]):.3f} ± {statistics.stdev(r[k]) if len(r[k]) > 1 else 0.0:.3f}"
                   for k in ("ua", "wa", "macro_f1")]
         cells += [f"{u:.3f}" for u in r["ua"]]
