@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ from ssl_ser.export import (
 from ssl_ser.features import build_frontend
 from ssl_ser.inference import Predictor
 from ssl_ser.labels import LabelSpace
-from ssl_ser.models import build_model
+from ssl_ser.models import MODELS, build_model
 from ssl_ser.speaker_norm import SpeakerNorm
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
@@ -31,7 +32,8 @@ def _predictor(frontend: str, model: str, seed: int = 0, segment: dict | None = 
                speaker_norm: bool = False, **frontend_options) -> Predictor:
     torch.manual_seed(seed)
     fe = build_frontend(frontend, **frontend_options).eval()
-    net = build_model(model, in_features=fe.num_features, num_classes=4, size="tiny").eval()
+    sized = "size" in inspect.signature(MODELS.get(model).__init__).parameters  # utterance_stats has no sizes
+    net = build_model(model, in_features=fe.num_features, num_classes=4, **({"size": "tiny"} if sized else {})).eval()
     norm = None
     if speaker_norm:  # statistics of an imaginary training set; an export uses the pooled ones
         f = fe.num_features
@@ -125,10 +127,18 @@ def _speechlike(rows: int, seconds: float, seed: int) -> torch.Tensor:
     return torch.stack(out)
 
 
+# ONNX's STFT differs from torch's by float32 rounding. In the speech-like audio's near-silent
+# gaps (1e-4 noise) that moves the log power, and the utterance functionals (sd, quantiles,
+# change over every frame) carry it to the outputs: measured 2.6e-4 on probabilities, 3e-4
+# relative on the embedding. The functionals alone export to within 1e-6, and TorchScript
+# passes the default tolerance.
+LOOSER = {("onnx", "utterance_stats"): 10.0}
+
+
 def test_the_shipped_recipes_use_these_pairs() -> None:
     assert {(f, m) for f, _, m, _ in RECIPE_PAIRS} == {
         ("mfcc", "resnet34_xvector"), ("logmel", "pyresnet"), ("logmel_deepemocluster", "vgg16_cluster"),
-        ("spectrogram_mulaw", "attention_cnn"), ("spectrogram_daae", "daae")}
+        ("spectrogram_mulaw", "attention_cnn"), ("spectrogram_daae", "daae"), ("logmel", "utterance_stats")}
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
@@ -154,7 +164,8 @@ def test_every_recipe_pair_exports_and_matches_pytorch_on_real_length_audio(
         assert set(got) == set(expected) - {"attributes"} | ({"attributes"} & set(got))
         for name, value in got.items():
             diff = float((value - expected[name]).abs().max())
-            assert diff <= TOLERANCE * max(1.0, float(expected[name].abs().max())), (name, diff)
+            allowed = TOLERANCE * LOOSER.get((fmt, model), 1.0)
+            assert diff <= allowed * max(1.0, float(expected[name].abs().max())), (name, diff)
             key = f"{fmt} {frontend}+{model} {name}"
             MEASURED[key] = max(diff, MEASURED.get(key, 0))
     if frontend == "mfcc":  # the audio makes the VAD drop frames, so the fixed-width packing is exercised

@@ -131,21 +131,24 @@ fi
 
 if in_stage 10; then
   r=runs
-  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "PyResNet, chosen" \
-    --cv "PyResNet, chosen" $r/pyresnet_final-cv-ravdess_emobox \
-    --cv "PyResNet, chosen, seed 1" $r/final_s1-cv-ravdess_emobox \
-    --cv "PyResNet + functionals" $r/pyresnet_fx-cv-ravdess_emobox \
-    --cv "utterance statistics network" $r/us_base-cv-ravdess_emobox \
-    --cv "utterance statistics, seed 1" $r/us_s1-cv-ravdess_emobox \
-    --cv "utterance statistics, seed 2" $r/us_s2-cv-ravdess_emobox \
-    --cv "utterance statistics, no hidden layer" $r/us_lin-cv-ravdess_emobox \
-    --cv "utterance statistics, mixup 0.4" $r/us_mix-cv-ravdess_emobox \
-    --cv "utterance statistics, hidden 512, dropout 0.5" $r/us_h512d5-cv-ravdess_emobox \
-    --cv "utterance statistics, no speaker normalisation" $r/us_nospk-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "(a) band functionals, hidden 256" \
+    --cv "PyResNet tiny, chosen in round 1" $r/pyresnet_final-cv-ravdess_emobox \
+    --cv "PyResNet tiny, chosen in round 1, seed 1" $r/final_s1-cv-ravdess_emobox \
+    --cv "PyResNet tiny + band functionals" $r/pyresnet_fx-cv-ravdess_emobox \
+    --cv "PyResNet tiny + band and cepstral functionals" $r/pyresnet_fx_cep20-cv-ravdess_emobox \
+    --cv "(a) band functionals, hidden 256" $r/us_base-cv-ravdess_emobox \
+    --cv "(a) no hidden layer (logistic regression)" $r/us_lin-cv-ravdess_emobox \
+    --cv "(a) mixup 0.4" $r/us_mix-cv-ravdess_emobox \
+    --cv "(a) no speaker normalisation" $r/us_nospk-cv-ravdess_emobox \
+    --cv "(a) + cepstral functionals (20): (b)'s base" $r/us_cep20-cv-ravdess_emobox \
+    --cv "(b) + VTLP warp 0.1" $r/us_cep20_warp1-cv-ravdess_emobox \
+    --cv "(b) hidden 512, dropout 0.5: chosen" $r/us_cep20_h512d5-cv-ravdess_emobox \
+    --cv "(b)'s base, seed 1" $r/us_cep20_s1-cv-ravdess_emobox \
+    --cv "(b)'s base, seed 2" $r/us_cep20_s2-cv-ravdess_emobox
   echo
-  "$PYTHON" "$RECIPE/local/fuse.py" --cv "seed 0" $r/us_base-cv-ravdess_emobox \
-    --cv "seed 1" $r/us_s1-cv-ravdess_emobox --cv "seed 2" $r/us_s2-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "(b)'s base, seed 0" $r/us_cep20-cv-ravdess_emobox \
+    --cv "seed 1" $r/us_cep20_s1-cv-ravdess_emobox --cv "seed 2" $r/us_cep20_s2-cv-ravdess_emobox
   echo
-  "$PYTHON" "$RECIPE/local/fuse.py" --cv "PyResNet, chosen" $r/pyresnet_final-cv-ravdess_emobox \
-    --cv "utterance statistics network" $r/us_base-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "PyResNet tiny, chosen in round 1" $r/pyresnet_final-cv-ravdess_emobox \
+    --cv "(b) hidden 512, dropout 0.5: chosen" $r/us_cep20_h512d5-cv-ravdess_emobox
 fi
