@@ -8,7 +8,8 @@ once to RUN/valid/, with `ssl-ser evaluate`'s code), so that the decision to fus
 validation actors as every other setting of the recipe is; the test cells use each fold's
 RUN/test/predictions.jsonl. Runs with another ``train.seed`` drew other validation actors
 (and so trained on other actors): the fusion's validation cell then covers the validation
-utterances all members share ("–" where they share none). Equal weights: nothing is fitted, so nothing can fit the test actors.
+utterances all members share ("–" where they share none). Equal weights: nothing is fitted,
+so nothing can fit the test actors.
 Prints one row per member and one for the fusion: validation UA and test UA / WA / macro F1
 (mean ± sample sd over folds) and the test UA per fold.
 """
