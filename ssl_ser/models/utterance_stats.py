@@ -20,6 +20,7 @@ beat to show that it learns more than the level distribution of each band.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
@@ -43,6 +44,16 @@ def masked_quantiles(x: Tensor, lengths: Tensor, qs: Tensor) -> Tensor:
     return low + frac * (high - low)
 
 
+class RowNorm(nn.BatchNorm1d):
+    """BatchNorm over ``[B, C]`` rows that also takes a training batch of one row (the last
+    batch of an epoch can be one utterance), normalising it with the running statistics."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 @MODELS.register("utterance_stats")
 class UtteranceStats(SERModel):
     frontend = "logmel"
@@ -62,11 +73,11 @@ class UtteranceStats(SERModel):
         self.register_buffer("dct", AF.create_dct(cepstra, in_features, "ortho") if cepstra else None,
                              persistent=False)
         self.num_functionals = (in_features + cepstra) * (3 + len(quantiles)) + 3
-        self.standardise = nn.BatchNorm1d(self.num_functionals, affine=False)
+        self.standardise = RowNorm(self.num_functionals, affine=False)
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = self.num_functionals
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, h), RowNorm(h), nn.ReLU(), nn.Dropout(dropout)]
             width = h
         self.mlp = nn.Sequential(*layers)
         self.embedding_dim = width

@@ -57,3 +57,10 @@ def test_bad_options_are_one_line() -> None:
         build_model("utterance_stats", in_features=6, num_classes=3, cepstra=7)
     with pytest.raises(ConfigError, match="quantiles must lie in"):
         build_model("utterance_stats", in_features=6, num_classes=3, quantiles=(1.5,))
+
+
+def test_a_training_batch_of_one_utterance_trains() -> None:
+    model = build_model("utterance_stats", in_features=6, num_classes=3).train()
+    out = model(torch.randn(1, 6, 9), torch.tensor([9]))
+    out["logits"].sum().backward()
+    assert torch.isfinite(out["logits"]).all() and model.classifier.weight.grad is not None
