@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel
-from ssl_ser.models.layers import time_mask
+from ssl_ser.models.layers import masked_mean, time_mask
 
 
 def masked_quantiles(x: Tensor, lengths: Tensor, qs: Tensor) -> Tensor:
@@ -91,10 +91,10 @@ class UtteranceStats(SERModel):
             x = torch.cat([x, torch.einsum("bft,fc->bct", x, self.dct.to(x.dtype))], 1)
         valid = time_mask(lengths, x.shape[-1])[:, None, :].to(x.dtype)
         count = lengths[:, None].to(x.dtype)
-        mean = x.sum(-1) / count
+        mean = masked_mean(x, lengths)
         std = ((((x - mean[..., None]) * valid) ** 2).sum(-1) / count).clamp(min=1e-8).sqrt()
         change = ((x[..., 1:] - x[..., :-1]).abs() * valid[..., 1:]).sum(-1) / (count - 1).clamp(min=1)
-        level_mean = level.sum(-1, keepdim=True) / count
+        level_mean = masked_mean(level, lengths)[:, None]
         level_std = ((((level - level_mean) * valid[:, 0]) ** 2).sum(-1, keepdim=True) / count).clamp(
             min=1e-8).sqrt()
         level_max = level.masked_fill(valid[:, 0] == 0, float("-inf")).amax(-1, keepdim=True)

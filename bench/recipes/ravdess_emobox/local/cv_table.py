@@ -14,33 +14,19 @@ UA difference from that row over the folds both have and the number of folds it 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
-from ssl_ser.folds import FOLDS_FILE
+from test_table import fold_scores  # the script's own folder is on sys.path
 
 LAST = 5
 
 
 def fold_rows(cv_dir: Path) -> dict[int, dict[str, float]]:
     """Per finished fold: test UA / WA / macro F1, the picked and last-5 validation UA, minutes."""
-    if not (cv_dir / FOLDS_FILE).is_file():
-        raise SystemExit(f"cv_table.py: {cv_dir} has no {FOLDS_FILE}: not an `ssl-ser cv` directory, or not started")
-    plan = json.loads((cv_dir / FOLDS_FILE).read_text())
-    out = {}
-    for fold in plan["folds"]:
-        run = cv_dir / fold["name"]
-        test = run / "test" / "metrics.json"
-        if not test.is_file():
-            continue
-        result = json.loads(test.read_text())
-        epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        valid = [e["valid_ua"] for e in epochs]
-        out[fold["index"]] = {**{k: result["metrics"][k] for k in ("ua", "wa", "macro_f1")},
-                              "valid_picked": valid[result["epoch"] - 1], "valid_last": statistics.mean(valid[-LAST:]),
-                              "minutes": sum(e["time_s"] for e in epochs) / 60}
-    return out
+    return {i: {**{k: f[k] for k in ("ua", "wa", "macro_f1", "minutes")},
+                "valid_picked": f["valid"][f["epoch"] - 1], "valid_last": statistics.mean(f["valid"][-LAST:])}
+            for i, f in fold_scores(cv_dir).items()}
 
 
 def mean_sd(values: list[float]) -> str:

@@ -12,12 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 from ssl_ser.folds import FOLDS_FILE
 
 
-def fold_scores(cv_dir: Path) -> dict[int, dict[str, float]]:
+def fold_scores(cv_dir: Path) -> dict[int, dict]:
+    """Per finished fold: test UA / WA / macro F1, the picked epoch, its training minutes, the
+    test actors and the validation UA of every epoch (``valid``; also read by cv_table.py)."""
+    if not (cv_dir / FOLDS_FILE).is_file():
+        raise SystemExit(f"{Path(sys.argv[0]).name}: {cv_dir} has no {FOLDS_FILE}: not an `ssl-ser cv` "
+                         f"directory, or not started")
     plan = json.loads((cv_dir / FOLDS_FILE).read_text())
     out = {}
     for fold in plan["folds"]:
@@ -29,7 +35,8 @@ def fold_scores(cv_dir: Path) -> dict[int, dict[str, float]]:
         epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
         out[fold["index"]] = {**{k: result["metrics"][k] for k in ("ua", "wa", "macro_f1")},
                               "epoch": result["epoch"], "minutes": sum(e["time_s"] for e in epochs) / 60,
-                              "held_out": " ".join(h.split("/")[-1] for h in fold["held_out"])}
+                              "held_out": " ".join(h.split("/")[-1] for h in fold["held_out"]),
+                              "valid": [e["valid_ua"] for e in epochs]}
     return out
 
 
