@@ -41,7 +41,8 @@ from ssl_ser.config import ConfigError, config, from_dict
 from ssl_ser.errors import SslSerError
 from ssl_ser.registry import Registry
 
-FRONTENDS: Registry[type[Frontend]] = Registry("front-end")
+# front-ends in their own modules (they import this one) are loaded on first lookup
+FRONTENDS: Registry[type[Frontend]] = Registry("front-end", modules=("ssl_ser.functionals",))
 
 #: Added before taking logs so that digital silence stays finite.
 LOG_OFFSET = 1e-6

@@ -28,15 +28,18 @@ class UnknownNameError(SslSerError, KeyError):
 class Registry(Generic[T]):
     """A mapping from names to components, filled by a decorator.
 
-    ``package`` names the package whose submodules register into this registry; they are
-    imported lazily the first time the registry is read, so importing ``ssl_ser`` stays cheap.
+    ``package`` names the package whose submodules register into this registry, ``modules``
+    single modules that do (components kept beside the module that owns the registry, which
+    they import); both are imported lazily the first time the registry is read, so importing
+    ``ssl_ser`` stays cheap and no import cycle forms.
     """
 
-    def __init__(self, kind: str, package: str | None = None) -> None:
+    def __init__(self, kind: str, package: str | None = None, modules: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self._package = package
+        self._modules = modules
         self._items: dict[str, T] = {}
-        self._loaded = package is None
+        self._loaded = package is None and not modules
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -51,7 +54,10 @@ class Registry(Generic[T]):
         if not self._loaded:
             # marked loaded only on success: a broken module must fail every lookup loudly,
             # not leave a half-filled registry that reports "unknown name"
-            import_submodules(self._package)  # type: ignore[arg-type]
+            if self._package is not None:
+                import_submodules(self._package)
+            for module in self._modules:
+                importlib.import_module(module)
             self._loaded = True
 
     def get(self, name: str) -> T:

@@ -25,3 +25,21 @@ def test_a_broken_component_module_fails_every_lookup(tmp_path, monkeypatch) -> 
     for _ in range(2):
         with pytest.raises(ModuleNotFoundError, match="not_a_module_anywhere"):
             reg.get("anything")
+
+
+def test_single_modules_register_on_first_lookup_only(tmp_path, monkeypatch) -> None:
+    """``modules=``: a component beside the registry's own module, imported lazily (an eager
+    import would be a cycle: the component imports the registry)."""
+    import sys
+
+    (tmp_path / "gadget_reg.py").write_text(
+        "from ssl_ser.registry import Registry\nREG = Registry('gadget', modules=('gadget_impl',))\n"
+        "REG.register('plain')(1)\n")
+    (tmp_path / "gadget_impl.py").write_text("from gadget_reg import REG\nREG.register('extra')(2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import gadget_reg  # type: ignore[import-not-found]
+
+    assert "gadget_impl" not in sys.modules
+    assert gadget_reg.REG.get("extra") == 2 and gadget_reg.REG.names() == ["extra", "plain"]
+    monkeypatch.delitem(sys.modules, "gadget_reg")
+    monkeypatch.delitem(sys.modules, "gadget_impl")

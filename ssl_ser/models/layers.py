@@ -1,4 +1,4 @@
-"""Layers shared by the models: gradient reversal and time-axis masking helpers.
+"""Layers shared by the models: gradient reversal, time-axis masking helpers, MLP heads.
 
 Models take zero-padded batches with per-row frame ``lengths``. CNNs keep padding from
 leaking into valid frames by zeroing the time axis past each row's (reduced) length after
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, overload
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -124,3 +125,22 @@ def conv2d_time_lengths(conv: nn.Conv2d | nn.MaxPool2d, lengths: Tensor) -> Tens
     if conv.padding == "same":
         return lengths
     return conv_lengths(lengths, conv.kernel_size[-1], conv.stride[-1], last(conv.padding), conv.dilation[-1])
+
+
+class RowNorm(nn.BatchNorm1d):
+    """BatchNorm over ``[B, C]`` rows that also takes a training batch of one row (the last
+    batch of an epoch can be one utterance), normalising it with the running statistics."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
+def mlp_head(width: int, hidden: tuple[int, ...], dropout: float) -> tuple[nn.Sequential, int]:
+    """Dropout, then per hidden width Linear -> RowNorm -> ReLU -> dropout; and the output width."""
+    layers: list[nn.Module] = [nn.Dropout(dropout)]
+    for h in hidden:
+        layers += [nn.Linear(width, h), RowNorm(h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    return nn.Sequential(*layers), width

@@ -21,6 +21,7 @@ TINY: dict[str, dict[str, Any]] = {
     "with_functionals": dict(options=dict(base={"name": "pyresnet", "size": "tiny"},
                                           functionals={"hidden": (8,), "dropout": 0.0}), features=32, frames=40),
     "utterance_stats": dict(options=dict(hidden=(16,), dropout=0.0), features=12, frames=20),
+    "mlp": dict(options=dict(hidden=(16,), dropout=0.0), features=12, frames=12),
     "daae": dict(options=dict(size="tiny", num_speakers=3, num_corpora=2), features=64, frames=24),
     "clustered": dict(options=dict(base={"name": "pyresnet", "size": "tiny"}), features=32,
                       frames=40),

@@ -5,8 +5,8 @@ import torch
 import torchaudio
 
 from ssl_ser.config import ConfigError
+from ssl_ser.functionals import masked_quantiles
 from ssl_ser.models import build_model
-from ssl_ser.models.utterance_stats import masked_quantiles
 
 
 def test_quantiles_are_torch_quantile_over_valid_frames_only() -> None:

@@ -1,0 +1,67 @@
+"""The functionals front-end: one vector per utterance, which speaker normalisation then
+standardises per speaker."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ssl_ser.config import ConfigError
+from ssl_ser.features import build_frontend
+from ssl_ser.functionals import Functionals
+from ssl_ser.speaker_norm import SpeakerNorm
+
+BASE = {"name": "logmel", "n_mels": 16, "n_fft": 256, "hop_length": 128}
+
+
+def test_the_front_end_is_the_functionals_of_its_base_one_frame_per_utterance() -> None:
+    torch.manual_seed(0)
+    fe = build_frontend("functionals", base=BASE, quantiles=(0.1, 0.5), cepstra=4).eval()
+    base = build_frontend(**BASE).eval()
+    wave, lengths = torch.randn(3, 8000), torch.tensor([8000, 5000, 1300])
+    feats, frames = fe(wave, lengths)
+    assert feats.shape == (3, (16 + 4) * 5 + 3, 1) and frames.tolist() == [1, 1, 1]
+    assert fe.num_features == feats.shape[1] and fe.frames(123_456) == 1
+    stats = Functionals(16, (0.1, 0.5), 4)
+    for row, n in enumerate(lengths.tolist()):
+        alone, alone_frames = base(wave[row:row + 1, :n], lengths[row:row + 1])
+        torch.testing.assert_close(feats[row, :, 0], stats(alone, alone_frames)[0], atol=1e-5, rtol=1e-5)
+
+
+def utterances(speakers: list[str]) -> SimpleNamespace:
+    torch.manual_seed(len(speakers))
+    gain = torch.tensor([0.5 if s == "a" else 2.0 for s in speakers])[:, None]  # two voices
+    b = SimpleNamespace(audio=gain * torch.randn(len(speakers), 4000), lengths=torch.full((len(speakers),), 4000),
+                        meta=[{"corpus": "c", "speaker": s} for s in speakers])
+    b.to = lambda _device: b
+    return b
+
+
+def test_speaker_norm_standardises_each_functional_over_a_speakers_utterances() -> None:
+    fe = build_frontend("functionals", base=BASE, quantiles=(0.5,))
+    batches = [utterances(["a", "b", "a", "b"]), utterances(["a", "a", "b"])]
+    norm = SpeakerNorm.fit(fe, batches, torch.device("cpu"))
+    for speaker in ("a", "b"):
+        rows = [fe.eval()(b.audio[i:i + 1], b.lengths[i:i + 1])[0] for b in batches
+                for i, m in enumerate(b.meta) if m["speaker"] == speaker]
+        vectors = torch.cat(rows)  # [n, D, 1]
+        normed = norm(vectors, torch.ones(len(rows), dtype=torch.long), [f"c/{speaker}"] * len(rows))
+        torch.testing.assert_close(normed.mean(0), torch.zeros_like(normed[0]), atol=1e-4, rtol=0)
+        spread = normed.std(0, unbiased=False)[:, 0]
+        assert ((spread - 1).abs() < 1e-3).float().mean() > 0.9  # functionals constant in a speaker stay 0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"base": {"n_mels": 16}}, "base needs a name"),
+    ({"base": {**BASE, "specaugment": {"freq_mask": 2}}}, "without specaugment"),
+    ({"base": {"name": "functionals"}}, "frame-level"),
+    ({"base": {**BASE, "n_mel": 3}}, "n_mel"),
+    ({"cepstra": 17, "base": BASE}, "cepstra must lie in"),
+    ({"specaugment": {"freq_mask": 2}}, "specaugment"),
+])
+def test_bad_options_are_one_line(options: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        build_frontend("functionals", **options)
+    assert "\n" not in str(caught.value)
