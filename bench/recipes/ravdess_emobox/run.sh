@@ -12,7 +12,9 @@
 # 0-based fold indices, default all six; the x-vector check on fold 1 only), 8 the README tables
 # of the first round; second round: 9 the utterance statistics network, its variants and
 # PyResNet with functionals on all six folds (selected on the six folds' validation actors),
-# 10 their table and the score fusions.
+# 10 their table and the score fusions; third round: 11 the functionals front-end (speaker
+# normalisation of every functional) and its variants, the refit on all 20 training actors, and
+# the x-vector ResNet, the attention CNN and DeepEmoCluster's VGG on all six folds, 12 their table.
 # Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
@@ -31,6 +33,10 @@ if in_stage 3; then
   job xvector_final xvector_scratch_copypaste common xvector_r8 cache final
   job utterance_stats utterance_stats common                           # second round
   job pyresnet_fx pyresnet common pyresnet_r8 cache final functionals
+  job functionals_mlp functionals_mlp common                           # third round
+  job att_cpu attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu
+  job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine
+  job dec_vgg deepemocluster common dec_vgg adam_cosine
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)

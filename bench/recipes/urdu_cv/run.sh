@@ -6,7 +6,8 @@
 #
 # Stages: 1 manifest, 2 shards, 3 job configs (jobs/*.yaml + conf/), 4 attention CNN 5 folds,
 # 5 PyResNet 5 folds, 6 the utterance statistics network 5 folds (with and without speaker
-# normalisation), 7 the README table.
+# normalisation), 7 the functionals front-end + MLP and the x-vector ResNet 5 folds (each with
+# and without speaker normalisation), 8 the README table.
 # Environment: DATA (holds urdu/), EXP, and optionally LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -19,6 +20,10 @@ if in_stage 3; then
   job pyresnet pyresnet common pyresnet
   job utterance_stats utterance_stats common
   job utterance_stats_nospk utterance_stats common frontend.speaker_norm=false
+  job functionals_mlp functionals_mlp common
+  job functionals_mlp_nospk functionals_mlp common frontend.speaker_norm=false
+  job xvector xvector_scratch_copypaste common xvector frontend.speaker_norm=true
+  job xvector_nospk xvector_scratch_copypaste common xvector
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -32,9 +37,19 @@ if in_stage 6; then
 fi
 
 if in_stage 7; then
+  for j in functionals_mlp functionals_mlp_nospk xvector xvector_nospk; do
+    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
+  done
+fi
+
+if in_stage 8; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "attention-pooling CNN (Li et al. 2018), tiny, 12 epochs" runs/attention_cnn-cv-k5 \
     --row "PyResNet (LSSED), tiny, 30 epochs" runs/pyresnet-cv-k5 \
     --row "utterance statistics network, speaker normalisation" runs/utterance_stats-cv-k5 \
-    --row "utterance statistics network, no speaker normalisation" runs/utterance_stats_nospk-cv-k5
+    --row "utterance statistics network, no speaker normalisation" runs/utterance_stats_nospk-cv-k5 \
+    --row "functionals front-end + MLP, speaker normalisation" runs/functionals_mlp-cv-k5 \
+    --row "functionals front-end + MLP, no speaker normalisation" runs/functionals_mlp_nospk-cv-k5 \
+    --row "x-vector ResNet small, speaker normalisation" runs/xvector-cv-k5 \
+    --row "x-vector ResNet small, no speaker normalisation" runs/xvector_nospk-cv-k5
 fi
