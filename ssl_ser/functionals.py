@@ -88,9 +88,9 @@ DEFAULT_BASE: dict[str, Any] = {"name": "logmel", "n_mels": 128, "n_fft": 1024, 
 @FRONTENDS.register("functionals")
 class FunctionalsFrontend(Frontend):
     """A frame-level front-end (``base``), then :class:`Functionals` of its whole output:
-    ``feats [B, num_functionals, 1]``, one "frame" per utterance. Crops and caches act on the
-    waveform and on this vector; SpecAugment has nothing to act on, so it is not an option
-    (give it to nothing: the base's own ``specaugment`` is refused too)."""
+    ``feats [B, num_functionals, 1]``, one "frame" per utterance. Crops act on the waveform and
+    the feature cache holds this vector; SpecAugment has no time-frequency map left to act on,
+    so neither this front-end nor its base takes it."""
 
     def __init__(self, base: dict[str, Any] | None = None, quantiles: tuple[float, ...] = QUANTILES,
                  cepstra: int = 0) -> None:

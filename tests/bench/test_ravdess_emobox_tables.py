@@ -29,9 +29,9 @@ def fake_cv(cv: Path, name: str, valid_ua: list[float], test_probs: list[list[li
         ua = sum(hits) / len(hits)  # balanced labels: UA = WA here
         (run / "test" / "metrics.json").write_text(
             json.dumps({"epoch": 2, "metrics": {"ua": ua, "wa": ua, "macro_f1": ua}}))
-        (run / "valid").mkdir()
+        (run / "valid").mkdir()  # the validation actor "c/v", scored already
         (run / "valid" / "predictions.jsonl").write_text((run / "test" / "predictions.jsonl").read_text())
-        folds.append({"index": i, "name": f"{name}-fold{i}", "held_out": [], "valid": []})
+        folds.append({"index": i, "name": f"{name}-fold{i}", "held_out": [], "valid": ["c/v"]})
     (cv / "folds.json").write_text(json.dumps({"classes": CLASSES, "folds": folds}))
 
 
@@ -45,6 +45,26 @@ def test_cv_table_reports_validation_beside_test_and_the_paired_difference(tmp_p
     assert out[2].startswith("| base | 2 | 0.600 | **0.550** | 0.750 ± 0.354 |")
     assert out[3].startswith("| new | 2 | 0.700 | **0.650** | 1.000 ± 0.000 |")
     assert out[3].endswith("| +0.250 | 1/2 |")
+
+
+def test_a_run_without_validation_actors_has_no_validation_cells(tmp_path):
+    """``--valid-speakers 0`` (trained on every training actor, the last epoch tested)."""
+    fake_cv(tmp_path / "base", "base", [0.5, 0.7], [[[0.6, 0.4], [0.6, 0.4]], [[0.6, 0.4], [0.4, 0.6]]])
+    fake_cv(tmp_path / "refit", "refit", [0.0, 0.0], [[[0.6, 0.4], [0.4, 0.6]], [[0.6, 0.4], [0.4, 0.6]]])
+    for run in (tmp_path / "refit").glob("refit-fold*"):
+        (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "time_s": 60.0}) + "\n")
+    out = subprocess.run([sys.executable, str(LOCAL / "cv_table.py"), "--baseline", "base",
+                          "--cv", "base", str(tmp_path / "base"), "--cv", "refit", str(tmp_path / "refit")],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[3].startswith("| refit | 2 | – | – | 1.000 ± 0.000 |") and out[3].endswith("| +0.250 | 1/2 |")
+    plan = json.loads((tmp_path / "refit" / "folds.json").read_text())  # fuse.py reads the folds' actors
+    for fold in plan["folds"]:
+        fold["valid"] = []
+    (tmp_path / "refit" / "folds.json").write_text(json.dumps(plan))
+    fused = subprocess.run([sys.executable, str(LOCAL / "fuse.py"), "--cv", "refit", str(tmp_path / "refit"),
+                            "--cv", "again", str(tmp_path / "refit")],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert fused[2].startswith("| refit | – | 1.000 ± 0.000 |") and fused[4].startswith("| **fusion** | – |")
 
 
 def test_cv_table_refuses_an_unknown_baseline_in_one_line(tmp_path):

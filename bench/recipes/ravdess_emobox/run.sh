@@ -176,9 +176,13 @@ if in_stage 11; then
   cvrun fm_b128h512 functionals_mlp frontend.base.hop_length=512
   cvrun fm_b128_s1 functionals_mlp train.seed=1
   cvrun fm_b128_s2 functionals_mlp train.seed=2
-  # the chosen job trained on all 20 training actors: no validation, the last epoch is tested
-  logged cv_fm_b128_refit ssl-ser cv jobs/functionals_mlp.yaml --folds ravdess_emobox --valid-speakers 0 \
-    --only "$FOLDS" --debug --set name=fm_b128_refit
+  # the chosen job trained on all 20 training actors: no validation, the last epoch is tested;
+  # three seeds, as for the validation runs
+  for seed in 0 1 2; do
+    name=fm_b128_refit$([ $seed = 0 ] || echo _s$seed)
+    logged cv_$name ssl-ser cv jobs/functionals_mlp.yaml --folds ravdess_emobox --valid-speakers 0 \
+      --only "$FOLDS" --debug --set name=$name --set train.seed=$seed
+  done
   # (e) the other paper recipes under the protocol
   cvrun xvector_final xvector_final
   cvrun xvector_fx xvector_fx
@@ -201,6 +205,8 @@ if in_stage 12; then
     --cv "(d) chosen, seed 1" $r/fm_b128_s1-cv-ravdess_emobox \
     --cv "(d) chosen, seed 2" $r/fm_b128_s2-cv-ravdess_emobox \
     --cv "(d) chosen, trained on all 20 training actors" $r/fm_b128_refit-cv-ravdess_emobox \
+    --cv "(d) the same, seed 1" $r/fm_b128_refit_s1-cv-ravdess_emobox \
+    --cv "(d) the same, seed 2" $r/fm_b128_refit_s2-cv-ravdess_emobox \
     --cv "x-vector ResNet small, round 1's levers" $r/xvector_final-cv-ravdess_emobox \
     --cv "x-vector ResNet small + functionals" $r/xvector_fx-cv-ravdess_emobox \
     --cv "attention CNN, CPU size, paper schedule" $r/att_cpu-cv-ravdess_emobox \
@@ -209,4 +215,10 @@ if in_stage 12; then
   echo
   "$PYTHON" "$RECIPE/local/fuse.py" --cv "(d) chosen, seed 0" $r/fm_b128-cv-ravdess_emobox \
     --cv "seed 1" $r/fm_b128_s1-cv-ravdess_emobox --cv "seed 2" $r/fm_b128_s2-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "(d) on all 20 training actors, seed 0" $r/fm_b128_refit-cv-ravdess_emobox \
+    --cv "seed 1" $r/fm_b128_refit_s1-cv-ravdess_emobox --cv "seed 2" $r/fm_b128_refit_s2-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "(d) chosen" $r/fm_b128-cv-ravdess_emobox \
+    --cv "x-vector ResNet small + functionals" $r/xvector_fx-cv-ravdess_emobox
 fi

@@ -9,6 +9,8 @@ five epochs' validation UA, averaged over folds (steadier than the picked epoch'
 maximum and so optimistic). Test cells are the picked checkpoint's UA on each fold's test
 actors; the mean ± sample sd is over folds. With ``--baseline``, each row also gets its mean
 UA difference from that row over the folds both have and the number of folds it is ahead on.
+A run without validation actors (``--valid-speakers 0``: trained on every training actor, its
+last epoch tested) has "–" in the validation columns: nothing can be chosen on it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,26 @@ from __future__ import annotations
 import argparse
 import statistics
 from pathlib import Path
+from typing import Any
 
 from test_table import fold_scores  # the script's own folder is on sys.path
 
 LAST = 5
 
 
-def fold_rows(cv_dir: Path) -> dict[int, dict[str, float]]:
-    """Per finished fold: test UA / WA / macro F1, the picked and last-5 validation UA, minutes."""
+def fold_rows(cv_dir: Path) -> dict[int, dict[str, Any]]:
+    """Per finished fold: test UA / WA / macro F1, the picked and last-5 validation UA (None
+    without validation), minutes."""
     return {i: {**{k: f[k] for k in ("ua", "wa", "macro_f1", "minutes")},
-                "valid_picked": f["valid"][f["epoch"] - 1], "valid_last": statistics.mean(f["valid"][-LAST:])}
+                "valid_picked": f["valid"][f["epoch"] - 1] if f["valid"] else None,
+                "valid_last": statistics.mean(f["valid"][-LAST:]) if f["valid"] else None}
             for i, f in fold_scores(cv_dir).items()}
+
+
+def mean_of(values: list[float | None], fmt: str = "{:.3f}") -> str:
+    """The mean, or "–" when any fold has no value."""
+    present = [v for v in values if v is not None]
+    return fmt.format(statistics.mean(present)) if present and len(present) == len(values) else "–"
 
 
 def mean_sd(values: list[float]) -> str:
@@ -53,8 +64,8 @@ def main() -> None:
             print(f"| {label} | 0 |" + " |" * (len(head) - 2))
             continue
         got = sorted(t)
-        cells = [label, str(len(got)), f"{statistics.mean(t[i]['valid_picked'] for i in got):.3f}",
-                 f"**{statistics.mean(t[i]['valid_last'] for i in got):.3f}**",
+        cells = [label, str(len(got)), mean_of([t[i]["valid_picked"] for i in got]),
+                 mean_of([t[i]["valid_last"] for i in got], "**{:.3f}**"),
                  mean_sd([t[i]["ua"] for i in got]), mean_sd([t[i]["wa"] for i in got]),
                  mean_sd([t[i]["macro_f1"] for i in got])]
         cells += [f"{t[i]['ua']:.3f}" if i in t else "–" for i in folds]

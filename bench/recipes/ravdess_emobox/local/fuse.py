@@ -8,8 +8,8 @@ once to RUN/valid/, with `ssl-ser evaluate`'s code), so that the decision to fus
 validation actors as every other setting of the recipe is; the test cells use each fold's
 RUN/test/predictions.jsonl. Runs with another ``train.seed`` drew other validation actors
 (and so trained on other actors): the fusion's validation cell then covers the validation
-utterances all members share ("–" where they share none). Equal weights: nothing is fitted,
-so nothing can fit the test actors.
+utterances all members share ("–" where they share none, or have no validation actors).
+Equal weights: nothing is fitted, so nothing can fit the test actors.
 Prints one row per member and one for the fusion: validation UA and test UA / WA / macro F1
 (mean ± sample sd over folds) and the test UA per fold.
 """
@@ -34,8 +34,11 @@ def predictions(path: Path) -> dict[str, tuple[str, dict[str, float]]]:
     return {r["key"]: (r["label"], r["probs"]) for r in rows}
 
 
-def valid_predictions(cv_dir: Path, fold: dict) -> Path:
-    """The fold's picked checkpoint on its validation actors (scored once, then read back)."""
+def valid_predictions(cv_dir: Path, fold: dict) -> Path | None:
+    """The fold's picked checkpoint on its validation actors (scored once, then read back); None
+    for a run without validation actors (``--valid-speakers 0``)."""
+    if not fold["valid"]:
+        return None
     out = cv_dir / fold["name"] / "valid"
     if not (out / "predictions.jsonl").is_file():
         groups = [str(cv_dir / "groups" / name) for name in fold["valid"]]
@@ -80,7 +83,8 @@ def main() -> None:
             test_file = d / fold["name"] / "test" / "predictions.jsonl"
             if not test_file.is_file():
                 raise SystemExit(f"fuse.py: {test_file} is missing (fold {index + 1} of {label} not finished)")
-            valid.append(predictions(valid_predictions(d, fold)))
+            scored = valid_predictions(d, fold)
+            valid.append(predictions(scored) if scored is not None else {})
             test.append(predictions(test_file))
             for name, value in [("valid", scores([valid[-1]], classes)["ua"]), *scores([test[-1]], classes).items()]:
                 rows[label].setdefault(name, []).append(value)

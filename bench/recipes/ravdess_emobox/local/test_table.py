@@ -20,7 +20,8 @@ from ssl_ser.folds import FOLDS_FILE
 
 def fold_scores(cv_dir: Path) -> dict[int, dict]:
     """Per finished fold: test UA / WA / macro F1, the picked epoch, its training minutes, the
-    test actors and the validation UA of every epoch (``valid``; also read by cv_table.py)."""
+    test actors and the validation UA of every epoch (``valid``, empty for a run without
+    validation actors: ``--valid-speakers 0``; also read by cv_table.py)."""
     if not (cv_dir / FOLDS_FILE).is_file():
         raise SystemExit(f"{Path(sys.argv[0]).name}: {cv_dir} has no {FOLDS_FILE}: not an `ssl-ser cv` "
                          f"directory, or not started")
@@ -36,7 +37,7 @@ def fold_scores(cv_dir: Path) -> dict[int, dict]:
         out[fold["index"]] = {**{k: result["metrics"][k] for k in ("ua", "wa", "macro_f1")},
                               "epoch": result["epoch"], "minutes": sum(e["time_s"] for e in epochs) / 60,
                               "held_out": " ".join(h.split("/")[-1] for h in fold["held_out"]),
-                              "valid": [e["valid_ua"] for e in epochs]}
+                              "valid": [e["valid_ua"] for e in epochs if "valid_ua" in e]}
     return out
 
 
