@@ -70,15 +70,13 @@ class Functionals(nn.Module):
             x = torch.cat([x, torch.einsum("bft,fc->bct", x, self.dct.to(x.dtype))], 1)
         valid = time_mask(lengths, x.shape[-1])[:, None, :].to(x.dtype)
         count = lengths[:, None].to(x.dtype)
-        mean = masked_mean(x, lengths)
-        std = ((((x - mean[..., None]) * valid) ** 2).sum(-1) / count).clamp(min=1e-8).sqrt()
+        rows = torch.cat([x, level[:, None]], 1)  # the bands and the level: one mean and sd
+        mean = masked_mean(rows, lengths)
+        std = ((((rows - mean[..., None]) * valid) ** 2).sum(-1) / count).clamp(min=1e-8).sqrt()
         change = ((x[..., 1:] - x[..., :-1]).abs() * valid[..., 1:]).sum(-1) / (count - 1).clamp(min=1)
-        level_mean = masked_mean(level, lengths)[:, None]
-        level_std = ((((level - level_mean) * valid[:, 0]) ** 2).sum(-1, keepdim=True) / count).clamp(
-            min=1e-8).sqrt()
         level_max = level.masked_fill(valid[:, 0] == 0, float("-inf")).amax(-1, keepdim=True)
         quantiles = masked_quantiles(x, lengths, self.qs).flatten(1)
-        return torch.cat([mean, std, quantiles, change, level_mean, level_std, level_max], 1)
+        return torch.cat([mean[:, :-1], std[:, :-1], quantiles, change, mean[:, -1:], std[:, -1:], level_max], 1)
 
 
 #: The base front-end when none is given: 128 log-mel bands of 64-ms frames at a 16-ms hop (the
