@@ -221,6 +221,13 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:
             raise ExportError(f"cannot export to {fmt}: {reason}")
+    from ssl_ser.features import MFCC  # deferred: the registry imports every plug-in module
+
+    inner = getattr(predictor.frontend, "base", None)  # a front-end wrapping another (functionals)
+    if isinstance(inner, MFCC) and inner.vad:
+        raise ExportError(f"cannot export to {fmt}: the MFCC energy VAD is exported only as the job's own "
+                          f"front-end, not inside {_registered_name(predictor.frontend, 'frontend')!r} "
+                          f"(set vad: false on its base)")
 
 
 def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, example_seconds: float | None = None,

@@ -113,3 +113,45 @@ class FunctionalsFrontend(Frontend):
 
     def frames(self, num_samples: int) -> int:
         return 1
+
+
+@FRONTENDS.register("plus_functionals")
+class PlusFunctionalsFrontend(Frontend):
+    """A frame-level front-end (``base``) with the utterance's functionals appended as rows:
+    ``feats [B, F + D, T]``, the D rows of :class:`FunctionalsFrontend` (options
+    ``functionals``) repeated over the base's valid frames.
+
+    Why: ``frontend.speaker_norm`` then standardises the base's bands *and* every functional
+    per speaker (a repeated row's statistics over a speaker's frames are those of their
+    utterances, weighted by length), so a CNN can sit beside the speaker-normalised functional
+    vector in one model (``model: {name: with_functionals, bands: F}`` splits the rows again).
+    SpecAugment and the frequency warp, if the base has them, act on the base's rows only.
+    """
+
+    def __init__(self, base: dict[str, Any] | None = None, functionals: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        options = dict(base if base is not None else {"name": "logmel"})
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError("front-end 'plus_functionals': base needs a name, e.g. base: {name: logmel}")
+        if name in ("functionals", "plus_functionals") or "speaker_norm" in options:
+            raise ConfigError("front-end 'plus_functionals': base must be a frame-level front-end without "
+                              "speaker_norm (set speaker_norm on the plus_functionals front-end)")
+        self.base = build_frontend(name, **options)
+        self.functionals = build_frontend("functionals", **(functionals or {}))
+        self.bands = self.base.num_features
+        self.num_features = self.bands + self.functionals.num_features
+
+    def compute(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        feats, frames = self.base.compute(wave, lengths)
+        vector, _ = self.functionals.compute(wave, lengths)
+        return torch.cat([feats, vector.expand(-1, -1, feats.shape[-1])], 1), frames
+
+    def augment(self, feats: Tensor, frame_lengths: Tensor) -> Tensor:
+        if not self.training:
+            return feats
+        bands = self.base.augment(feats[:, : self.bands], frame_lengths)
+        return torch.cat([bands, feats[:, self.bands :].to(bands.dtype)], 1)
+
+    def frames(self, num_samples: int) -> int:
+        return self.base.frames(num_samples)

@@ -178,6 +178,32 @@ def test_every_recipe_pair_exports_and_matches_pytorch_on_real_length_audio(
 MEASURED: dict[str, float] = {}
 
 
+def _plus_functionals(base: dict) -> Predictor:
+    torch.manual_seed(0)
+    fe = build_frontend("plus_functionals", base=base, functionals={"cepstra": 4}).eval()
+    net = build_model("with_functionals", in_features=fe.num_features, num_classes=4, bands=fe.bands,
+                      base={"name": "pyresnet", "size": "tiny"}, functionals={"hidden": [8]}).eval()
+    return Predictor(fe, net, LabelSpace("emotion", CLASSES, {}))
+
+
+def test_a_cnn_beside_the_front_ends_functionals_exports(tmp_path: Path) -> None:
+    predictor = _plus_functionals({"name": "logmel", "n_mels": 24})
+    report = export_predictor(predictor, tmp_path / "model.torchscript", "torchscript", example_seconds=3.0)
+    wave = _speechlike(1, 5.0, 0)
+    got = dict(zip(report.outputs, load_exported(tmp_path / "model.torchscript", "torchscript")(wave)))
+    torch.testing.assert_close(got["probs"], _reference(predictor, wave)["probs"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_an_mfcc_vad_inside_another_front_end_is_refused_before_any_work(fmt: str) -> None:
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    with pytest.raises(ExportError, match="MFCC energy VAD is exported only as the job's own front-end, "
+                                          "not inside 'plus_functionals'"):
+        check_exportable(_plus_functionals({"name": "mfcc"}), fmt)
+    check_exportable(_plus_functionals({"name": "mfcc", "vad": False}), fmt)
+
+
 def test_onnx_export_without_the_onnx_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 

@@ -65,3 +65,42 @@ def test_bad_options_are_one_line(options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         build_frontend("functionals", **options)
     assert "\n" not in str(caught.value)
+
+
+def test_plus_functionals_appends_the_vector_to_every_frame_of_its_base() -> None:
+    torch.manual_seed(0)
+    base = {"name": "mfcc", "n_mfcc": 13}
+    fe = build_frontend("plus_functionals", base=base, functionals={"base": BASE, "quantiles": (0.5,)}).eval()
+    wave, lengths = torch.randn(2, 8000), torch.tensor([8000, 4000])
+    feats, frames = fe(wave, lengths)
+    alone, alone_frames = build_frontend(**base).eval()(wave, lengths)
+    vector, _ = build_frontend("functionals", base=BASE, quantiles=(0.5,)).eval()(wave, lengths)
+    assert fe.num_features == feats.shape[1] == 13 + vector.shape[1] and fe.bands == 13
+    torch.testing.assert_close(frames, alone_frames)
+    torch.testing.assert_close(feats[:, :13], alone)
+    for row, n in enumerate(frames.tolist()):
+        torch.testing.assert_close(feats[row, 13:, :n], vector[row].expand(-1, n))
+        assert not feats[row, :, n:].any()  # padding stays zero
+
+
+def test_plus_functionals_augments_the_base_rows_only() -> None:
+    base = {**BASE, "specaugment": {"freq_mask": 8, "n_freq": 2}}
+    fe = build_frontend("plus_functionals", base=base, functionals={"base": BASE})
+    wave, lengths = torch.randn(4, 8000), torch.tensor([8000] * 4)
+    clean, _ = fe.eval()(wave, lengths)
+    torch.manual_seed(1)
+    masked, _ = fe.train()(wave, lengths)
+    assert not torch.equal(masked[:, :16], clean[:, :16])
+    torch.testing.assert_close(masked[:, 16:], clean[:, 16:])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"base": {"n_mels": 16}}, "base needs a name"),
+    ({"base": {"name": "functionals"}}, "frame-level"),
+    ({"base": {**BASE, "speaker_norm": True}}, "without speaker_norm"),
+    ({"functionals": {"cepstra": 300}}, "cepstra must lie in"),
+])
+def test_plus_functionals_bad_options_are_one_line(options: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        build_frontend("plus_functionals", **options)
+    assert "\n" not in str(caught.value)

@@ -33,3 +33,21 @@ def test_one_classifier_on_both_embeddings_side_by_side() -> None:
 def test_bad_bases_are_refused_in_one_line(base, message) -> None:
     with pytest.raises(ConfigError, match=message):
         build_model("with_functionals", in_features=32, num_classes=4, base=base)
+
+
+def test_bands_split_the_rows_between_the_base_and_an_mlp_on_the_front_ends_functionals() -> None:
+    torch.manual_seed(0)
+    m = build_model("with_functionals", in_features=32 + 7, num_classes=4, bands=32,
+                    base={"name": "pyresnet", "size": "tiny"}, functionals={"hidden": [8]}).eval()
+    x, lengths = torch.randn(3, 39, 40), torch.tensor([40, 33, 21])
+    x[:, 32:] = torch.randn(3, 7, 1)  # the functionals: one vector repeated over the frames
+    out = m(x, lengths)
+    both = torch.cat([m.base.embed(x[:, :32], lengths), m.functionals.embed(x[:, 32:, :1], torch.ones(3))], 1)
+    torch.testing.assert_close(out["embedding"], both)
+    assert m.base.in_features == 32 and m.functionals.in_features == 7
+
+
+@pytest.mark.parametrize("bands", [0, 32])
+def test_bands_must_leave_rows_for_both(bands) -> None:
+    with pytest.raises(ConfigError, match=r"bands must lie in \[1, 31\]"):
+        build_model("with_functionals", in_features=32, num_classes=4, bands=bands)

@@ -38,6 +38,8 @@ if in_stage 3; then
   job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine
   job dec_vgg deepemocluster common dec_vgg adam_cosine
   job xvector_fx xvector_scratch_copypaste common xvector_r8 cache final xvector_fx
+  job xvector_pf xvector_scratch_copypaste common xvector_r8 cache final xvector_pf   # fourth round
+  job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
