@@ -6,6 +6,7 @@ absolute frame-to-frame change; for the band-averaged level: its mean, standard 
 maximum. With ``cepstra: N`` the same band functionals are also taken of each frame's first N
 cepstral coefficients (an orthonormal DCT over the bands: MFCCs when the input is a log-mel
 map), whose quantiles describe the spectral envelope's shape rather than each band's level.
+With ``moments: true``, also each of those rows' skewness and kurtosis (appended last).
 
 :class:`Functionals` is the parameter-free computation (``utterance_stats`` and
 ``with_functionals`` compute it inside the model). The ``functionals`` front-end computes it
@@ -53,7 +54,7 @@ class Functionals(nn.Module):
     dct: Tensor | None
 
     def __init__(self, in_features: int, quantiles: tuple[float, ...] = QUANTILES, cepstra: int = 0,
-                 *, owner: str = "functionals") -> None:
+                 moments: bool = False, *, owner: str = "functionals") -> None:
         super().__init__()
         if any(not 0.0 <= q <= 1.0 for q in quantiles):
             raise ConfigError(f"{owner}: quantiles must lie in [0, 1], got {quantiles}")
@@ -62,7 +63,8 @@ class Functionals(nn.Module):
         self.register_buffer("qs", torch.tensor(quantiles, dtype=torch.float32), persistent=False)
         self.register_buffer("dct", AF.create_dct(cepstra, in_features, "ortho") if cepstra else None,
                              persistent=False)
-        self.num_functionals = (in_features + cepstra) * (3 + len(quantiles)) + 3
+        self.moments = moments
+        self.num_functionals = (in_features + cepstra) * (3 + len(quantiles) + 2 * moments) + 3
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         level = x.mean(1)  # [B, T]: padded frames are zero here and masked below
@@ -76,7 +78,11 @@ class Functionals(nn.Module):
         change = ((x[..., 1:] - x[..., :-1]).abs() * valid[..., 1:]).sum(-1) / (count - 1).clamp(min=1)
         level_max = level.masked_fill(valid[:, 0] == 0, float("-inf")).amax(-1, keepdim=True)
         quantiles = masked_quantiles(x, lengths, self.qs).flatten(1)
-        return torch.cat([mean[:, :-1], std[:, :-1], quantiles, change, mean[:, -1:], std[:, -1:], level_max], 1)
+        out = [mean[:, :-1], std[:, :-1], quantiles, change, mean[:, -1:], std[:, -1:], level_max]
+        if self.moments:  # standardised third and fourth moments of the bands (not the level)
+            z = (x - mean[:, :-1, None]) / std[:, :-1, None] * valid
+            out += [(z**3).sum(-1) / count, (z**4).sum(-1) / count]
+        return torch.cat(out, 1)
 
 
 #: The base front-end when none is given: 128 log-mel bands of 64-ms frames at a 16-ms hop (the
@@ -92,7 +98,7 @@ class FunctionalsFrontend(Frontend):
     so neither this front-end nor its base takes it."""
 
     def __init__(self, base: dict[str, Any] | None = None, quantiles: tuple[float, ...] = QUANTILES,
-                 cepstra: int = 0) -> None:
+                 cepstra: int = 0, moments: bool = False) -> None:
         super().__init__()
         options = dict(DEFAULT_BASE if base is None else base)
         name = options.pop("name", None)
@@ -102,7 +108,7 @@ class FunctionalsFrontend(Frontend):
             raise ConfigError("front-end 'functionals': base must be a frame-level front-end without "
                               "specaugment or speaker_norm (set speaker_norm on the functionals front-end)")
         self.base = build_frontend(name, **options)
-        self.functionals = Functionals(self.base.num_features, tuple(quantiles), cepstra,
+        self.functionals = Functionals(self.base.num_features, tuple(quantiles), cepstra, moments,
                                        owner="front-end 'functionals'")
         self.num_features = self.functionals.num_functionals
 

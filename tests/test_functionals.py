@@ -104,3 +104,18 @@ def test_plus_functionals_bad_options_are_one_line(options: dict, message: str) 
     with pytest.raises(ConfigError, match=message) as caught:
         build_frontend("plus_functionals", **options)
     assert "\n" not in str(caught.value)
+
+
+def test_moments_are_each_rows_skewness_and_kurtosis() -> None:
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 3, 50).exp(), torch.tensor([50, 31])  # skewed rows
+    x[1, :, 31:] = 0
+    plain, more = Functionals(3, (0.5,), 2), Functionals(3, (0.5,), 2, moments=True)
+    out = more(x, lengths)
+    assert out.shape[1] == more.num_functionals == plain.num_functionals + 2 * (3 + 2)
+    torch.testing.assert_close(out[:, : plain.num_functionals], plain(x, lengths))
+    for row, n in enumerate(lengths.tolist()):
+        rows = torch.cat([x[row, :, :n], (x[row, :, :n].T @ more.dct).T])
+        z = (rows - rows.mean(-1, keepdim=True)) / rows.std(-1, unbiased=False, keepdim=True)
+        torch.testing.assert_close(out[row, -10:], torch.cat([(z**3).mean(-1), (z**4).mean(-1)]), atol=1e-4, rtol=1e-4)
+    assert (out[:, -10:-7] > 0.5).all()  # a log-normal row is right-skewed
