@@ -14,7 +14,9 @@
 # PyResNet with functionals on all six folds (selected on the six folds' validation actors),
 # 10 their table and the score fusions; third round: 11 the functionals front-end (speaker
 # normalisation of every functional) and its variants, the refit on all 20 training actors, and
-# the x-vector ResNet, the attention CNN and DeepEmoCluster's VGG on all six folds, 12 their table.
+# the x-vector ResNet, the attention CNN and DeepEmoCluster's VGG on all six folds, 12 their table;
+# fourth round: 13 the paper networks beside the speaker-normalised functional vector
+# (plus_functionals front-end) and the functionals job's remaining levers, 14 their table.
 # Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
@@ -40,6 +42,7 @@ if in_stage 3; then
   job xvector_fx xvector_scratch_copypaste common xvector_r8 cache final xvector_fx
   job xvector_pf xvector_scratch_copypaste common xvector_r8 cache final xvector_pf   # fourth round
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
+  job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -114,8 +117,13 @@ cvrun() {
   local name=$1 job=$2; shift 2
   local sets=(--set "name=$name")
   for kv in "$@"; do sets+=(--set "$kv"); done
-  logged "cv_$name" ssl-ser cv "jobs/$job.yaml" --folds ravdess_emobox --valid-speakers 4 --only "$FOLDS" --debug "${sets[@]}"
+  logged "cv_$name" ssl-ser cv "jobs/$job.yaml" --folds ravdess_emobox --valid-speakers "${VALID:-4}" --only "$FOLDS" \
+    --debug "${sets[@]}"
 }
+
+# cvrefit NAME JOB [KEY=VALUE...]: the same on all 20 training actors (no validation actors, the
+# last epoch is tested): the protocol's last step once nothing is left to choose
+cvrefit() { VALID=0 cvrun "$@"; }
 
 # second round: every row on all six folds, chosen on the mean validation UA of their
 # validation actors (4 per fold, inside the training actors), never on test actors
@@ -181,9 +189,7 @@ if in_stage 11; then
   # the chosen job trained on all 20 training actors: no validation, the last epoch is tested;
   # three seeds, as for the validation runs
   for seed in 0 1 2; do
-    name=fm_b128_refit$([ $seed = 0 ] || echo _s$seed)
-    logged cv_$name ssl-ser cv jobs/functionals_mlp.yaml --folds ravdess_emobox --valid-speakers 0 \
-      --only "$FOLDS" --debug --set name=$name --set train.seed=$seed
+    cvrefit fm_b128_refit$([ $seed = 0 ] || echo _s$seed) functionals_mlp train.seed=$seed
   done
   # (e) the other paper recipes under the protocol
   cvrun xvector_final xvector_final
@@ -223,4 +229,21 @@ if in_stage 12; then
   echo
   "$PYTHON" "$RECIPE/local/fuse.py" --cv "(d) chosen" $r/fm_b128-cv-ravdess_emobox \
     --cv "x-vector ResNet small + functionals" $r/xvector_fx-cv-ravdess_emobox
+fi
+
+# fourth round: x-vector ResNet, PyResNet and DeepEmoCluster's VGG each beside the
+# speaker-normalised functional vector in one model (the plus_functionals front-end appends the
+# functionals job's vector to the network's own features; with_functionals splits them), and the
+# levers the functionals job had not tried. Chosen as before, on validation actors only.
+if in_stage 13; then
+  cvrun fm_ls1 functionals_mlp method.label_smoothing=0.1
+  cvrun fm_ema functionals_mlp train.ema_decay=0.99
+  cvrun fm_mix2 functionals_mlp train.mixup=0.2
+  cvrun fm_adamw functionals_mlp optim.name=adamw optim.weight_decay=0.05
+  cvrun fm_mom functionals_mlp frontend.moments=true
+  cvrun xvector_pf xvector_pf
+  cvrun pyresnet_pf pyresnet_pf
+  cvrun dec_vgg_pf dec_vgg_pf
+  cvrefit xvector_pf_refit xvector_pf
+  cvrefit pyresnet_pf_refit pyresnet_pf
 fi

@@ -1,0 +1,123 @@
+"""How much does speaker normalisation need of a new speaker's audio? Test UA per enrolment size.
+
+    python enrolment.py [--which best|latest] [--sizes 0 5 10 30] CV_DIR [CV_DIR ...]
+
+`ssl-ser cv` normalises each test actor with statistics of all 60 of their own test utterances
+(transductive). A deployment meets a new speaker with a few utterances, or one. Here each test
+actor's utterances are split in two halves with a fixed seed: **enrolment** (A) and **scored**
+(B). For each size n, the actor's statistics come from n utterances drawn from A (their audio
+only, no labels), and B is scored; n = 0 uses the pooled statistics of the training actors
+(what `ssl-ser predict` does for an unknown speaker; n = 1 is degenerate for a one-frame
+front-end such as `functionals`: the sd of one vector is 0). "all 60" fits the statistics on A and B
+together, as cv does, and scores the same B, so every column scores the same utterances.
+One row per fold and per directory; the last row of each directory is the mean ± sample sd.
+Needs the checkpoints, so a run whose `ssl-ser cv` kept them; segment models are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssl_ser.data.stream import make_stream
+from ssl_ser.folds import FOLDS_FILE
+from ssl_ser.inference import Predictor
+from ssl_ser.metrics import classification_report
+from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
+
+ALL = -1
+
+
+def test_features(predictor: Predictor, shards: list[Path]) -> tuple[list[torch.Tensor], list[str], list[int]]:
+    """Per test utterance: un-normalised features [D, T], speaker, gold label index."""
+    feats, speakers, labels = [], [], []
+    stream = make_stream([str(s) for s in shards], mode="exact", batch_size=16, crop_seconds=None,
+                         max_seconds=30.0, num_workers=0)
+    predictor.frontend.eval()
+    with torch.no_grad():
+        for batch in stream:
+            f, frames = predictor.frontend(batch.audio, batch.lengths)
+            for row, n in enumerate(frames.tolist()):
+                feats.append(f[row, :, :n])
+            speakers += speaker_keys(batch.meta)
+            labels += predictor.labels.encode_all(batch.meta)
+    return feats, speakers, labels
+
+
+def statistics_of(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and sd per feature over every frame of ``rows`` (as SpeakerNorm.fit computes them)."""
+    frames = torch.cat(rows, -1).double()
+    mean = frames.mean(-1)
+    return mean.float(), (frames.pow(2).mean(-1) - mean**2).clamp(min=0).sqrt().float()
+
+
+def scores(predictor: Predictor, feats: list[torch.Tensor], speakers: list[str], labels: list[int],
+           sizes: list[int], seed: int) -> dict[int, float]:
+    norm = predictor.speaker_norm
+    assert norm is not None
+    rng = np.random.default_rng(seed)
+    halves: dict[str, tuple[list[int], list[int]]] = {}
+    for speaker in sorted(set(speakers)):
+        rows = rng.permutation([i for i, s in enumerate(speakers) if s == speaker]).tolist()
+        halves[speaker] = (rows[: len(rows) // 2], rows[len(rows) // 2:])
+    scored = sorted(i for _, b in halves.values() for i in b)
+    out = {}
+    for n in sizes:
+        names, means, stds = [], [], []
+        for speaker, (a, b) in halves.items():
+            if n == 0:
+                continue
+            enrol = a + b if n == ALL else rng.choice(a, size=min(n, len(a)), replace=False).tolist()
+            mean, std = statistics_of([feats[i] for i in enrol])
+            names.append(speaker), means.append(mean), stds.append(std)
+        if not names:  # n = 0: every row falls back to the pooled statistics
+            names, means, stds = ["-"], [norm.global_mean], [norm.global_std]
+        fitted = SpeakerNorm(names, torch.stack(means), torch.stack(stds), norm.global_mean, norm.global_std)
+        predictions = []
+        with torch.no_grad():
+            for i in scored:
+                x, frames = feats[i][None], torch.tensor([feats[i].shape[-1]])
+                x = fitted(x, frames, [speakers[i] if n else None])
+                predictions.append(int(predictor.model(x, frames)["logits"].argmax(-1)))
+        gold = np.array([labels[i] for i in scored])
+        out[n] = classification_report(gold, np.array(predictions), list(predictor.labels.classes))["ua"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("cv_dirs", nargs="+", type=Path)
+    parser.add_argument("--which", default="best", choices=["best", "latest"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[0, 5, 10, 30])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    sizes = [*args.sizes, ALL]
+    head = " | ".join("pooled (n = 0)" if n == 0 else "all 60 (cv)" if n == ALL else f"n = {n}" for n in sizes)
+    print(f"| run | fold | {head} |\n|---|---|" + "---|" * len(sizes))
+    for cv_dir in args.cv_dirs:
+        plan = json.loads((cv_dir / FOLDS_FILE).read_text())
+        per_fold = []
+        for fold in plan["folds"]:
+            predictor, _ = Predictor.from_checkpoint(cv_dir / fold["name"], which=args.which)
+            if predictor.segment is not None or predictor.speaker_norm is None:
+                raise SystemExit(f"enrolment.py: {cv_dir / fold['name']} is a segment model or has no "
+                                 f"speaker normalisation")
+            predictor.model.eval()
+            feats, speakers, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold["test"]])
+            ua = scores(predictor, feats, speakers, labels, sizes, args.seed)
+            per_fold.append(ua)
+            print(f"| {cv_dir.name} | {fold['index'] + 1} | " + " | ".join(f"{ua[n]:.3f}" for n in sizes) + " |",
+                  flush=True)
+        cells = [f"{statistics.mean(f[n] for f in per_fold):.3f} ± {statistics.stdev(f[n] for f in per_fold):.3f}"
+                 for n in sizes]
+        print(f"| **{cv_dir.name}** | mean | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
