@@ -42,6 +42,7 @@ if in_stage 3; then
   job xvector_fx xvector_scratch_copypaste common xvector_r8 cache final xvector_fx
   job xvector_pf xvector_scratch_copypaste common xvector_r8 cache final xvector_pf   # fourth round
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
+  job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
 fi
 
@@ -244,6 +245,33 @@ if in_stage 13; then
   cvrun xvector_pf xvector_pf
   cvrun pyresnet_pf pyresnet_pf
   cvrun dec_vgg_pf dec_vgg_pf
+  cvrun xvector_pf_cos xvector_pf_cos   # the functionals job's optimiser and schedule (20 epochs)
   cvrefit xvector_pf_refit xvector_pf
   cvrefit pyresnet_pf_refit pyresnet_pf
+fi
+
+if in_stage 14; then
+  r=runs
+  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "functionals job, round 3's choice" \
+    --cv "functionals job, round 3's choice" $r/fm_b128-cv-ravdess_emobox \
+    --cv "+ label smoothing 0.1" $r/fm_ls1-cv-ravdess_emobox \
+    --cv "+ EMA of the weights (0.99)" $r/fm_ema-cv-ravdess_emobox \
+    --cv "+ mixup 0.2" $r/fm_mix2-cv-ravdess_emobox \
+    --cv "AdamW, weight decay 0.05" $r/fm_adamw-cv-ravdess_emobox \
+    --cv "+ skewness and kurtosis" $r/fm_mom-cv-ravdess_emobox \
+    --cv "x-vector ResNet small, round 1's levers" $r/xvector_final-cv-ravdess_emobox \
+    --cv "x-vector + functionals inside the model (round 3)" $r/xvector_fx-cv-ravdess_emobox \
+    --cv "x-vector + speaker-normalised functionals" $r/xvector_pf-cv-ravdess_emobox \
+    --cv "the same, Adam + cosine, 20 epochs" $r/xvector_pf_cos-cv-ravdess_emobox \
+    --cv "x-vector + speaker-normalised functionals, all 20 actors" $r/xvector_pf_refit-cv-ravdess_emobox \
+    --cv "PyResNet tiny, round 1's levers" $r/pyresnet_final-cv-ravdess_emobox \
+    --cv "PyResNet + functionals inside the model (round 2)" $r/pyresnet_fx-cv-ravdess_emobox \
+    --cv "PyResNet + speaker-normalised functionals" $r/pyresnet_pf-cv-ravdess_emobox \
+    --cv "PyResNet + speaker-normalised functionals, all 20 actors" $r/pyresnet_pf_refit-cv-ravdess_emobox \
+    --cv "DeepEmoCluster's VGG, tiny (round 3)" $r/dec_vgg-cv-ravdess_emobox \
+    --cv "DeepEmoCluster's VGG + speaker-normalised functionals" $r/dec_vgg_pf-cv-ravdess_emobox
+  echo
+  # how much of a test actor's audio speaker normalisation needs (local/enrolment.py)
+  "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/enrolment.py" --which latest $r/fm_b128_refit-cv-ravdess_emobox
 fi
