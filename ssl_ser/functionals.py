@@ -131,7 +131,9 @@ class PlusFunctionalsFrontend(Frontend):
     per speaker (a repeated row's statistics over a speaker's frames are those of their
     utterances, weighted by length), so a CNN can sit beside the speaker-normalised functional
     vector in one model (``model: {name: with_functionals, bands: F}`` splits the rows again).
-    SpecAugment and the frequency warp, if the base has them, act on the base's rows only.
+    SpecAugment and the frequency warp, if the base has them, act on the base's rows only. With
+    ``data.feature_cache`` the training crops are cut from the cached whole-utterance map, so the
+    appended rows describe the whole utterance in training as at test; without it, the crop.
     """
 
     def __init__(self, base: dict[str, Any] | None = None, functionals: dict[str, Any] | None = None) -> None:
