@@ -135,12 +135,15 @@ def add_speaker_statistics(predictor: Predictor, batches: Any) -> dict[str, int]
         fitted = SpeakerNorm.fit(predictor.frontend, batches, predictor.device)
     except ValueError:  # no row names a speaker: everything uses the pooled statistics
         return {"from_checkpoint": 0, "fitted_here": 0}
+    if old.prior:  # as in training: towards the training speakers' pooled statistics
+        fitted = fitted.shrunk(old.prior, old.global_mean, old.global_std)
     new = [s for s in fitted.speakers if s not in old.index]
     if new:
         rows = [fitted.index[s] for s in new]
         predictor.speaker_norm = SpeakerNorm(
             old.speakers + new, torch.cat([old.mean, fitted.mean[rows].to(old.mean)]),
             torch.cat([old.std, fitted.std[rows].to(old.std)]), old.global_mean, old.global_std)
+        predictor.speaker_norm.prior = old.prior
     return {"from_checkpoint": len(fitted.speakers) - len(new), "fitted_here": len(new)}
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ssl_ser import checkpoint as ckpt
 from ssl_ser import segments
-from ssl_ser.config import from_dict
+from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.data.manifest import ATTRIBUTES
 from ssl_ser.job import JobConfig, component
 from ssl_ser.labels import IGNORE, LabelSpace
@@ -47,12 +47,20 @@ class Predictions:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def frontend_section(section: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
-    """Split a ``frontend`` config section into name, front-end options and ``speaker_norm``."""
+def frontend_section(section: dict[str, Any]) -> tuple[str, dict[str, Any], float | None]:
+    """Split a ``frontend`` config section into name, front-end options and speaker normalisation:
+    None when off, else its ``speaker_prior`` (:meth:`SpeakerNorm.shrunk`; 0 by default)."""
     options = dict(section)
     name = options.pop("name", None)
-    speaker_norm = bool(options.pop("speaker_norm", False))
-    return name, options, speaker_norm
+    speaker_norm = options.pop("speaker_norm", False)
+    prior = options.pop("speaker_prior", None)
+    if not isinstance(speaker_norm, bool):
+        raise ConfigError(f"frontend.speaker_norm must be true or false, got {speaker_norm!r}")
+    if prior is not None and (isinstance(prior, bool) or not isinstance(prior, int | float) or prior < 0):
+        raise ConfigError(f"frontend.speaker_prior must be a number of utterances >= 0, got {prior!r}")
+    if prior is not None and not speaker_norm:
+        raise ConfigError("frontend.speaker_prior needs frontend.speaker_norm: true")
+    return name, options, float(prior or 0.0) if speaker_norm else None
 
 
 class Predictor:
@@ -147,14 +155,15 @@ class Predictor:
         meta = ckpt.load_meta(directory)
         state = ckpt.load_state(directory, map_location=device)
         job = from_dict(JobConfig, meta["job"], source=f"{directory}/meta.json")
-        name, options, use_norm = frontend_section(job.frontend)
+        name, options, prior = frontend_section(job.frontend)
         frontend = build_frontend(name, **options).to(device)
         model_name, model_options = component(job.model, "model")
         model = build_model(model_name, in_features=frontend.num_features,
                             **{**meta.get("model_kwargs", {}), **model_options})
         model.load_state_dict(state["model"])
         model.to(device).eval()
-        norm = SpeakerNorm.from_state(state["speaker_norm"]) if use_norm and state.get("speaker_norm") else None
+        norm = (SpeakerNorm.from_state(state["speaker_norm"]) if prior is not None and state.get("speaker_norm")
+                else None)
         predictor = cls(frontend.eval(), model, LabelSpace.from_json(meta["labels"]),
                         segment=job.data.segment, attributes=job.data.attributes, device=device,
                         speaker_norm=norm)

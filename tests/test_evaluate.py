@@ -104,6 +104,17 @@ def test_segment_model_is_scored_per_utterance_with_new_speakers_normalised(
                                   "fitted_here": 0}
 
 
+def test_new_speakers_are_shrunk_towards_the_training_speakers_with_the_runs_prior(
+        demo_shards, segment_run: Path) -> None:
+    test = str(demo_shards.shards["test"])
+    pooled = evaluate(segment_run, [test], fit_new_speakers=False)
+    predictor, meta = Predictor.from_checkpoint(segment_run)
+    predictor.speaker_norm.prior = 1e9  # as a run with frontend.speaker_prior would store it
+    overwhelmed = evaluate(segment_run, [test], predictor=predictor, meta=meta)
+    assert overwhelmed.speaker_norm["fitted_here"] == len(read_index(test).speakers)
+    np.testing.assert_allclose(overwhelmed.predictions.probs, pooled.predictions.probs, atol=1e-4)
+
+
 def test_report_table_normalises_per_true_class_and_shows_ccc() -> None:
     confusion = [[3, 1, 0], [0, 0, 0], [1, 1, 2]]
     norm = normalise_rows(confusion)

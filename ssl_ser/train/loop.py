@@ -89,7 +89,7 @@ class Loop:
             self.extra_labels[name] = LabelSpace(name, sorted(hist), {}, "drop")
         self.method = method_cls(options, self)
 
-        fe_name, fe_options, use_speaker_norm = frontend_section(job.frontend)
+        fe_name, fe_options, self.speaker_prior = frontend_section(job.frontend)
         self.frontend = build_frontend(fe_name, **fe_options).to(self.device)
         model_name, model_options = component(job.model, "model")
         self.model_kwargs = self.method.model_kwargs()
@@ -105,8 +105,8 @@ class Loop:
         self.predictor = Predictor(self.frontend, self.bare_model, self.labels, segment=job.data.segment,
                                    attributes=job.data.attributes, device=self.device,
                                    amp_dtype=self.amp_dtype)
-        if use_speaker_norm:
-            self.predictor.speaker_norm = self._fit_speaker_norm()
+        if self.speaker_prior is not None:
+            self.predictor.speaker_norm = self._fit_speaker_norm(self.speaker_prior)
         self.augmenter = None
         if job.augment:
             # deferred: the registry imports every plug-in module; only when looked up
@@ -188,7 +188,7 @@ class Loop:
     def event(self, kind: str, **fields: Any) -> None:
         self.run_log.event(kind, **fields)
 
-    def _fit_speaker_norm(self) -> SpeakerNorm:
+    def _fit_speaker_norm(self, prior: float) -> SpeakerNorm:
         """Per-speaker feature statistics of every shard set of the job (unsupervised, so
         validation and test speakers get their own, as at test time)."""
         data = self.job.data
@@ -200,7 +200,10 @@ class Loop:
             train_speakers |= {f"{corpus}/{s}" for s in index.speakers} if corpus is not None else set()
         norm = SpeakerNorm.fit(self.frontend, self.eval_stream(specs, whole=True),
                                self.device, train_speakers or None)
-        self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers")
+        if prior:
+            norm = norm.shrunk(prior)
+        self.log(f"speaker normalisation: statistics of {len(norm.speakers)} speakers"
+                 + (f", shrunk towards the training speakers' by {prior:g} utterances" if prior else ""))
         if norm.majority_share is not None and norm.majority_share > CONFOUNDED:
             self.log(f"warning: speaker normalisation: {norm.majority_share:.0%} of the labelled training "
                      f"utterances carry their speaker's most frequent emotion, so a speaker's mean is "

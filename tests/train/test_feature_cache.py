@@ -12,6 +12,7 @@ import torch
 from ssl_ser import segments
 from ssl_ser.config import ConfigError
 from ssl_ser.features import build_frontend
+from ssl_ser.inference import Predictor
 from ssl_ser.job_loader import job_from_dict
 from ssl_ser.targets import Targets
 from ssl_ser.train.feature_cache import FeatureBatch, FeatureCache
@@ -140,9 +141,12 @@ def test_a_cached_run_trains_without_reading_the_training_shards_again(
     monkeypatch.setattr(loop_module, "make_train_stream", no_stream)
     job = _job(demo_shards, make_tiny_job, tmp_path, name="cached",
                data={"feature_cache": True, "segment": {"seconds": 0.5, "train_hop": 0.25, "eval_hop": 0.25}},
-               frontend={"name": "logmel", "speaker_norm": True, "specaugment": {"freq_mask": 8, "time_mask": 4}},
+               frontend={"name": "logmel", "speaker_norm": True, "speaker_prior": 2,
+                         "specaugment": {"freq_mask": 8, "time_mask": 4}},
                train={"epochs": 3, "seed": 0, "metric": "ua", "mixup": 0.4})
     metrics = run_training(job, debug=True)
+    predictor, _ = Predictor.from_checkpoint(tmp_path / "runs" / "cached")
+    assert predictor.speaker_norm is not None and predictor.speaker_norm.prior == 2.0
     history = [json.loads(x) for x in (tmp_path / "runs" / "cached" / "metrics.jsonl").read_text().splitlines()]
     assert metrics["epoch"] == 3 and 0.0 <= metrics["valid_ua"] <= 1.0
     assert all(h["train_batches"] > 0 for h in history)

@@ -1,6 +1,6 @@
 """How much does speaker normalisation need of a new speaker's audio? Test UA per enrolment size.
 
-    python enrolment.py [--which best|latest] [--sizes 0 5 10 30] CV_DIR [CV_DIR ...]
+    python enrolment.py [--which best|latest] [--sizes 0 5 10 30] [--prior K] [--actors test|valid] CV_DIR [CV_DIR ...]
 
 `ssl-ser cv` normalises each test actor with statistics of all 60 of their own test utterances
 (transductive). A deployment meets a new speaker with a few utterances, or one. Here each test
@@ -10,6 +10,9 @@ only, no labels), and B is scored; n = 0 uses the pooled statistics of the train
 (what `ssl-ser predict` does for an unknown speaker; n = 1 is degenerate for a one-frame
 front-end such as `functionals`: the sd of one vector is 0). "all 60" fits the statistics on A and B
 together, as cv does, and scores the same B, so every column scores the same utterances.
+With ``--prior K`` each actor's statistics are shrunk towards the training actors' pooled ones
+as ``frontend.speaker_prior: K`` does (``SpeakerNorm.shrunk``). ``--actors valid`` scores each
+fold's validation actors instead of its test actors, which is where K is chosen.
 One row per fold and per directory; the last row of each directory is the mean ± sample sd.
 Needs the checkpoints, so a run whose `ssl-ser cv` kept them; segment models are refused.
 """
@@ -57,7 +60,7 @@ def statistics_of(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def scores(predictor: Predictor, feats: list[torch.Tensor], speakers: list[str], labels: list[int],
-           sizes: list[int], seed: int) -> dict[int, float]:
+           sizes: list[int], seed: int, prior: float = 0.0) -> dict[int, float]:
     norm = predictor.speaker_norm
     assert norm is not None
     rng = np.random.default_rng(seed)
@@ -68,16 +71,19 @@ def scores(predictor: Predictor, feats: list[torch.Tensor], speakers: list[str],
     scored = sorted(i for _, b in halves.values() for i in b)
     out = {}
     for n in sizes:
-        names, means, stds = [], [], []
+        names, means, stds, counts = [], [], [], []
         for speaker, (a, b) in halves.items():
             if n == 0:
                 continue
             enrol = a + b if n == ALL else rng.choice(a, size=min(n, len(a)), replace=False).tolist()
             mean, std = statistics_of([feats[i] for i in enrol])
-            names.append(speaker), means.append(mean), stds.append(std)
+            names.append(speaker), means.append(mean), stds.append(std), counts.append(len(enrol))
         if not names:  # n = 0: every row falls back to the pooled statistics
-            names, means, stds = ["-"], [norm.global_mean], [norm.global_std]
+            names, means, stds, counts = ["-"], [norm.global_mean], [norm.global_std], [1]
         fitted = SpeakerNorm(names, torch.stack(means), torch.stack(stds), norm.global_mean, norm.global_std)
+        fitted.utterances = counts
+        if prior:
+            fitted = fitted.shrunk(prior)
         predictions = []
         with torch.no_grad():
             for i in scored:
@@ -95,11 +101,14 @@ def main() -> None:
     parser.add_argument("--which", default="best", choices=["best", "latest"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[0, 5, 10, 30])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prior", type=float, default=0.0, help="speaker_prior, in utterances (default 0)")
+    parser.add_argument("--actors", default="test", choices=["test", "valid"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes = [*args.sizes, ALL]
     head = " | ".join("pooled (n = 0)" if n == 0 else "all 60 (cv)" if n == ALL else f"n = {n}" for n in sizes)
-    print(f"| run | fold | {head} |\n|---|---|" + "---|" * len(sizes))
+    print(f"{args.actors} actors, speaker_prior {args.prior:g}\n\n| run | fold | {head} |\n|---|---|"
+          + "---|" * len(sizes))
     for cv_dir in args.cv_dirs:
         plan = json.loads((cv_dir / FOLDS_FILE).read_text())
         per_fold = []
@@ -109,8 +118,10 @@ def main() -> None:
                 raise SystemExit(f"enrolment.py: {cv_dir / fold['name']} is a segment model or has no "
                                  f"speaker normalisation")
             predictor.model.eval()
-            feats, speakers, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold["test"]])
-            ua = scores(predictor, feats, speakers, labels, sizes, args.seed)
+            if not fold[args.actors]:
+                raise SystemExit(f"enrolment.py: {cv_dir / fold['name']} has no {args.actors} actors")
+            feats, speakers, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold[args.actors]])
+            ua = scores(predictor, feats, speakers, labels, sizes, args.seed, args.prior)
             per_fold.append(ua)
             print(f"| {cv_dir.name} | {fold['index'] + 1} | " + " | ".join(f"{ua[n]:.3f}" for n in sizes) + " |",
                   flush=True)
