@@ -271,7 +271,11 @@ if in_stage 14; then
     --cv "DeepEmoCluster's VGG, tiny (round 3)" $r/dec_vgg-cv-ravdess_emobox \
     --cv "DeepEmoCluster's VGG + speaker-normalised functionals" $r/dec_vgg_pf-cv-ravdess_emobox
   echo
-  # how much of a test actor's audio speaker normalisation needs (local/enrolment.py)
-  "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128-cv-ravdess_emobox
-  "$PYTHON" "$RECIPE/local/enrolment.py" --which latest $r/fm_b128_refit-cv-ravdess_emobox
+  # how much of a new actor's audio speaker normalisation needs (local/enrolment.py): the
+  # speaker_prior chosen on the validation actors, then both on the test actors
+  "$PYTHON" "$RECIPE/local/enrolment.py" --actors valid --prior 0 2 5 10 20 $r/fm_b128-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/enrolment.py" --prior 0 2 $r/fm_b128-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/enrolment.py" --which latest --prior 0 2 $r/fm_b128_refit-cv-ravdess_emobox
 fi

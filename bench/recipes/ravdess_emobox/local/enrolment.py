@@ -101,33 +101,38 @@ def main() -> None:
     parser.add_argument("--which", default="best", choices=["best", "latest"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[0, 5, 10, 30])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--prior", type=float, default=0.0, help="speaker_prior, in utterances (default 0)")
+    parser.add_argument("--prior", nargs="+", type=float, default=[0.0],
+                        help="speaker_prior values, in utterances (default 0)")
     parser.add_argument("--actors", default="test", choices=["test", "valid"])
+    parser.add_argument("--per-fold", action="store_true", help="also print every fold's row")
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes = [*args.sizes, ALL]
     head = " | ".join("pooled (n = 0)" if n == 0 else "all 60 (cv)" if n == ALL else f"n = {n}" for n in sizes)
-    print(f"{args.actors} actors, speaker_prior {args.prior:g}\n\n| run | fold | {head} |\n|---|---|"
-          + "---|" * len(sizes))
+    print(f"UA on the {args.actors} actors' scored halves\n\n| run | speaker_prior | fold | {head} |\n"
+          f"|---|---|---|" + "---|" * len(sizes))
     for cv_dir in args.cv_dirs:
         plan = json.loads((cv_dir / FOLDS_FILE).read_text())
-        per_fold = []
+        per_fold: dict[float, list[dict[int, float]]] = {k: [] for k in args.prior}
         for fold in plan["folds"]:
             predictor, _ = Predictor.from_checkpoint(cv_dir / fold["name"], which=args.which)
             if predictor.segment is not None or predictor.speaker_norm is None:
                 raise SystemExit(f"enrolment.py: {cv_dir / fold['name']} is a segment model or has no "
                                  f"speaker normalisation")
-            predictor.model.eval()
             if not fold[args.actors]:
                 raise SystemExit(f"enrolment.py: {cv_dir / fold['name']} has no {args.actors} actors")
+            predictor.model.eval()
             feats, speakers, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold[args.actors]])
-            ua = scores(predictor, feats, speakers, labels, sizes, args.seed, args.prior)
-            per_fold.append(ua)
-            print(f"| {cv_dir.name} | {fold['index'] + 1} | " + " | ".join(f"{ua[n]:.3f}" for n in sizes) + " |",
-                  flush=True)
-        cells = [f"{statistics.mean(f[n] for f in per_fold):.3f} ± {statistics.stdev(f[n] for f in per_fold):.3f}"
-                 for n in sizes]
-        print(f"| **{cv_dir.name}** | mean | " + " | ".join(cells) + " |")
+            for k in args.prior:
+                ua = scores(predictor, feats, speakers, labels, sizes, args.seed, k)
+                per_fold[k].append(ua)
+                if args.per_fold:
+                    print(f"| {cv_dir.name} | {k:g} | {fold['index'] + 1} | "
+                          + " | ".join(f"{ua[n]:.3f}" for n in sizes) + " |", flush=True)
+        for k, folds in per_fold.items():
+            cells = [f"{statistics.mean(f[n] for f in folds):.3f} ± {statistics.stdev(f[n] for f in folds):.3f}"
+                     for n in sizes]
+            print(f"| {cv_dir.name} | {k:g} | mean | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
