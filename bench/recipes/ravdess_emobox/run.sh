@@ -273,9 +273,9 @@ if in_stage 14; then
   echo
   # how much of a new actor's audio speaker normalisation needs (local/enrolment.py): the
   # speaker_prior chosen on the validation actors, then both on the test actors
-  "$PYTHON" "$RECIPE/local/enrolment.py" --actors valid --prior 0 2 5 10 20 $r/fm_b128-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128-cv-ravdess_emobox --actors valid --prior 0 2 5 10 20
   echo
-  "$PYTHON" "$RECIPE/local/enrolment.py" --prior 0 2 $r/fm_b128-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128-cv-ravdess_emobox --prior 0 2
   echo
-  "$PYTHON" "$RECIPE/local/enrolment.py" --which latest --prior 0 2 $r/fm_b128_refit-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128_refit-cv-ravdess_emobox --which latest --prior 0 2
 fi

@@ -1,19 +1,22 @@
 """How much does speaker normalisation need of a new speaker's audio? Test UA per enrolment size.
 
-    python enrolment.py [--which best|latest] [--sizes 0 5 10 30] [--prior K] [--actors test|valid] CV_DIR [CV_DIR ...]
+    python enrolment.py CV_DIR [CV_DIR ...] [--which best|latest] [--sizes 0 5 10 30]
+                        [--prior K [K ...]] [--actors test|valid] [--draws 5] [--per-fold]
 
 `ssl-ser cv` normalises each test actor with statistics of all 60 of their own test utterances
 (transductive). A deployment meets a new speaker with a few utterances, or one. Here each test
-actor's utterances are split in two halves with a fixed seed: **enrolment** (A) and **scored**
+actor's utterances are split in two halves at random: **enrolment** (A) and **scored**
 (B). For each size n, the actor's statistics come from n utterances drawn from A (their audio
 only, no labels), and B is scored; n = 0 uses the pooled statistics of the training actors
 (what `ssl-ser predict` does for an unknown speaker; n = 1 is degenerate for a one-frame
 front-end such as `functionals`: the sd of one vector is 0). "all 60" fits the statistics on A and B
 together, as cv does, and scores the same B, so every column scores the same utterances.
-With ``--prior K`` each actor's statistics are shrunk towards the training actors' pooled ones
+With ``--prior K`` (several: one row each) each actor's statistics are shrunk towards the training actors' pooled ones
 as ``frontend.speaker_prior: K`` does (``SpeakerNorm.shrunk``). ``--actors valid`` scores each
 fold's validation actors instead of its test actors, which is where K is chosen.
-One row per fold and per directory; the last row of each directory is the mean ± sample sd.
+Each fold's UA is the mean over ``--draws`` seeded halvings and enrolment draws (which
+utterances a few-utterance enrolment happens to hold moves a fold's UA by several points); the
+rows are the mean ± sample sd over folds (``--per-fold``: every fold's too).
 Needs the checkpoints, so a run whose `ssl-ser cv` kept them; segment models are refused.
 """
 
@@ -100,7 +103,8 @@ def main() -> None:
     parser.add_argument("cv_dirs", nargs="+", type=Path)
     parser.add_argument("--which", default="best", choices=["best", "latest"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[0, 5, 10, 30])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, default=5,
+                        help="halvings and enrolment draws to average over (seeds 0..draws-1; default 5)")
     parser.add_argument("--prior", nargs="+", type=float, default=[0.0],
                         help="speaker_prior values, in utterances (default 0)")
     parser.add_argument("--actors", default="test", choices=["test", "valid"])
@@ -124,7 +128,8 @@ def main() -> None:
             predictor.model.eval()
             feats, speakers, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold[args.actors]])
             for k in args.prior:
-                ua = scores(predictor, feats, speakers, labels, sizes, args.seed, k)
+                draws = [scores(predictor, feats, speakers, labels, sizes, seed, k) for seed in range(args.draws)]
+                ua = {n: statistics.mean(d[n] for d in draws) for n in sizes}
                 per_fold[k].append(ua)
                 if args.per_fold:
                     print(f"| {cv_dir.name} | {k:g} | {fold['index'] + 1} | "
