@@ -247,6 +247,7 @@ if in_stage 13; then
   cvrun dec_vgg_pf dec_vgg_pf
   cvrun xvector_pf_cos xvector_pf_cos   # the functionals job's optimiser and schedule (20 epochs)
   cvrefit xvector_pf_refit xvector_pf
+  cvrefit xvector_pf_cos_refit xvector_pf_cos   # the x-vector variant validation chose
   cvrefit pyresnet_pf_refit pyresnet_pf
 fi
 
@@ -264,6 +265,7 @@ if in_stage 14; then
     --cv "x-vector + speaker-normalised functionals" $r/xvector_pf-cv-ravdess_emobox \
     --cv "the same, Adam + cosine, 20 epochs" $r/xvector_pf_cos-cv-ravdess_emobox \
     --cv "x-vector + speaker-normalised functionals, all 20 actors" $r/xvector_pf_refit-cv-ravdess_emobox \
+    --cv "the same, Adam + cosine, 20 epochs, all 20 actors" $r/xvector_pf_cos_refit-cv-ravdess_emobox \
     --cv "PyResNet tiny, round 1's levers" $r/pyresnet_final-cv-ravdess_emobox \
     --cv "PyResNet + functionals inside the model (round 2)" $r/pyresnet_fx-cv-ravdess_emobox \
     --cv "PyResNet + speaker-normalised functionals" $r/pyresnet_pf-cv-ravdess_emobox \
