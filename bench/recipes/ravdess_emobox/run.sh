@@ -272,6 +272,11 @@ if in_stage 14; then
     --cv "PyResNet + speaker-normalised functionals, all 20 actors" $r/pyresnet_pf_refit-cv-ravdess_emobox \
     --cv "DeepEmoCluster's VGG, tiny (round 3)" $r/dec_vgg-cv-ravdess_emobox \
     --cv "DeepEmoCluster's VGG + speaker-normalised functionals" $r/dec_vgg_pf-cv-ravdess_emobox
+  for joint in xvector_pf xvector_pf_cos pyresnet_pf dec_vgg_pf; do  # would a fusion be chosen?
+    echo
+    "$PYTHON" "$RECIPE/local/fuse.py" --cv "functionals job" $r/fm_b128-cv-ravdess_emobox \
+      --cv "$joint" $r/$joint-cv-ravdess_emobox
+  done
   echo
   # how much of a new actor's audio speaker normalisation needs (local/enrolment.py): the
   # speaker_prior chosen on the validation actors, then both on the test actors
