@@ -13,8 +13,8 @@ normalising it away leaves a model below chance; :func:`majority_share` measures
 training speakers and the training loop warns when it is high.
 
 A speaker's statistics from a few utterances are noisy, worse than none at all (on RAVDESS
-with the functionals job: 0.44 UA from 5 utterances per test actor against 0.49 from the pooled
-statistics; ``bench/recipes/ravdess_emobox``, round 4). ``frontend.speaker_prior: K``
+with the functionals job: 0.46 UA from 5 utterances per test actor against 0.50 from the pooled
+statistics, 0.57 with ``speaker_prior: 2``; ``bench/recipes/ravdess_emobox``, round 4). ``frontend.speaker_prior: K``
 (:meth:`SpeakerNorm.shrunk`) pulls each speaker's statistics towards the pooled training ones
 as if K utterances with those statistics were added: a speaker with few utterances is
 normalised mostly with the pooled statistics, one with many mostly with their own.
