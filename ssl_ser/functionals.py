@@ -90,6 +90,19 @@ class Functionals(nn.Module):
 DEFAULT_BASE: dict[str, Any] = {"name": "logmel", "n_mels": 128, "n_fft": 1024, "hop_length": 256}
 
 
+def frame_level_base(base: dict[str, Any], owner: str, refused: tuple[str, ...]) -> Frontend:
+    """The ``base`` front-end of the functionals front-end ``owner``: a named frame-level one,
+    neither functionals front-end nor ``owner`` itself, without the ``refused`` options."""
+    options = dict(base)
+    name = options.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"front-end {owner!r}: base needs a name, e.g. base: {{name: logmel, n_mels: 64}}")
+    if name in ("functionals", owner) or any(key in options for key in refused):
+        raise ConfigError(f"front-end {owner!r}: base must be a frame-level front-end without "
+                          f"{' or '.join(refused)} (set speaker_norm on the {owner} front-end)")
+    return build_frontend(name, **options)
+
+
 @FRONTENDS.register("functionals")
 class FunctionalsFrontend(Frontend):
     """A frame-level front-end (``base``), then :class:`Functionals` of its whole output:
@@ -100,14 +113,8 @@ class FunctionalsFrontend(Frontend):
     def __init__(self, base: dict[str, Any] | None = None, quantiles: tuple[float, ...] = QUANTILES,
                  cepstra: int = 0, moments: bool = False) -> None:
         super().__init__()
-        options = dict(DEFAULT_BASE if base is None else base)
-        name = options.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError("front-end 'functionals': base needs a name, e.g. base: {name: logmel, n_mels: 64}")
-        if name == "functionals" or "specaugment" in options or "speaker_norm" in options:
-            raise ConfigError("front-end 'functionals': base must be a frame-level front-end without "
-                              "specaugment or speaker_norm (set speaker_norm on the functionals front-end)")
-        self.base = build_frontend(name, **options)
+        self.base = frame_level_base(DEFAULT_BASE if base is None else base, "functionals",
+                                     refused=("specaugment", "speaker_norm"))
         self.functionals = Functionals(self.base.num_features, tuple(quantiles), cepstra, moments,
                                        owner="front-end 'functionals'")
         self.num_features = self.functionals.num_functionals
@@ -138,14 +145,8 @@ class PlusFunctionalsFrontend(Frontend):
 
     def __init__(self, base: dict[str, Any] | None = None, functionals: dict[str, Any] | None = None) -> None:
         super().__init__()
-        options = dict(base if base is not None else {"name": "logmel"})
-        name = options.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError("front-end 'plus_functionals': base needs a name, e.g. base: {name: logmel}")
-        if name in ("functionals", "plus_functionals") or "speaker_norm" in options:
-            raise ConfigError("front-end 'plus_functionals': base must be a frame-level front-end without "
-                              "speaker_norm (set speaker_norm on the plus_functionals front-end)")
-        self.base = build_frontend(name, **options)
+        self.base = frame_level_base(base if base is not None else {"name": "logmel"}, "plus_functionals",
+                                     refused=("speaker_norm",))
         self.functionals = build_frontend("functionals", **(functionals or {}))
         self.bands = self.base.num_features
         self.num_features = self.bands + self.functionals.num_features

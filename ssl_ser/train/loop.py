@@ -89,7 +89,7 @@ class Loop:
             self.extra_labels[name] = LabelSpace(name, sorted(hist), {}, "drop")
         self.method = method_cls(options, self)
 
-        fe_name, fe_options, self.speaker_prior = frontend_section(job.frontend)
+        fe_name, fe_options, speaker_prior = frontend_section(job.frontend)
         self.frontend = build_frontend(fe_name, **fe_options).to(self.device)
         model_name, model_options = component(job.model, "model")
         self.model_kwargs = self.method.model_kwargs()
@@ -105,8 +105,8 @@ class Loop:
         self.predictor = Predictor(self.frontend, self.bare_model, self.labels, segment=job.data.segment,
                                    attributes=job.data.attributes, device=self.device,
                                    amp_dtype=self.amp_dtype)
-        if self.speaker_prior is not None:
-            self.predictor.speaker_norm = self._fit_speaker_norm(self.speaker_prior)
+        if speaker_prior is not None:
+            self.predictor.speaker_norm = self._fit_speaker_norm(speaker_prior)
         self.augmenter = None
         if job.augment:
             # deferred: the registry imports every plug-in module; only when looked up
