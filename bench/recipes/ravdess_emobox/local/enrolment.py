@@ -26,11 +26,15 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from ssl_ser.data.stream import make_stream
+from ssl_ser.evaluate import add_speaker_statistics
 from ssl_ser.folds import FOLDS_FILE
 from ssl_ser.inference import Predictor
 from ssl_ser.metrics import classification_report
@@ -39,9 +43,12 @@ from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 ALL = -1
 
 
-def test_features(predictor: Predictor, shards: list[Path]) -> tuple[list[torch.Tensor], list[str], list[int]]:
-    """Per test utterance: un-normalised features [D, T], speaker, gold label index."""
-    feats, speakers, labels = [], [], []
+def test_features(predictor: Predictor,
+                  shards: list[Path]) -> tuple[list[torch.Tensor], list[dict[str, Any]], list[int]]:
+    """Per test utterance: un-normalised features [D, T], manifest row, gold label index."""
+    feats: list[torch.Tensor] = []
+    metas: list[dict[str, Any]] = []
+    labels: list[int] = []
     stream = make_stream([str(s) for s in shards], mode="exact", batch_size=16, crop_seconds=None,
                          max_seconds=30.0, num_workers=0)
     predictor.frontend.eval()
@@ -50,22 +57,37 @@ def test_features(predictor: Predictor, shards: list[Path]) -> tuple[list[torch.
             f, frames = predictor.frontend(batch.audio, batch.lengths)
             for row, n in enumerate(frames.tolist()):
                 feats.append(f[row, :, :n])
-            speakers += speaker_keys(batch.meta)
+            metas += batch.meta
             labels += predictor.labels.encode_all(batch.meta)
-    return feats, speakers, labels
+    return feats, metas, labels
 
 
-def statistics_of(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and sd per feature over every frame of ``rows`` (as SpeakerNorm.fit computes them)."""
-    frames = torch.cat(rows, -1).double()
-    mean = frames.mean(-1)
-    return mean.float(), (frames.pow(2).mean(-1) - mean**2).clamp(min=0).sqrt().float()
+class Computed(torch.nn.Module):
+    """The front-end of a batch whose ``audio`` already holds the features."""
+
+    def forward(self, feats: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return feats, frames
 
 
-def scores(predictor: Predictor, feats: list[torch.Tensor], speakers: list[str], labels: list[int],
+def enrolled(norm: SpeakerNorm, feats: list[torch.Tensor], metas: list[dict[str, Any]], rows: list[int],
+             prior: float) -> SpeakerNorm:
+    """The training actors' pooled statistics plus each speaker's own from ``rows``, fitted (and
+    shrunk by ``prior``) by the code `ssl-ser evaluate` uses for speakers new to a checkpoint."""
+    empty = SpeakerNorm([], norm.mean[:0], norm.std[:0], norm.global_mean, norm.global_std)
+    empty.prior = prior
+    holder = SimpleNamespace(frontend=Computed(), device=torch.device("cpu"), speaker_norm=empty)
+    batch = SimpleNamespace(audio=pad_sequence([feats[i].T for i in rows], batch_first=True).transpose(1, 2),
+                            lengths=torch.tensor([feats[i].shape[-1] for i in rows]), meta=[metas[i] for i in rows])
+    batch.to = lambda _device: batch
+    add_speaker_statistics(holder, [batch])  # type: ignore[arg-type]
+    return holder.speaker_norm
+
+
+def scores(predictor: Predictor, feats: list[torch.Tensor], metas: list[dict[str, Any]], labels: list[int],
            sizes: list[int], seed: int, prior: float = 0.0) -> dict[int, float]:
     norm = predictor.speaker_norm
     assert norm is not None
+    speakers = speaker_keys(metas)
     rng = np.random.default_rng(seed)
     halves: dict[str, tuple[list[int], list[int]]] = {}
     for speaker in sorted(set(speakers)):
@@ -74,19 +96,10 @@ def scores(predictor: Predictor, feats: list[torch.Tensor], speakers: list[str],
     scored = sorted(i for _, b in halves.values() for i in b)
     out = {}
     for n in sizes:
-        names, means, stds, counts = [], [], [], []
-        for speaker, (a, b) in halves.items():
-            if n == 0:
-                continue
-            enrol = a + b if n == ALL else rng.choice(a, size=min(n, len(a)), replace=False).tolist()
-            mean, std = statistics_of([feats[i] for i in enrol])
-            names.append(speaker), means.append(mean), stds.append(std), counts.append(len(enrol))
-        if not names:  # n = 0: every row falls back to the pooled statistics
-            names, means, stds, counts = ["-"], [norm.global_mean], [norm.global_std], [1]
-        fitted = SpeakerNorm(names, torch.stack(means), torch.stack(stds), norm.global_mean, norm.global_std)
-        fitted.utterances = counts
-        if prior:
-            fitted = fitted.shrunk(prior)
+        rows = [i for a, b in halves.values() if n
+                for i in (a + b if n == ALL else rng.choice(a, size=min(n, len(a)), replace=False).tolist())]
+        # n = 0: no speaker's statistics, every row takes the training actors' pooled ones
+        fitted = enrolled(norm, feats, metas, rows, prior) if n else norm
         predictions = []
         with torch.no_grad():
             for i in scored:
@@ -126,9 +139,9 @@ def main() -> None:
             if not fold[args.actors]:
                 raise SystemExit(f"enrolment.py: {cv_dir / fold['name']} has no {args.actors} actors")
             predictor.model.eval()
-            feats, speakers, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold[args.actors]])
+            feats, metas, labels = test_features(predictor, [cv_dir / "groups" / g for g in fold[args.actors]])
             for k in args.prior:
-                draws = [scores(predictor, feats, speakers, labels, sizes, seed, k) for seed in range(args.draws)]
+                draws = [scores(predictor, feats, metas, labels, sizes, seed, k) for seed in range(args.draws)]
                 ua = {n: statistics.mean(d[n] for d in draws) for n in sizes}
                 per_fold[k].append(ua)
                 if args.per_fold:
