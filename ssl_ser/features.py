@@ -27,7 +27,7 @@ import inspect
 import math
 import typing
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +114,10 @@ class Frontend(nn.Module):
 
     num_features: int
     """F, the feature dimension of the output."""
+
+    describes_utterance: ClassVar[bool] = False
+    """Rows that summarise the whole utterance (functionals): a segment cut from the audio
+    (``data.segment``) would get its own summary at test, not the cached utterance's of training."""
 
     def __init__(self, specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__()

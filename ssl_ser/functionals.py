@@ -110,6 +110,8 @@ class FunctionalsFrontend(Frontend):
     the feature cache holds this vector; SpecAugment has no time-frequency map left to act on,
     so neither this front-end nor its base takes it."""
 
+    describes_utterance = True
+
     def __init__(self, base: dict[str, Any] | None = None, quantiles: tuple[float, ...] = QUANTILES,
                  cepstra: int = 0, moments: bool = False) -> None:
         super().__init__()
@@ -141,7 +143,10 @@ class PlusFunctionalsFrontend(Frontend):
     SpecAugment and the frequency warp, if the base has them, act on the base's rows only. With
     ``data.feature_cache`` the training crops are cut from the cached whole-utterance map, so the
     appended rows describe the whole utterance in training as at test; without it, the crop.
+    Segment jobs (``data.segment``) are refused: their test segments would describe themselves.
     """
+
+    describes_utterance = True
 
     def __init__(self, base: dict[str, Any] | None = None, functionals: dict[str, Any] | None = None) -> None:
         super().__init__()

@@ -13,6 +13,10 @@ With ``bands: F`` the functionals come from the front-end instead: ``frontend: {
 plus_functionals, ...}`` appends them to its base's F bands, where ``speaker_norm`` standardises
 each one per speaker, which the model cannot do (it never sees the speaker). The base then takes
 the first F rows, and an ``mlp`` head (options ``functionals``) takes the rest.
+
+A segment model (``attention_cnn``) as the base scores whatever the job gives it: with
+``plus_functionals`` that is whole utterances (the front-end refuses ``data.segment``), and its
+attention pooling spans every valid frame.
 """
 
 from __future__ import annotations
@@ -46,10 +50,6 @@ class WithFunctionals(SERModel):
             raise ConfigError("model 'with_functionals': base needs a name, e.g. base: {name: pyresnet, size: tiny}")
         if name in ("with_functionals", "utterance_stats"):
             raise ConfigError(f"model 'with_functionals': base {name!r} already is the functionals network")
-        cls = MODELS.get(name)
-        if cls.segment_seconds is not None:
-            raise ConfigError(f"model 'with_functionals': base {name!r} scores segments; the functionals "
-                              f"describe whole utterances")
         self.base = build_model(name, in_features=bands or in_features, num_classes=num_classes, **options)
         self.functionals = (build_model("mlp", in_features=in_features - bands, num_classes=num_classes,
                                         **(functionals or {})) if bands

@@ -91,6 +91,9 @@ class Loop:
 
         fe_name, fe_options, speaker_prior = frontend_section(job.frontend)
         self.frontend = build_frontend(fe_name, **fe_options).to(self.device)
+        if job.data.segment is not None and self.frontend.describes_utterance:
+            raise ConfigError(f"data.segment: front-end {fe_name!r} describes whole utterances, and a test "
+                              f"segment would describe only itself; drop data.segment (whole utterances)")
         model_name, model_options = component(job.model, "model")
         self.model_kwargs = self.method.model_kwargs()
         self.model: torch.nn.Module = build_model(model_name, in_features=self.frontend.num_features,

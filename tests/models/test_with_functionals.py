@@ -28,7 +28,6 @@ def test_one_classifier_on_both_embeddings_side_by_side() -> None:
 @pytest.mark.parametrize(("base", "message"), [
     ({"size": "tiny"}, "base needs a name"),
     ({"name": "utterance_stats"}, "already is the functionals network"),
-    ({"name": "attention_cnn", "size": "tiny"}, "scores segments"),
 ])
 def test_bad_bases_are_refused_in_one_line(base, message) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -45,6 +44,18 @@ def test_bands_split_the_rows_between_the_base_and_an_mlp_on_the_front_ends_func
     both = torch.cat([m.base.embed(x[:, :32], lengths), m.functionals.embed(x[:, 32:, :1], torch.ones(3))], 1)
     torch.testing.assert_close(out["embedding"], both)
     assert m.base.in_features == 32 and m.functionals.in_features == 7
+
+
+def test_a_segment_model_base_takes_whole_utterances_of_any_length() -> None:
+    torch.manual_seed(0)
+    m = build_model("with_functionals", in_features=32 + 7, num_classes=4, bands=32,
+                    base={"name": "attention_cnn", "size": "tiny"}, functionals={"hidden": [8]}).eval()
+    x, lengths = torch.randn(2, 39, 300), torch.tensor([300, 90])
+    out = m(x, lengths)
+    assert out["logits"].shape == (2, 4)
+    # the shorter utterance's padding does not reach its scores
+    alone = m(x[1:, :, :90], lengths[1:])
+    torch.testing.assert_close(out["logits"][1:], alone["logits"], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("bands", [0, 32])

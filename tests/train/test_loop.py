@@ -102,6 +102,18 @@ def test_config_errors_name_the_key(demo_shards, make_tiny_job, tmp_path: Path) 
         _job(demo_shards, make_tiny_job, tmp_path, train={"metric": "uar"})
 
 
+@pytest.mark.parametrize("frontend", [
+    {"name": "functionals"},
+    {"name": "plus_functionals", "base": {"name": "logmel", "n_mels": 16}},
+])
+def test_segments_are_refused_for_a_front_end_that_describes_whole_utterances(
+        demo_shards, make_tiny_job, tmp_path: Path, frontend) -> None:
+    job = _job(demo_shards, make_tiny_job, tmp_path, frontend=frontend,
+               data={"segment": {"seconds": 0.5, "train_hop": 0.25, "eval_hop": 0.25}})
+    with pytest.raises(ConfigError, match=f"data.segment: front-end '{frontend['name']}' describes whole utterances"):
+        run_local(job, progress=False)
+
+
 def test_a_truncated_training_shard_is_skipped_counted_and_reported(
         demo_shards, make_tiny_job, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import shutil

@@ -16,7 +16,9 @@
 # normalisation of every functional) and its variants, the refit on all 20 training actors, and
 # the x-vector ResNet, the attention CNN and DeepEmoCluster's VGG on all six folds, 12 their table;
 # fourth round: 13 the paper networks beside the speaker-normalised functional vector
-# (plus_functionals front-end) and the functionals job's remaining levers, 14 their table.
+# (plus_functionals front-end) and the functionals job's remaining levers, 14 their table;
+# fifth round: 15 the attention CNN beside the vector (whole utterances) and the VGG joint
+# model's refit on all 20 training actors, 16 their table.
 # Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
@@ -44,6 +46,7 @@ if in_stage 3; then
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
   job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
+  job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf   # fifth round
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -285,4 +288,26 @@ if in_stage 14; then
   "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128-cv-ravdess_emobox --prior 0 2
   echo
   "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128_refit-cv-ravdess_emobox --which latest --prior 0 2
+fi
+
+# fifth round: the attention CNN beside the speaker-normalised functional vector, on whole
+# utterances (conf/attention_cnn_pf.yaml says why), and the last step for DeepEmoCluster's VGG
+# joint model, as stage 13 did for the x-vector and PyResNet ones.
+if in_stage 15; then
+  cvrun att_pf att_pf
+  cvrefit dec_vgg_pf_refit dec_vgg_pf
+fi
+
+if in_stage 16; then
+  r=runs
+  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "functionals job, round 3's choice" \
+    --cv "functionals job, round 3's choice" $r/fm_b128-cv-ravdess_emobox \
+    --cv "the same, all 20 actors" $r/fm_b128_refit-cv-ravdess_emobox \
+    --cv "attention CNN, CPU size, Adam + cosine (round 3)" $r/att_adam-cv-ravdess_emobox \
+    --cv "attention CNN + speaker-normalised functionals" $r/att_pf-cv-ravdess_emobox \
+    --cv "DeepEmoCluster's VGG + speaker-normalised functionals" $r/dec_vgg_pf-cv-ravdess_emobox \
+    --cv "the same, all 20 actors" $r/dec_vgg_pf_refit-cv-ravdess_emobox
+  echo
+  "$PYTHON" "$RECIPE/local/fuse.py" --cv "functionals job" $r/fm_b128-cv-ravdess_emobox \
+    --cv "att_pf" $r/att_pf-cv-ravdess_emobox
 fi
