@@ -17,7 +17,7 @@
 # the x-vector ResNet, the attention CNN and DeepEmoCluster's VGG on all six folds, 12 their table;
 # fourth round: 13 the paper networks beside the speaker-normalised functional vector
 # (plus_functionals front-end) and the functionals job's remaining levers, 14 their table;
-# fifth round: 15 the attention CNN beside the vector (whole utterances) and the VGG joint
+# fifth round: 15 the attention CNN and DAAE beside the vector (whole utterances) and the VGG joint
 # model's refit on all 20 training actors, 16 their table.
 # Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
@@ -47,6 +47,7 @@ if in_stage 3; then
   job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
   job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf   # fifth round
+  job daae_pf daae_finetune common cache final adam_cosine daae_pf
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -290,12 +291,16 @@ if in_stage 14; then
   "$PYTHON" "$RECIPE/local/enrolment.py" $r/fm_b128_refit-cv-ravdess_emobox --which latest --prior 0 2
 fi
 
-# fifth round: the attention CNN beside the speaker-normalised functional vector, on whole
-# utterances (conf/attention_cnn_pf.yaml says why), and the last step for DeepEmoCluster's VGG
-# joint model, as stage 13 did for the x-vector and PyResNet ones.
+# fifth round: the attention CNN and DAAE's network beside the speaker-normalised functional
+# vector, on whole utterances (conf/attention_cnn_pf.yaml says why); the last step for
+# DeepEmoCluster's VGG joint model, as stage 13 did for the x-vector and PyResNet ones; and
+# per-utterance normalisation of the functionals' log-mels, with and without speaker_norm.
 if in_stage 15; then
   cvrun att_pf att_pf
+  cvrun daae_pf daae_pf
   cvrefit dec_vgg_pf_refit dec_vgg_pf
+  cvrun fm_utt functionals_mlp frontend.base.normalize=true frontend.speaker_norm=false
+  cvrun fm_utt_spk functionals_mlp frontend.base.normalize=true
 fi
 
 if in_stage 16; then
@@ -303,11 +308,17 @@ if in_stage 16; then
   "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "functionals job, round 3's choice" \
     --cv "functionals job, round 3's choice" $r/fm_b128-cv-ravdess_emobox \
     --cv "the same, all 20 actors" $r/fm_b128_refit-cv-ravdess_emobox \
+    --cv "no speaker normalisation (round 3's settings)" $r/fm_nospk-cv-ravdess_emobox \
+    --cv "log-mels normalised per utterance, no speaker normalisation" $r/fm_utt-cv-ravdess_emobox \
+    --cv "log-mels normalised per utterance, then per speaker" $r/fm_utt_spk-cv-ravdess_emobox \
     --cv "attention CNN, CPU size, Adam + cosine (round 3)" $r/att_adam-cv-ravdess_emobox \
     --cv "attention CNN + speaker-normalised functionals" $r/att_pf-cv-ravdess_emobox \
+    --cv "DAAE's network + speaker-normalised functionals" $r/daae_pf-cv-ravdess_emobox \
     --cv "DeepEmoCluster's VGG + speaker-normalised functionals" $r/dec_vgg_pf-cv-ravdess_emobox \
     --cv "the same, all 20 actors" $r/dec_vgg_pf_refit-cv-ravdess_emobox
-  echo
-  "$PYTHON" "$RECIPE/local/fuse.py" --cv "functionals job" $r/fm_b128-cv-ravdess_emobox \
-    --cv "att_pf" $r/att_pf-cv-ravdess_emobox
+  for joint in att_pf daae_pf; do  # would a fusion be chosen?
+    echo
+    "$PYTHON" "$RECIPE/local/fuse.py" --cv "functionals job" $r/fm_b128-cv-ravdess_emobox \
+      --cv "$joint" $r/$joint-cv-ravdess_emobox
+  done
 fi
