@@ -178,16 +178,22 @@ def test_every_recipe_pair_exports_and_matches_pytorch_on_real_length_audio(
 MEASURED: dict[str, float] = {}
 
 
-def _plus_functionals(base: dict) -> Predictor:
+def _plus_functionals(base: dict, network: str = "pyresnet") -> Predictor:
     torch.manual_seed(0)
     fe = build_frontend("plus_functionals", base=base, functionals={"cepstra": 4}).eval()
     net = build_model("with_functionals", in_features=fe.num_features, num_classes=4, bands=fe.bands,
-                      base={"name": "pyresnet", "size": "tiny"}, functionals={"hidden": [8]}).eval()
+                      base={"name": network, "size": "tiny"}, functionals={"hidden": [8]}).eval()
     return Predictor(fe, net, LabelSpace("emotion", CLASSES, {}))
 
 
-def test_a_cnn_beside_the_front_ends_functionals_exports(tmp_path: Path) -> None:
-    predictor = _plus_functionals({"name": "logmel", "n_mels": 24})
+@pytest.mark.parametrize(("base", "network"), [
+    ({"name": "logmel", "n_mels": 24}, "pyresnet"),
+    ({"name": "spectrogram_mulaw", "n_fft": 400, "win_length": 400, "num_bins": 100}, "attention_cnn"),
+    ({"name": "spectrogram_daae"}, "daae"),
+])
+def test_a_network_beside_the_front_ends_functionals_exports(tmp_path: Path, base: dict, network: str) -> None:
+    """The recipes' joint models, segment models included (they take whole utterances here)."""
+    predictor = _plus_functionals(base, network)
     report = export_predictor(predictor, tmp_path / "model.torchscript", "torchscript", example_seconds=3.0)
     wave = _speechlike(1, 5.0, 0)
     got = dict(zip(report.outputs, load_exported(tmp_path / "model.torchscript", "torchscript")(wave)))
