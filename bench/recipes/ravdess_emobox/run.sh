@@ -294,13 +294,16 @@ fi
 # fifth round: the attention CNN and DAAE's network beside the speaker-normalised functional
 # vector, on whole utterances (conf/attention_cnn_pf.yaml says why); the last step for
 # DeepEmoCluster's VGG joint model, as stage 13 did for the x-vector and PyResNet ones; and
-# per-utterance normalisation of the functionals' log-mels, with and without speaker_norm.
+# per-utterance normalisation of the functionals' log-mels, with and without speaker_norm, a
+# class-balanced loss and a warm-up for the functionals job.
 if in_stage 15; then
   cvrun att_pf att_pf
   cvrun daae_pf daae_pf
   cvrefit dec_vgg_pf_refit dec_vgg_pf
   cvrun fm_utt functionals_mlp frontend.base.normalize=true frontend.speaker_norm=false
   cvrun fm_utt_spk functionals_mlp frontend.base.normalize=true
+  cvrun fm_cb functionals_mlp method.class_weight=balanced   # levers round 4 had not measured
+  cvrun fm_warm functionals_mlp schedule.warmup_epochs=2
 fi
 
 if in_stage 16; then
@@ -311,6 +314,8 @@ if in_stage 16; then
     --cv "no speaker normalisation (round 3's settings)" $r/fm_nospk-cv-ravdess_emobox \
     --cv "log-mels normalised per utterance, no speaker normalisation" $r/fm_utt-cv-ravdess_emobox \
     --cv "log-mels normalised per utterance, then per speaker" $r/fm_utt_spk-cv-ravdess_emobox \
+    --cv "class-balanced loss" $r/fm_cb-cv-ravdess_emobox \
+    --cv "2 warm-up epochs before the cosine" $r/fm_warm-cv-ravdess_emobox \
     --cv "attention CNN, CPU size, Adam + cosine (round 3)" $r/att_adam-cv-ravdess_emobox \
     --cv "attention CNN + speaker-normalised functionals" $r/att_pf-cv-ravdess_emobox \
     --cv "DAAE's network + speaker-normalised functionals" $r/daae_pf-cv-ravdess_emobox \
