@@ -311,7 +311,7 @@ if in_stage 16; then
   r=runs
   "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "functionals job, round 3's choice" \
     --cv "functionals job, round 3's choice" $r/fm_b128-cv-ravdess_emobox \
-    --cv "the same, all 20 actors" $r/fm_b128_refit-cv-ravdess_emobox \
+    --cv "functionals job, all 20 actors" $r/fm_b128_refit-cv-ravdess_emobox \
     --cv "no speaker normalisation" $r/fm_b128_nospk-cv-ravdess_emobox \
     --cv "log-mels normalised per utterance, no speaker normalisation" $r/fm_utt-cv-ravdess_emobox \
     --cv "log-mels normalised per utterance, then per speaker" $r/fm_utt_spk-cv-ravdess_emobox \

@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--cv", nargs=2, action="append", required=True, metavar=("LABEL", "CV_DIR"))
     parser.add_argument("--baseline", help="the LABEL every row is compared with")
     args = parser.parse_args()
+    labels = [label for label, _ in args.cv]
+    if len(set(labels)) < len(labels):  # rows are keyed by label: a repeat would replace a row
+        parser.error(f"--cv label {next(x for x in labels if labels.count(x) > 1)!r} is given twice")
     tables = {label: fold_rows(Path(d)) for label, d in args.cv}
     if args.baseline is not None and args.baseline not in tables:
         parser.error(f"--baseline {args.baseline!r} is not one of the --cv labels: {', '.join(tables)}")
