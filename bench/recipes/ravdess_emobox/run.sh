@@ -18,7 +18,8 @@
 # fourth round: 13 the paper networks beside the speaker-normalised functional vector
 # (plus_functionals front-end) and the functionals job's remaining levers, 14 their table;
 # fifth round: 15 the attention CNN and DAAE beside the vector (whole utterances) and the VGG joint
-# model's refit on all 20 training actors, 16 their table.
+# model's refit on all 20 training actors, 16 their table; sixth round: 17 levers without any
+# speaker statistic, 18 their table and the speaker-free diagnostics (local/speaker_free.py).
 # Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
@@ -48,6 +49,8 @@ if in_stage 3; then
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
   job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf   # fifth round
   job daae_pf daae_finetune common cache final adam_cosine daae_pf
+  job us_free utterance_stats common frontend.n_mels=128 frontend.n_fft=1024 frontend.hop_length=256 \
+    frontend.speaker_norm=false   # sixth round: the functionals job's features, no speaker statistics
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -327,4 +330,35 @@ if in_stage 16; then
     "$PYTHON" "$RECIPE/local/fuse.py" --cv "functionals job" $r/fm_b128-cv-ravdess_emobox \
       --cv "$joint" $r/$joint-cv-ravdess_emobox
   done
+fi
+
+# sixth round: no statistic of any test speaker (EmoBox's setting). The utterance statistics
+# network on the functionals job's log-mels, so that augmentations of the log-mels still reach
+# the functionals (the functionals front-end caches one vector per utterance).
+if in_stage 17; then
+  cvrun sf_base us_free
+  cvrun sf_warp1 us_free frontend.specaugment.freq_warp=0.1
+  cvrun sf_warp2 us_free frontend.specaugment.freq_warp=0.2
+  cvrun sf_sa us_free frontend.specaugment.freq_mask=8 frontend.specaugment.time_mask=20 \
+    frontend.specaugment.n_freq=2 frontend.specaugment.n_time=2
+  cvrun sf_mix us_free train.mixup=0.2
+  # URDU's 29 speakers as extra training speakers (stage 18's diagnostic)
+  [ -f manifests/urdu.jsonl ] || ssl-ser prepare urdu "$DATA/urdu" --out manifests/urdu.jsonl
+fi
+
+if in_stage 18; then
+  r=runs
+  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "speaker-free utterance statistics network" \
+    --cv "functionals job, no speaker normalisation (round 5)" $r/fm_b128_nospk-cv-ravdess_emobox \
+    --cv "speaker-free utterance statistics network" $r/sf_base-cv-ravdess_emobox \
+    --cv "+ VTLP warp 0.1" $r/sf_warp1-cv-ravdess_emobox \
+    --cv "+ VTLP warp 0.2" $r/sf_warp2-cv-ravdess_emobox \
+    --cv "+ SpecAugment (2 x 8 bands, 2 x 20 frames)" $r/sf_sa-cv-ravdess_emobox \
+    --cv "+ mixup 0.2" $r/sf_mix-cv-ravdess_emobox
+  echo
+  # speaker-free heads on the functionals job's vectors, and test UA against the number of
+  # training actors with and without speaker statistics (the folds of round 5's speaker-free run)
+  "$PYTHON" "$RECIPE/local/speaker_free.py" --manifest manifests/ravdess.jsonl \
+    --folds-json $r/fm_b128_nospk-cv-ravdess_emobox/folds.json --cache speaker_free/feats.npz \
+    --extra-manifest manifests/urdu.jsonl --extra-cache speaker_free/urdu.npz
 fi
