@@ -85,7 +85,7 @@ def test_another_corpus_joins_the_training_actors(tmp_path):
     args = ("--manifest", manifest, "--folds-json", folds_json, "--cache", tmp_path / "c.npz", "--table", "none")
     done = run(*args, "--extra-manifest", other, "--extra-cache", tmp_path / "o.npz")
     assert done.returncode == 0, done.stderr
-    assert [line.split(" |")[0] for line in done.stdout.splitlines()[2:]] == [
+    assert [line.split(" |")[0] for line in done.stdout.strip().splitlines()[2:]] == [
         "| the fold's training actors", "| + every utterance of the other corpus"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**rows[0], "emotion": "bored"}) + "\n")

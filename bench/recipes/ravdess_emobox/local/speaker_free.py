@@ -153,7 +153,7 @@ def classifiers(x, y, speaker, folds) -> None:
 
 
 def speakers(x, y, speaker, folds, sizes: list[int]) -> None:
-    print("| training actors | speaker-free test UA | speaker-normalised test UA |")
+    print("\n| training actors | speaker-free test UA | speaker-normalised test UA |")
     print("|---|---|---|")
     for n in sizes:
         cells = {"pooled": [], "speaker": []}
@@ -177,7 +177,7 @@ def extra_corpus(x, y, speaker, folds, other: tuple[np.ndarray, np.ndarray, np.n
     xs, ys = np.concatenate([x, xo]), np.concatenate([y, yo])
     ss = np.concatenate([speaker, np.array([f"extra/{s}" for s in so])])
     extra = np.arange(len(xs)) >= len(x)
-    print("| speaker-free MLP, training utterances | valid UA, last 5 | test UA, last epoch | per fold |")
+    print("\n| speaker-free MLP, training utterances | valid UA, last 5 | test UA, last epoch | per fold |")
     print("|---|---|---|---|")
     for label, add in (("the fold's training actors", False), ("+ every utterance of the other corpus", True)):
         valid, test = [], []
