@@ -76,6 +76,29 @@ def test_tables_from_a_tiny_corpus(tmp_path):
     assert too_many.returncode != 0 and "--actors 7" in too_many.stderr and too_many.stderr.count("\n") == 1
 
 
+def test_the_cache_follows_its_manifest(tmp_path):
+    mod = load_script(SCRIPT, "speaker_free")
+    manifest, _ = corpus(tmp_path)
+    cache = tmp_path / "feats.npz"
+    first = mod.vectors(manifest, cache)
+    assert first[0].shape[0] == 32 and mod.vectors(manifest, cache)[3].tolist() == first[3].tolist()
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_text("".join(manifest.read_text().splitlines(keepends=True)[:5]))
+    again = mod.vectors(fewer, cache)  # another manifest: recomputed, not the stale 32 rows
+    assert again[3].tolist() == first[3].tolist()[:5] and np.allclose(again[0], first[0][:5], atol=1e-5)
+
+
+def test_an_unreadable_clip_is_one_line(tmp_path):
+    manifest, folds_json = corpus(tmp_path)
+    rows = manifest.read_text().splitlines(keepends=True)
+    (tmp_path / "broken.flac").write_bytes(b"not audio")
+    rows[3] = json.dumps({**json.loads(rows[3]), "audio": str(tmp_path / "broken.flac")}) + "\n"
+    manifest.write_text("".join(rows))
+    done = run("--manifest", manifest, "--folds-json", folds_json, "--cache", tmp_path / "c.npz")
+    assert done.returncode != 0 and "broken.flac" in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "c.npz").exists()
+
+
 def test_another_corpus_joins_the_training_actors(tmp_path):
     manifest, folds_json = corpus(tmp_path)
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]

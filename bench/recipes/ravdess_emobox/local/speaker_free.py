@@ -49,14 +49,19 @@ FRONTEND = {"base": {"name": "logmel", "n_mels": 128, "n_fft": 1024, "hop_length
 
 
 def vectors(manifest: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(functionals [N, D], emotion [N], speaker [N], key [N]) of every manifest row; cached."""
-    if not cache.is_file():
+    """(functionals [N, D], emotion [N], speaker [N], key [N]) of every manifest row; cached,
+    and recomputed when the cache holds other keys than the manifest (another manifest, or an
+    edited one)."""
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not cache.is_file() or np.load(cache)["key"].tolist() != [r["key"] for r in rows]:
         frontend = build_frontend("functionals", **FRONTEND).eval()
-        rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
         feats = []
         with torch.no_grad():
             for row in rows:
-                wave = load(row["audio"])
+                try:
+                    wave = load(row["audio"])
+                except Exception as err:  # one line naming the file, not a traceback
+                    raise SystemExit(f"speaker_free.py: {manifest}: cannot read {row['audio']}: {err}") from None
                 vector, _ = frontend.compute(wave[None], torch.tensor([wave.shape[-1]]))
                 feats.append(vector[0, :, 0].numpy())
         cache.parent.mkdir(parents=True, exist_ok=True)
