@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,8 @@ def vectors(manifest: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, np.nda
     and recomputed when the cache holds other keys than the manifest (another manifest, or an
     edited one)."""
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    if not cache.is_file() or np.load(cache)["key"].tolist() != [r["key"] for r in rows]:
+    data = dict(np.load(cache)) if cache.is_file() else {}
+    if "key" not in data or data["key"].tolist() != [r["key"] for r in rows]:
         frontend = build_frontend("functionals", **FRONTEND).eval()
         feats = []
         with torch.no_grad():
@@ -65,9 +67,9 @@ def vectors(manifest: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, np.nda
                 vector, _ = frontend.compute(wave[None], torch.tensor([wave.shape[-1]]))
                 feats.append(vector[0, :, 0].numpy())
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, x=np.stack(feats), emotion=np.array([r["emotion"] for r in rows]),
-                 speaker=np.array([r["speaker"] for r in rows]), key=np.array([r["key"] for r in rows]))
-    data = np.load(cache)
+        data = {"x": np.stack(feats), "emotion": np.array([r["emotion"] for r in rows]),
+                "speaker": np.array([r["speaker"] for r in rows]), "key": np.array([r["key"] for r in rows])}
+        np.savez(cache, **data)
     return data["x"], data["emotion"], data["speaker"], data["key"]
 
 
@@ -137,6 +139,20 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def fold_row(label: str, folds: list[dict], speaker: np.ndarray,
+             train_fold: Callable[[np.ndarray, dict[str, np.ndarray]], dict[str, list[float]]]) -> None:
+    """One table row: ``train_fold(training rows, {"valid": rows, "test": rows})`` per fold, then
+    the mean validation UA of the last 5 epochs and the last epoch's test UA over the folds."""
+    valid, test = [], []
+    for fold in folds:
+        train, va, te = (np.isin(speaker, actors(fold[k])) for k in ("train", "valid", "test"))
+        curves = train_fold(train, {"valid": va, "test": te})
+        valid.append(statistics.mean(curves["valid"][-5:]))
+        test.append(curves["test"][-1])
+    print(f"| {label} | {statistics.mean(valid):.3f} | {mean_sd(test)} | {' '.join(f'{t:.3f}' for t in test)} |",
+          flush=True)
+
+
 def classifiers(x, y, speaker, folds) -> None:
     rows = [("logistic regression", dict(hidden=False), "pooled"),
             ("MLP (the job's head)", {}, "pooled"),
@@ -147,14 +163,8 @@ def classifiers(x, y, speaker, folds) -> None:
     print("| speaker-free head | valid UA, last 5 | test UA, last epoch | per fold |")
     print("|---|---|---|---|")
     for label, options, mode in rows:
-        valid, test = [], []
-        for fold in folds:
-            train, va, te = (np.isin(speaker, actors(fold[k])) for k in ("train", "valid", "test"))
-            curves = fit(standardise(x, speaker, train, mode), y, speaker, train, {"valid": va, "test": te}, **options)
-            valid.append(statistics.mean(curves["valid"][-5:]))
-            test.append(curves["test"][-1])
-        print(f"| {label} | {statistics.mean(valid):.3f} | {mean_sd(test)} | {' '.join(f'{t:.3f}' for t in test)} |",
-              flush=True)
+        fold_row(label, folds, speaker, lambda train, scored, mode=mode, options=options:
+                 fit(standardise(x, speaker, train, mode), y, speaker, train, scored, **options))
 
 
 def speakers(x, y, speaker, folds, sizes: list[int]) -> None:
@@ -185,15 +195,8 @@ def extra_corpus(x, y, speaker, folds, other: tuple[np.ndarray, np.ndarray, np.n
     print("\n| speaker-free MLP, training utterances | valid UA, last 5 | test UA, last epoch | per fold |")
     print("|---|---|---|---|")
     for label, add in (("the fold's training actors", False), ("+ every utterance of the other corpus", True)):
-        valid, test = [], []
-        for fold in folds:
-            train, va, te = (np.isin(ss, actors(fold[k])) for k in ("train", "valid", "test"))
-            z = standardise(xs, ss, train, "pooled")
-            curves = fit(z, ys, ss, train | (extra & add), {"valid": va, "test": te})
-            valid.append(statistics.mean(curves["valid"][-5:]))
-            test.append(curves["test"][-1])
-        print(f"| {label} | {statistics.mean(valid):.3f} | {mean_sd(test)} | {' '.join(f'{t:.3f}' for t in test)} |",
-              flush=True)
+        fold_row(label, folds, ss, lambda train, scored, add=add:
+                 fit(standardise(xs, ss, train, "pooled"), ys, ss, train | (extra & add), scored))
 
 
 def main() -> None:
