@@ -73,6 +73,9 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
                               "which a trace freezes to the example's shape",
     ("onnx", "fbank"): "the Kaldi fbank front-end computes row by row with Python lengths and uses "
                        "aten::fft_rfft, which has no ONNX export",
+    **{(fmt, "ssl_encoder"): "the ssl_encoder front-end encodes row by row and memoises by content, which a "
+                             "graph cannot hold; export its features as a pre-step, or the encoder itself "
+                             "with torchaudio" for fmt in ("torchscript", "onnx")},
 }
 
 TOLERANCE = 1e-4

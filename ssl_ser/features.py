@@ -42,7 +42,7 @@ from ssl_ser.errors import SslSerError
 from ssl_ser.registry import Registry
 
 # front-ends in their own modules (they import this one) are loaded on first lookup
-FRONTENDS: Registry[type[Frontend]] = Registry("front-end", modules=("ssl_ser.functionals",))
+FRONTENDS: Registry[type[Frontend]] = Registry("front-end", modules=("ssl_ser.functionals", "ssl_ser.ssl_encoder"))
 
 #: Added before taking logs so that digital silence stays finite.
 LOG_OFFSET = 1e-6
