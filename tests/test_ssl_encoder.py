@@ -193,3 +193,16 @@ def test_rows_shorter_than_one_encoder_frame_get_one_frame(weights: Path) -> Non
     frontend = encoder(weights, pooling="frames").eval()
     feats, frames = frontend(torch.randn(2, 4000) * 0.1, torch.tensor([4000, 10]))
     assert frames.tolist()[1] == 1 and torch.isfinite(feats).all()
+
+
+def test_the_shipped_job_is_valid_and_takes_the_weights_from_the_command_line(weights: Path, demo_shards) -> None:
+    from ssl_ser.job_loader import load_job
+
+    root = Path(__file__).resolve().parents[1]
+    job = load_job(root / "jobs" / "ssl_encoder_mlp.yaml",
+                   [f"data.train=[{demo_shards.shards['train_labelled']}]", "frontend.arch=tiny",
+                    f"frontend.weights={weights}"])
+    options = {k: v for k, v in job.frontend.items() if k not in ("name", "speaker_norm")}
+    frontend = build_frontend(job.frontend["name"], **options)
+    assert isinstance(frontend, SSLEncoder) and frontend.layer is None and frontend.describes_utterance
+    assert job.data.feature_cache and job.frontend["speaker_norm"] is False

@@ -157,3 +157,15 @@ def test_hidden_folds_take_the_cv_plans_validation_actors(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode != 0 and "not all training actors" in done.stderr
     assert not list(tmp_path.glob("bad*.jsonl"))
+
+
+def test_emobox_ssl_stages_skip_without_weights_and_name_a_missing_file(tmp_path):
+    exp = tmp_path / "exp"
+    skipped = run_sh("ravdess_emobox", "--stage", "20", "--stop-stage", "21", DATA=str(tmp_path), EXP=str(exp))
+    assert skipped.returncode == 0, skipped.stderr
+    assert "stage 20: skipped: set SSL_WEIGHTS" in skipped.stdout
+    assert skipped.stdout.count("table skipped") == 2
+    missing = run_sh("ravdess_emobox", "--stage", "20", "--stop-stage", "20", DATA=str(tmp_path), EXP=str(exp),
+                     SSL_WEIGHTS=str(tmp_path / "none.pth"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"stage 20: SSL_WEIGHTS={tmp_path / 'none.pth'} is not a file"

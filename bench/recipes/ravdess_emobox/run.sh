@@ -19,8 +19,11 @@
 # (plus_functionals front-end) and the functionals job's remaining levers, 14 their table;
 # fifth round: 15 the attention CNN and DAAE beside the vector (whole utterances) and the VGG joint
 # model's refit on all 20 training actors, 16 their table; sixth round: 17 levers without any
-# speaker statistic, 18 their table and the speaker-free diagnostics (local/speaker_free.py).
-# Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally LOCK, PYTHON (common/stages.sh).
+# speaker statistic, 18 their table and the speaker-free diagnostics (local/speaker_free.py);
+# seventh round: 19 the wider attention CNN on all six folds, 20 a frozen self-supervised encoder
+# from weights on disk (SSL_WEIGHTS, SSL_ARCH; skipped without them), 21 their tables.
+# Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
+# (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
 
@@ -370,4 +373,44 @@ if in_stage 18; then
   "$PYTHON" "$RECIPE/local/speaker_free.py" --manifest manifests/ravdess.jsonl \
     --folds-json $r/fm_b128_nospk-cv-ravdess_emobox/folds.json --cache speaker_free/feats.npz \
     --extra-manifest manifests/urdu.jsonl --extra-cache speaker_free/urdu.npz
+fi
+
+# seventh round: the attention CNN at twice the widths without mixup (stage 17's fold-1 check) on
+# all six folds
+in_stage 19 && cvrun att_w2_nomix att_adam train.mixup=0.0 model.first_channels=4 "model.channels=[8,8,16,16]"
+
+# a frozen self-supervised encoder (the ssl_encoder front-end), EmoBox's own setting. Nothing is
+# downloaded: SSL_WEIGHTS is the torchaudio state dict of SSL_ARCH (default wavlm_base, e.g.
+# torchaudio.pipelines.WAVLM_BASE's wavlm_base.pth); without it the stage says so and is skipped.
+# Every utterance is encoded once (EXP/cache/ssl_encoder), for all folds and both runs.
+if in_stage 20; then
+  arch=${SSL_ARCH:-wavlm_base}
+  if [ -z "${SSL_WEIGHTS:-}" ]; then
+    echo "stage 20: skipped: set SSL_WEIGHTS to the torchaudio state dict of $arch (SSL_ARCH)"
+  else
+    [ -f "$SSL_WEIGHTS" ] || { echo "stage 20: SSL_WEIGHTS=$SSL_WEIGHTS is not a file" >&2; exit 2; }
+    job "ssl_$arch" ssl_encoder_mlp common "frontend.arch=$arch" "frontend.weights=$(realpath "$SSL_WEIGHTS")" \
+      "frontend.cache_dir=$EXP/cache/ssl_encoder"
+    cvrun "ssl_$arch" "ssl_$arch"                                   # no speaker statistics (EmoBox)
+    cvrun "ssl_${arch}_spk" "ssl_$arch" frontend.speaker_norm=true   # each test speaker's statistics
+  fi
+fi
+
+# table LABEL RUN [LABEL RUN]: cv_table.py of the runs, or one line saying which is missing
+table() {
+  local args=() label
+  while [ $# -gt 0 ]; do
+    [ -d "runs/$2" ] || { echo "stage 21: no runs/$2 (its stage has not run): table skipped"; return 0; }
+    label=${label:-$1}
+    args+=(--cv "$1" "runs/$2"); shift 2
+  done
+  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "$label" "${args[@]}"
+}
+
+if in_stage 21; then
+  table "attention CNN at twice the widths, no mixup" att_w2_nomix-cv-ravdess_emobox
+  echo
+  arch=${SSL_ARCH:-wavlm_base}
+  table "$arch, no speaker statistics" "ssl_$arch-cv-ravdess_emobox" \
+    "$arch, speaker-normalised" "ssl_${arch}_spk-cv-ravdess_emobox"
 fi
