@@ -25,8 +25,9 @@ front-end gives ssl-ser the same base::
 Why one utterance at a time: the base models' first convolution is normalised over time
 (GroupNorm), so a zero-padded row would not give the features it gives alone. Why a memo: the
 encoder is frozen and deterministic, so each distinct waveform is encoded once per process
-(validation every epoch, the training cache and test then cost one pass each); ``cache_dir``
-keeps the outputs on disk as well, so the folds of ``ssl-ser cv`` and later runs share them.
+(validation every epoch, the training cache and test then cost one pass each, up to
+:data:`MEMO_BYTES` of outputs); ``cache_dir`` keeps the outputs on disk as well, so the folds of
+``ssl-ser cv`` and later runs share them.
 The encoder always stays in eval mode (no dropout) and its parameters are not trained.
 """
 
@@ -66,6 +67,11 @@ ARCHS: dict[str, Callable[[], tam.Wav2Vec2Model]] = {
 #: Architectures trained on normalised waveforms (torchaudio's bundles' ``_normalize_waveform``).
 NORMALIZED = frozenset({"wav2vec2_large_lv60k", "wav2vec2_xlsr_300m", "hubert_large", "hubert_xlarge",
                         "wavlm_large"})
+
+
+#: What the in-process memo may hold: every pooled vector of a corpus fits many times over;
+#: frame-level maps past it are encoded again, or read from ``cache_dir``.
+MEMO_BYTES = 2 * 2**30
 
 
 class EncoderCacheError(SslSerError, OSError):
@@ -136,6 +142,7 @@ class SSLEncoder(Frontend):
         self.num_features = dim * (2 if pooling == "mean_std" else 1)
         self.min_samples = next(n for n in range(1, 10**5) if conv_frames(self.encoder, n) >= 1)
         self._memo: dict[str, Tensor] = {}
+        self._memo_bytes = 0
         self.cache_dir: Path | None = None
         if cache_dir is not None:
             # outputs of other weights or settings must not mix: one subdirectory per setting
@@ -169,7 +176,9 @@ class SSLEncoder(Frontend):
         if out is None:
             out = self._run(row).cpu()
             self._write(key, out)
-        self._memo[key] = out
+        if self._memo_bytes + out.numel() * out.element_size() <= MEMO_BYTES:
+            self._memo[key] = out
+            self._memo_bytes += out.numel() * out.element_size()
         return out
 
     def _run(self, row: Tensor) -> Tensor:

@@ -206,3 +206,10 @@ def test_the_shipped_job_is_valid_and_takes_the_weights_from_the_command_line(we
     frontend = build_frontend(job.frontend["name"], **options)
     assert isinstance(frontend, SSLEncoder) and frontend.layer is None and frontend.describes_utterance
     assert job.data.feature_cache and job.frontend["speaker_norm"] is False
+
+
+def test_the_memo_stops_at_its_byte_budget(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ssl_encoder, "MEMO_BYTES", DIM * 4 * 3)  # three pooled vectors
+    frontend = encoder(weights).eval()
+    frontend(torch.randn(5, 4000) * 0.1, torch.tensor([4000] * 5))
+    assert len(frontend._memo) == 3 and frontend._memo_bytes == DIM * 4 * 3
