@@ -170,11 +170,12 @@ def test_the_large_architectures_normalise_the_waveform(weights: Path) -> None:
     torch.testing.assert_close(plain, louder, atol=1e-4, rtol=1e-4)  # level removed
 
 
-def test_a_job_trains_on_cached_speaker_normalised_encoder_vectors_and_reloads(
-        weights: Path, demo_shards, make_tiny_job, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pooling", ["mean_std", "frames"])
+def test_a_job_trains_on_cached_speaker_normalised_encoder_features_and_reloads(
+        pooling: str, weights: Path, demo_shards, make_tiny_job, tmp_path: Path) -> None:
     data = make_tiny_job(demo_shards, name="ssl",
                          frontend={"name": "ssl_encoder", "arch": "tiny", "weights": str(weights),
-                                   "pooling": "mean_std", "speaker_norm": True,
+                                   "pooling": pooling, "speaker_norm": True,
                                    "cache_dir": str(tmp_path / "cache")},
                          data={"feature_cache": True})
     data["model"] = {"name": "mlp", "hidden": [8]}
