@@ -112,6 +112,16 @@ def load_encoder(arch: str, weights: str | Path) -> tam.Wav2Vec2Model:
     return model.eval()
 
 
+def file_digest(path: str | Path) -> str:
+    """SHA-1 of a file's bytes (a second or two for a large model): the cache follows the
+    weights themselves, wherever they are kept."""
+    sha = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**24), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
 def conv_frames(model: tam.Wav2Vec2Model, num_samples: int) -> int:
     """Frames the encoder's convolutional feature extractor makes of ``num_samples`` samples."""
     n = num_samples
@@ -146,8 +156,7 @@ class SSLEncoder(Frontend):
         self.cache_dir: Path | None = None
         if cache_dir is not None:
             # outputs of other weights or settings must not mix: one subdirectory per setting
-            digest = hashlib.sha1(f"{arch}|{Path(weights).resolve()}|{os.path.getsize(weights)}|"
-                                  f"{os.path.getmtime(weights)}|{layer}|{pooling}|{self.normalize}".encode())
+            digest = hashlib.sha1(f"{arch}|{file_digest(weights)}|{layer}|{pooling}|{self.normalize}".encode())
             self.cache_dir = Path(cache_dir).expanduser() / f"{arch}-{digest.hexdigest()[:12]}"
 
     def train(self, mode: bool = True) -> SSLEncoder:

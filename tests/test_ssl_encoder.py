@@ -115,6 +115,11 @@ def test_each_waveform_is_encoded_once_and_cache_dir_shares_it_across_instances(
     torch.testing.assert_close(a, c)
     files = list((tmp_path / "cache").rglob("*"))
     assert sum(f.suffix == ".pt" for f in files) == 2 and not any(f.name.endswith(".tmp") for f in files)
+    moved = tmp_path / "elsewhere" / "copy.pth"  # the cache follows the weights' bytes, not their path
+    moved.parent.mkdir()
+    moved.write_bytes(weights.read_bytes())
+    encoder(moved, cache_dir=str(tmp_path / "cache"))(waves, torch.tensor([5000, 4000]))
+    assert len(calls) == 2
     other = encoder(weights, cache_dir=str(tmp_path / "cache"), layer=1)  # another setting: its own folder
     other(waves, torch.tensor([5000, 4000]))
     assert len(calls) == 4

@@ -382,17 +382,27 @@ in_stage 19 && cvrun att_w2_nomix att_adam train.mixup=0.0 model.first_channels=
 # a frozen self-supervised encoder (the ssl_encoder front-end), EmoBox's own setting. Nothing is
 # downloaded: SSL_WEIGHTS is the torchaudio state dict of SSL_ARCH (default wavlm_base, e.g.
 # torchaudio.pipelines.WAVLM_BASE's wavlm_base.pth); without it the stage says so and is skipped.
-# Every utterance is encoded once (EXP/cache/ssl_encoder), for all folds and both runs.
+# SSL_WEIGHTS=random runs the control: the same architecture randomly initialised (seed 0), what
+# pretraining must beat (runs ssl_random_ARCH*). Every utterance is encoded once
+# (EXP/cache/ssl_encoder), for all folds and both runs.
+ssl_name() { [ "${SSL_WEIGHTS:-}" = random ] && echo "ssl_random_$1" || echo "ssl_$1"; }
 if in_stage 20; then
   arch=${SSL_ARCH:-wavlm_base}
-  if [ -z "${SSL_WEIGHTS:-}" ]; then
-    echo "stage 20: skipped: set SSL_WEIGHTS to the torchaudio state dict of $arch (SSL_ARCH)"
+  name=$(ssl_name "$arch")
+  weights=${SSL_WEIGHTS:-}
+  if [ "$weights" = random ]; then
+    weights=models/random_$arch.pth
+    [ -f "$weights" ] || { mkdir -p models; "$PYTHON" -c "import sys, torch, torchaudio.models as m
+torch.manual_seed(0); torch.save(getattr(m, sys.argv[1])().state_dict(), sys.argv[2])" "$arch" "$weights"; }
+  fi
+  if [ -z "$weights" ]; then
+    echo "stage 20: skipped: set SSL_WEIGHTS to the torchaudio state dict of $arch (SSL_ARCH), or to random"
   else
-    [ -f "$SSL_WEIGHTS" ] || { echo "stage 20: SSL_WEIGHTS=$SSL_WEIGHTS is not a file" >&2; exit 2; }
-    job "ssl_$arch" ssl_encoder_mlp common "frontend.arch=$arch" "frontend.weights=$(realpath "$SSL_WEIGHTS")" \
+    [ -f "$weights" ] || { echo "stage 20: SSL_WEIGHTS=$weights is not a file" >&2; exit 2; }
+    job "$name" ssl_encoder_mlp common "frontend.arch=$arch" "frontend.weights=$(realpath "$weights")" \
       "frontend.cache_dir=$EXP/cache/ssl_encoder"
-    cvrun "ssl_$arch" "ssl_$arch"                                   # no speaker statistics (EmoBox)
-    cvrun "ssl_${arch}_spk" "ssl_$arch" frontend.speaker_norm=true   # each test speaker's statistics
+    cvrun "$name" "$name"                                   # no speaker statistics (EmoBox)
+    cvrun "${name}_spk" "$name" frontend.speaker_norm=true   # each test speaker's statistics
   fi
 fi
 
@@ -410,7 +420,7 @@ table() {
 if in_stage 21; then
   table "attention CNN at twice the widths, no mixup" att_w2_nomix-cv-ravdess_emobox
   echo
-  arch=${SSL_ARCH:-wavlm_base}
-  table "$arch, no speaker statistics" "ssl_$arch-cv-ravdess_emobox" \
-    "$arch, speaker-normalised" "ssl_${arch}_spk-cv-ravdess_emobox"
+  name=$(ssl_name "${SSL_ARCH:-wavlm_base}")
+  table "$name, no speaker statistics" "$name-cv-ravdess_emobox" \
+    "$name, speaker-normalised" "${name}_spk-cv-ravdess_emobox"
 fi
