@@ -219,3 +219,12 @@ def test_the_memo_stops_at_its_byte_budget(weights: Path, monkeypatch: pytest.Mo
     frontend = encoder(weights).eval()
     frontend(torch.randn(5, 4000) * 0.1, torch.tensor([4000] * 5))
     assert len(frontend._memo) == 3 and frontend._memo_bytes == DIM * 4 * 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_the_encoder_runs_on_the_gpu(weights: Path) -> None:
+    wave, lengths = torch.randn(2, 8000) * 0.1, torch.tensor([8000, 5000])
+    cpu, _ = encoder(weights, pooling="frames").eval()(wave, lengths)
+    gpu, frames = encoder(weights, pooling="frames").cuda().eval()(wave.cuda(), lengths.cuda())
+    assert gpu.is_cuda and frames.is_cuda
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
