@@ -112,16 +112,6 @@ def load_encoder(arch: str, weights: str | Path) -> tam.Wav2Vec2Model:
     return model.eval()
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-1 of a file's bytes (a second or two for a large model): the cache follows the
-    weights themselves, wherever they are kept."""
-    sha = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(2**24), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def conv_frames(model: tam.Wav2Vec2Model, num_samples: int) -> int:
     """Frames the encoder's convolutional feature extractor makes of ``num_samples`` samples."""
     n = num_samples
@@ -156,7 +146,10 @@ class SSLEncoder(Frontend):
         self.cache_dir: Path | None = None
         if cache_dir is not None:
             # outputs of other weights or settings must not mix: one subdirectory per setting
-            digest = hashlib.sha1(f"{arch}|{file_digest(weights)}|{layer}|{pooling}|{self.normalize}".encode())
+            # keyed by the weights' bytes (a second or two for a large model), not their path
+            with open(weights, "rb") as f:
+                weights_sha = hashlib.file_digest(f, "sha1").hexdigest()
+            digest = hashlib.sha1(f"{arch}|{weights_sha}|{layer}|{pooling}|{self.normalize}".encode())
             self.cache_dir = Path(cache_dir).expanduser() / f"{arch}-{digest.hexdigest()[:12]}"
 
     def train(self, mode: bool = True) -> SSLEncoder:
@@ -185,9 +178,9 @@ class SSLEncoder(Frontend):
         if out is None:
             out = self._run(row).cpu()
             self._write(key, out)
-        if self._memo_bytes + out.numel() * out.element_size() <= MEMO_BYTES:
+        if self._memo_bytes + out.nbytes <= MEMO_BYTES:
             self._memo[key] = out
-            self._memo_bytes += out.numel() * out.element_size()
+            self._memo_bytes += out.nbytes
         return out
 
     def _run(self, row: Tensor) -> Tensor:
