@@ -119,6 +119,12 @@ class Frontend(nn.Module):
     """Rows that summarise the whole utterance (functionals): a segment cut from the audio
     (``data.segment``) would get its own summary at test, not the cached utterance's of training."""
 
+    @classmethod
+    def check_files(cls, options: Mapping[str, Any]) -> None:
+        """Raise :class:`ConfigError` for a file the front-end reads when built (weights) that is
+        not there: the job loader calls it on the driver with the data checks, so a wrong path
+        is one line before ``ssl-ser cv`` splits a shard or a worker starts. None by default."""
+
     def __init__(self, specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__()
         self.specaugment: nn.Module | None = None

@@ -52,8 +52,9 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     method_cls = _lookup(METHODS, name, "method")
     from_dict(method_cls.Options, options, source="job", prefix="method")
     component(job.frontend, "frontend")
-    name, options, _ = frontend_section(job.frontend)
-    validate_options(_lookup(FRONTENDS, name, "frontend").__init__, options, what="frontend")
+    name, frontend_options, _ = frontend_section(job.frontend)
+    frontend_cls = _lookup(FRONTENDS, name, "frontend")
+    validate_options(frontend_cls.__init__, frontend_options, what="frontend")
     name, options = component(job.model, "model")
     check_options(_lookup(MODELS, name, "model"), options, "model",
                   provided=("in_features", "num_classes", "num_speakers", "num_corpora"))
@@ -76,6 +77,17 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
                     resolve_shards(spec)
                 except SslSerError as err:
                     raise ConfigError(f"data.{section}: {err}") from None
+        check_frontend_files(FRONTENDS, frontend_cls, frontend_options)
+
+
+def check_frontend_files(frontends: Any, frontend_cls: Any, options: dict[str, Any]) -> None:
+    """The files each front-end reads when built (``Frontend.check_files``), its ``base``
+    (a front-end built on another, as ``functionals``) included."""
+    frontend_cls.check_files(options)
+    base = options.get("base")
+    if isinstance(base, dict) and isinstance(base.get("name"), str):
+        rest = {k: v for k, v in base.items() if k != "name"}
+        check_frontend_files(frontends, _lookup(frontends, base["name"], "frontend.base"), rest)
 
 
 def _lookup(registry: Any, name: str, where: str) -> Any:

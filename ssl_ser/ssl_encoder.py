@@ -37,9 +37,9 @@ import contextlib
 import hashlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -78,16 +78,23 @@ class EncoderCacheError(SslSerError, OSError):
     """``cache_dir`` could not be written or read (a full disk, no permission, a broken file)."""
 
 
+def weights_file(arch: str, weights: str | Path) -> Path:
+    """``weights`` as a path, or a one-line :class:`ConfigError` when no such file exists."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"front-end 'ssl_encoder': weights file {str(path)!r} not found (the torchaudio "
+                          f"state dict of {arch}, e.g. torchaudio.pipelines.{arch.upper()}'s file; "
+                          f"nothing is downloaded)")
+    return path
+
+
 def load_encoder(arch: str, weights: str | Path) -> tam.Wav2Vec2Model:
     """``arch``'s model with the state dict at ``weights``, frozen, in eval mode; one-line
     :class:`ConfigError` for an unknown architecture, a missing, unreadable or mismatched file."""
     owner = "front-end 'ssl_encoder'"
     if arch not in ARCHS:
         raise ConfigError(f"{owner}: unknown arch {arch!r}; choose one of {', '.join(sorted(ARCHS))}")
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{owner}: weights file {str(path)!r} not found (the torchaudio state dict of "
-                          f"{arch}, e.g. torchaudio.pipelines.{arch.upper()}'s file; nothing is downloaded)")
+    path = weights_file(arch, weights)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: say which and why, in one line
@@ -124,6 +131,10 @@ def conv_frames(model: tam.Wav2Vec2Model, num_samples: int) -> int:
 @FRONTENDS.register("ssl_encoder")
 class SSLEncoder(Frontend):
     """A frozen pretrained encoder's layer, pooled per utterance or frame-level (module docstring)."""
+
+    @classmethod
+    def check_files(cls, options: Mapping[str, Any]) -> None:
+        weights_file(str(options.get("arch")), options["weights"])
 
     def __init__(self, arch: str, weights: str, layer: int | None = None,
                  pooling: Literal["mean", "mean_std", "frames"] = "mean", normalize: bool | None = None,

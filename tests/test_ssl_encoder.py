@@ -228,3 +228,18 @@ def test_the_encoder_runs_on_the_gpu(weights: Path) -> None:
     gpu, frames = encoder(weights, pooling="frames").cuda().eval()(wave.cuda(), lengths.cuda())
     assert gpu.is_cuda and frames.is_cuda
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("as_base", [False, True])
+def test_a_missing_weights_file_is_refused_when_the_job_loads(as_base: bool, demo_shards, tmp_path: Path) -> None:
+    from ssl_ser.job_loader import load_job
+
+    encoder_section = {"name": "ssl_encoder", "arch": "tiny", "weights": str(tmp_path / "none.pth")}
+    frontend = ({"name": "functionals", "base": {**encoder_section, "pooling": "frames"}} if as_base
+                else encoder_section)
+    root = Path(__file__).resolve().parents[1]
+    overrides = [f"data.train=[{demo_shards.shards['train_labelled']}]", f"frontend={json.dumps(frontend)}"]
+    with pytest.raises(ConfigError, match=f"weights file '{tmp_path / 'none.pth'}' not found") as err:
+        load_job(root / "jobs" / "ssl_encoder_mlp.yaml", overrides)
+    assert "\n" not in str(err.value)
+    load_job(root / "jobs" / "ssl_encoder_mlp.yaml", overrides, check_data=False)  # a cluster's path: not checked
