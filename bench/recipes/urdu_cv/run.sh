@@ -7,7 +7,8 @@
 # Stages: 1 manifest, 2 shards, 3 job configs (jobs/*.yaml + conf/), 4 attention CNN 5 folds,
 # 5 PyResNet 5 folds, 6 the utterance statistics network 5 folds (with and without speaker
 # normalisation), 7 the functionals front-end + MLP and the x-vector ResNet 5 folds (each with
-# and without speaker normalisation), 8 the README table.
+# and without speaker normalisation), 8 DeepEmoCluster's VGG (with and without speaker
+# normalisation) and DAAE (without) 5 folds, 9 the README tables (each says which run it lacks).
 # Environment: DATA (holds urdu/), EXP, and optionally LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -24,6 +25,11 @@ if in_stage 3; then
   job functionals_mlp_nospk functionals_mlp common frontend.speaker_norm=false
   job xvector xvector_scratch_copypaste common xvector frontend.speaker_norm=true
   job xvector_nospk xvector_scratch_copypaste common xvector
+  # ravdess_emobox's VGG job (its conf files, read relative to this recipe's conf/) and DAAE
+  job dec_vgg deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine
+  job dec_vgg_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
+    frontend.speaker_norm=false
+  job daae_nospk daae_finetune common ../../ravdess_daae/conf/small daae   # the paper's input
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -43,6 +49,12 @@ if in_stage 7; then
 fi
 
 if in_stage 8; then
+  for j in dec_vgg dec_vgg_nospk daae_nospk; do
+    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
+  done
+fi
+
+if in_stage 9; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "attention-pooling CNN (Li et al. 2018), tiny, 12 epochs" runs/attention_cnn-cv-k5 \
     --row "PyResNet (LSSED), tiny, 30 epochs" runs/pyresnet-cv-k5 \
@@ -51,5 +63,10 @@ if in_stage 8; then
     --row "functionals front-end + MLP, speaker normalisation" runs/functionals_mlp-cv-k5 \
     --row "functionals front-end + MLP, no speaker normalisation" runs/functionals_mlp_nospk-cv-k5 \
     --row "x-vector ResNet small, speaker normalisation" runs/xvector-cv-k5 \
-    --row "x-vector ResNet small, no speaker normalisation" runs/xvector_nospk-cv-k5
+    --row "x-vector ResNet small, no speaker normalisation" runs/xvector_nospk-cv-k5 || true
+  echo
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "DeepEmoCluster's VGG, tiny, speaker normalisation" runs/dec_vgg-cv-k5 \
+    --row "DeepEmoCluster's VGG, tiny, no speaker normalisation" runs/dec_vgg_nospk-cv-k5 \
+    --row "DAAE, small, no pretraining, no speaker normalisation" runs/daae_nospk-cv-k5
 fi
