@@ -11,7 +11,8 @@ front-end gives ssl-ser the same base::
   torchaudio state dict, as ``torchaudio.pipelines.WAVLM_BASE.get_model().state_dict()``
   returns it (the ``.pth`` files torchaudio publishes, e.g. ``wavlm_base.pth``, are exactly that;
   a Hugging Face checkpoint converts with ``torchaudio.models.wav2vec2.utils.import_huggingface_model``).
-  **Nothing is downloaded**: a missing file is one error line naming it.
+  **Nothing is downloaded**: a missing file is one error line naming it, given when the job
+  loads (:meth:`SSLEncoder.check_files`), before ``ssl-ser cv`` splits a shard.
 - ``layer``: the transformer layer whose output is used (1-based), or ``null`` for the mean of
   all layers' outputs (a parameter-free stand-in for SUPERB's learned layer weights).
 - ``pooling``: ``mean`` (EmoBox's utterance-level feature), ``mean_std``, both as a one-frame map
