@@ -21,11 +21,15 @@
 # model's refit on all 20 training actors, 16 their table; sixth round: 17 levers without any
 # speaker statistic, 18 their table and the speaker-free diagnostics (local/speaker_free.py);
 # seventh round: 19 the wider attention CNN on all six folds, 20 a frozen self-supervised encoder
-# from weights on disk (SSL_WEIGHTS, SSL_ARCH; skipped without them), 21 their tables.
-# Environment: DATA (holds ravdess/), EXP, FOLDS, and optionally SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
+# from weights on disk (SSL_WEIGHTS, SSL_ARCH; skipped without them), 21 their tables; eighth
+# round: 22 DAAE's own recipe (stage one on URDU + FSDD, stage two on each fold's 8 emotions) and
+# its variants, 23 their table.
+# Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
+# SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 FOLDS=${FOLDS:-0,1,2,3,4,5}
+DAAE_CONF=../../ravdess_daae/conf   # job() reads conf files relative to this recipe's conf/
 
 if in_stage 1; then
   ssl-ser prepare ravdess "$DATA/ravdess" --out manifests/ravdess.jsonl
@@ -54,6 +58,11 @@ if in_stage 3; then
   job daae_pf daae_finetune common cache final adam_cosine daae_pf
   job us_free utterance_stats common frontend.n_mels=128 frontend.n_fft=1024 frontend.hop_length=256 \
     frontend.speaker_norm=false   # sixth round: the functionals job's features, no speaker statistics
+  # eighth round: DAAE's two stages at bench/recipes/ravdess_daae's small size (conf files read
+  # relative to this recipe's conf/)
+  job daae_pretrain daae_pretrain $DAAE_CONF/small $DAAE_CONF/pretrain daae_pretrain
+  job daae_ft daae_finetune common $DAAE_CONF/small daae_ft
+  job daae_ft_adam daae_finetune common $DAAE_CONF/small daae_ft adam_cosine
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -410,7 +419,7 @@ fi
 table() {
   local args=() label
   while [ $# -gt 0 ]; do
-    [ -d "runs/$2" ] || { echo "stage 21: no runs/$2 (its stage has not run): table skipped"; return 0; }
+    [ -d "runs/$2" ] || { echo "no runs/$2 (its stage has not run): table skipped"; return 0; }
     label=${label:-$1}
     args+=(--cv "$1" "runs/$2"); shift 2
   done
@@ -423,4 +432,26 @@ if in_stage 21; then
   name=$(ssl_name "${SSL_ARCH:-wavlm_base}")
   table "$name, no speaker statistics" "$name-cv-ravdess_emobox" \
     "$name, speaker-normalised" "${name}_spk-cv-ravdess_emobox"
+fi
+
+# eighth round: DAAE's own recipe (Gao et al. 2021) with all labels under the protocol, at
+# bench/recipes/ravdess_daae's small size (jobs of stage 3): stage one on URDU + FSDD (no RAVDESS
+# audio: one pretraining for all six folds), stage two on each fold's 8 emotions from it; the
+# same fine-tuning from scratch; and from the pretraining with Adam + cosine over 20 epochs (the
+# other networks' remedy for underfitting) instead of the paper's Adadelta over 10
+if in_stage 22; then
+  [ -f manifests/urdu.jsonl ] || ssl-ser prepare urdu "$DATA/urdu" --out manifests/urdu.jsonl
+  [ -f manifests/fsdd.jsonl ] || ssl-ser prepare fsdd "$DATA/fsdd" --out manifests/fsdd.jsonl
+  shards manifests/urdu.jsonl urdu
+  shards manifests/fsdd.jsonl fsdd
+  trained daae_pretrain 10 || logged daae_pretrain ssl-ser train jobs/daae_pretrain.yaml --debug
+  cvrun daae_ft daae_ft
+  cvrun daae_scratch daae_ft train.init_from=null
+  cvrun daae_ft_adam daae_ft_adam
+fi
+
+if in_stage 23; then
+  table "DAAE, stage one on URDU + FSDD (the paper's recipe, small)" daae_ft-cv-ravdess_emobox \
+    "DAAE, no stage one" daae_scratch-cv-ravdess_emobox \
+    "DAAE, stage one, then Adam + cosine, 20 epochs" daae_ft_adam-cv-ravdess_emobox
 fi
