@@ -12,7 +12,7 @@ import difflib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssl_ser.config import ConfigError, from_dict, load
 from ssl_ser.data.stream import resolve_shards
@@ -20,6 +20,10 @@ from ssl_ser.errors import SslSerError
 from ssl_ser.files import is_url
 from ssl_ser.inference import frontend_section
 from ssl_ser.job import JobConfig, component
+
+if TYPE_CHECKING:  # the registry module imports every front-end: at run time only when looked up
+    from ssl_ser.features import Frontend
+    from ssl_ser.registry import Registry
 
 
 def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str,
@@ -80,7 +84,8 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
         check_frontend_files(FRONTENDS, frontend_cls, frontend_options)
 
 
-def check_frontend_files(frontends: Any, frontend_cls: Any, options: dict[str, Any]) -> None:
+def check_frontend_files(frontends: Registry[type[Frontend]], frontend_cls: type[Frontend],
+                         options: dict[str, Any]) -> None:
     """The files each front-end reads when built (``Frontend.check_files``), its ``base``
     (a front-end built on another, as ``functionals``) included."""
     frontend_cls.check_files(options)
