@@ -75,6 +75,10 @@ NORMALIZED = frozenset({"wav2vec2_large_lv60k", "wav2vec2_xlsr_300m", "hubert_la
 MEMO_BYTES = 2 * 2**30
 
 
+OWNER = "front-end 'ssl_encoder'"
+"""How every error line of this module starts."""
+
+
 class EncoderCacheError(SslSerError, OSError):
     """``cache_dir`` could not be written or read (a full disk, no permission, a broken file)."""
 
@@ -83,7 +87,7 @@ def weights_file(arch: str, weights: str | Path) -> Path:
     """``weights`` as a path, or a one-line :class:`ConfigError` when no such file exists."""
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise ConfigError(f"front-end 'ssl_encoder': weights file {str(path)!r} not found (the torchaudio "
+        raise ConfigError(f"{OWNER}: weights file {str(path)!r} not found (the torchaudio "
                           f"state dict of {arch}, e.g. torchaudio.pipelines.{arch.upper()}'s file; "
                           f"nothing is downloaded)")
     return path
@@ -92,19 +96,18 @@ def weights_file(arch: str, weights: str | Path) -> Path:
 def load_encoder(arch: str, weights: str | Path) -> tam.Wav2Vec2Model:
     """``arch``'s model with the state dict at ``weights``, frozen, in eval mode; one-line
     :class:`ConfigError` for an unknown architecture, a missing, unreadable or mismatched file."""
-    owner = "front-end 'ssl_encoder'"
     if arch not in ARCHS:
-        raise ConfigError(f"{owner}: unknown arch {arch!r}; choose one of {', '.join(sorted(ARCHS))}")
+        raise ConfigError(f"{OWNER}: unknown arch {arch!r}; choose one of {', '.join(sorted(ARCHS))}")
     path = weights_file(arch, weights)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: say which and why, in one line
-        raise ConfigError(f"{owner}: cannot read weights {str(path)!r}: {type(err).__name__}: "
+        raise ConfigError(f"{OWNER}: cannot read weights {str(path)!r}: {type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ConfigError(f"{owner}: {str(path)!r} holds a {type(state).__name__}, not a state dict")
+        raise ConfigError(f"{OWNER}: {str(path)!r} holds a {type(state).__name__}, not a state dict")
     model = ARCHS[arch]()
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
@@ -113,7 +116,7 @@ def load_encoder(arch: str, weights: str | Path) -> tam.Wav2Vec2Model:
     if missing or unexpected or wrong:
         parts = [f"{len(keys)} {what} (first {keys[0]!r})" for what, keys in
                  (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if keys]
-        raise ConfigError(f"{owner}: {str(path)!r} is not a {arch} state dict: " + ", ".join(parts)
+        raise ConfigError(f"{OWNER}: {str(path)!r} is not a {arch} state dict: " + ", ".join(parts)
                           + " keys")
     model.load_state_dict(state)
     model.requires_grad_(False)
@@ -144,7 +147,7 @@ class SSLEncoder(Frontend):
         self.encoder = load_encoder(arch, weights)
         layers = len(self.encoder.encoder.transformer.layers)
         if layer is not None and not 1 <= layer <= layers:
-            raise ConfigError(f"front-end 'ssl_encoder': layer must lie in [1, {layers}] ({arch}'s transformer "
+            raise ConfigError(f"{OWNER}: layer must lie in [1, {layers}] ({arch}'s transformer "
                               f"layers) or be null for their mean, got {layer}")
         self.layer = layer
         self.pooling = pooling
@@ -218,10 +221,10 @@ class SSLEncoder(Frontend):
         try:
             out = torch.load(self._path(key), map_location="cpu", weights_only=True)
         except Exception as err:
-            raise EncoderCacheError(f"front-end 'ssl_encoder': cannot read cached features {self._path(key)} "
+            raise EncoderCacheError(f"{OWNER}: cannot read cached features {self._path(key)} "
                                     f"({type(err).__name__}); delete the file to recompute it") from None
         if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != self.num_features:
-            raise EncoderCacheError(f"front-end 'ssl_encoder': cached features {self._path(key)} are not "
+            raise EncoderCacheError(f"{OWNER}: cached features {self._path(key)} are not "
                                     f"[{self.num_features}, frames]; delete the file to recompute it")
         return out
 
@@ -239,5 +242,5 @@ class SSLEncoder(Frontend):
         except OSError as err:
             with contextlib.suppress(OSError):  # nothing half-written stays behind
                 tmp.unlink(missing_ok=True)
-            raise EncoderCacheError(f"front-end 'ssl_encoder': cannot write cached features to {path.parent}: "
+            raise EncoderCacheError(f"{OWNER}: cannot write cached features to {path.parent}: "
                                     f"{err.strerror or err}") from None
