@@ -22,12 +22,14 @@ matrix (``cv_results.json``, ``confusion.png``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +171,29 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
 
     directory = Path(cv_dir) if cv_dir is not None else cv_dir_of(job, protocol)
     directory.mkdir(parents=True, exist_ok=True)
+    with _one_splitter(directory, log):
+        return _prepare(job, protocol, directory, valid_speakers, log)
+
+
+@contextmanager
+def _one_splitter(directory: Path, log: Log) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` itself while the groups and folds are made: two
+    ``ssl-ser cv --only`` processes on one folder (one per core or node) would otherwise split
+    the shards at once and delete each other's scratch audio. The second waits, then finds the
+    groups built."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"cv: waiting for another `ssl-ser cv` to finish splitting into {directory}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _prepare(job: Any, protocol: Protocol, directory: Path, valid_speakers: int, log: Log) -> Plan:
     sources = source_fingerprint(job.data.train)
     stored = read_json(directory / FOLDS_FILE)
     if stored is not None and stored.get("sources") != sources:

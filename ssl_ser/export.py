@@ -24,8 +24,8 @@ export the complex STFT at all): every front-end and model pair the shipped reci
 - ``logmel``, ``logmel_deepemocluster``, ``spectrogram_mulaw``, ``spectrogram_daae``, and ``mfcc``
   with or without its energy VAD, with ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``,
   ``vgg16_cluster`` and ``daae``;
-- the MFCC VAD keeps a data-dependent number of frames, which neither tracing nor
-  ``torch.export`` can follow. The export packs the voiced frames to the left of a fixed-width
+- the energy VAD of ``mfcc`` and ``logmel`` keeps a data-dependent number of frames, which
+  neither tracing nor ``torch.export`` can follow. The export packs the voiced frames to the left of a fixed-width
   map (as many frames as before the VAD, zeros after the voiced ones) with their count as the
   frame length: the model is padding-invariant, so the scores are those of the training
   pipeline (:func:`pack_frames_fixed`);
@@ -96,10 +96,10 @@ class WaveformScorer(nn.Module):
     def __init__(self, frontend: Any, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
                  segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
         # deferred: the registry imports every plug-in module; only when looked up
-        from ssl_ser.features import MFCC
+        from ssl_ser.features import VADFrontend
 
         super().__init__()
-        self.fixed_width_vad = isinstance(frontend, MFCC) and frontend.vad
+        self.fixed_width_vad = isinstance(frontend, VADFrontend) and frontend.vad
         if self.fixed_width_vad:  # the same modules and weights; the VAD is applied in forward
             frontend = copy.copy(frontend)
             frontend.vad = False
@@ -125,7 +125,7 @@ class WaveformScorer(nn.Module):
         wave = wave.float()
         lengths = torch.ones_like(wave[:, 0], dtype=torch.long) * wave.shape[1]
         feats, frames = self.frontend.compute(wave, lengths)
-        if self.fixed_width_vad:  # the MFCC VAD's frame selection, at a shape known in advance
+        if self.fixed_width_vad:  # the VAD's frame selection, at a shape known in advance
             valid = frame_mask(frames, feats.shape[-1])
             feats, frames = pack_frames_fixed(feats, self.frontend.voiced(wave, lengths), valid)
         feats = mask_frames(feats, frames)
@@ -224,11 +224,11 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:
             raise ExportError(f"cannot export to {fmt}: {reason}")
-    from ssl_ser.features import MFCC  # deferred: the registry imports every plug-in module
+    from ssl_ser.features import VADFrontend  # deferred: the registry imports every plug-in module
 
     inner = getattr(predictor.frontend, "base", None)  # a front-end wrapping another (functionals)
-    if isinstance(inner, MFCC) and inner.vad:
-        raise ExportError(f"cannot export to {fmt}: the MFCC energy VAD is exported only as the job's own "
+    if isinstance(inner, VADFrontend) and inner.vad:
+        raise ExportError(f"cannot export to {fmt}: the energy VAD is exported only as the job's own "
                           f"front-end, not inside {_registered_name(predictor.frontend, 'frontend')!r} "
                           f"(set vad: false on its base)")
 

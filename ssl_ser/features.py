@@ -247,55 +247,40 @@ class _Centred(Frontend):
         return feats[..., : self.frames(num_samples)]
 
 
-@FRONTENDS.register("mfcc")
-class MFCC(_Centred):
-    """23-dim MFCC, 25 ms / 10 ms, energy VAD and per-utterance mean normalisation.
+class VADFrontend(_Centred):
+    """Shared energy VAD of the STFT front-ends (Kaldi's ``compute-vad``).
 
-    The x-vector / CopyPaste input, after Kaldi's x-vector recipes: 23 cepstra from 23 mel
-    bands between 20 and 7600 Hz, a 25-ms Hamming window (Kaldi's default is its similar
-    "povey" window) in a 512-point FFT, natural-log mel energies, orthonormal DCT. Mean normalisation
-    subtracts each utterance's mean over its valid frames; then the energy VAD of Kaldi's
-    ``compute-vad`` keeps a frame when at least ``vad_proportion`` of the frames within
-    ``vad_context`` of it have a log energy (on the 16-bit scale) above
-    ``vad_threshold + vad_mean_scale * mean log energy``; kept frames are packed to the left
-    and the lengths shrink (Kaldi's order: normalise, then select voiced frames). A row where
-    nothing is voiced keeps all its frames rather than becoming empty.
-
-    Output for a 2-s input: ``[B, 23, <=200]`` (200 frames before VAD).
+    A frame is voiced when at least ``vad_proportion`` of the frames within ``vad_context`` of
+    it have a log energy (on the 16-bit scale, over the front-end's analysis window) above
+    ``vad_threshold + vad_mean_scale * mean log energy``. With ``vad`` on, the voiced frames
+    are packed to the left and the lengths shrink (:func:`pack_frames`); a row where nothing is
+    voiced keeps all its frames rather than becoming empty.
     """
 
-    def __init__(self, n_mfcc: int = 23, n_mels: int = 23, win_length: int = 400, hop_length: int = 160,
-                 n_fft: int = 512, f_min: float = 20.0, f_max: float = 7600.0, normalize: bool = True,
-                 vad: bool = True, vad_threshold: float = 5.5, vad_mean_scale: float = 0.5,
-                 vad_context: int = 2, vad_proportion: float = 0.12,
-                 specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
-        super().__init__(specaugment)
-        if n_mfcc > n_mels:
-            raise ConfigError(f"front-end 'mfcc': n_mfcc ({n_mfcc}) cannot exceed n_mels ({n_mels})")
-        if win_length > n_fft:
-            raise ConfigError(f"front-end 'mfcc': win_length ({win_length}) cannot exceed n_fft ({n_fft})")
-        self.num_features = n_mfcc
-        self.hop_length = hop_length
-        self.win_length = win_length
-        self.normalize = normalize
+    vad: bool
+    vad_threshold: float
+    vad_mean_scale: float
+    vad_context: int
+    vad_proportion: float
+    win_length: int
+
+    def _set_vad(self, vad: bool, vad_threshold: float, vad_mean_scale: float, vad_context: int,
+                 vad_proportion: float) -> None:
+        if vad_context < 0 or not 0.0 <= vad_proportion <= 1.0:
+            raise ConfigError(f"front-end {type(self).__name__}: vad_context must be >= 0 and vad_proportion "
+                              f"in [0, 1], got {vad_context} and {vad_proportion}")
         self.vad = vad
         self.vad_threshold = vad_threshold
         self.vad_mean_scale = vad_mean_scale
         self.vad_context = vad_context
         self.vad_proportion = vad_proportion
-        self.mfcc = T.MFCC(SAMPLE_RATE, n_mfcc=n_mfcc, log_mels=True, melkwargs=dict(
-            n_fft=n_fft, win_length=win_length, hop_length=hop_length, n_mels=n_mels, f_min=f_min,
-            f_max=f_max, window_fn=torch.hamming_window, center=True, pad_mode="constant"))
 
-    def compute(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        feats = self._keep_frames(self.mfcc(wave), wave.shape[-1])
-        frame_lengths = self.frame_lengths(lengths)
-        if self.normalize:
-            feats = feats - masked_mean(feats, frame_lengths)
-        if self.vad:
-            valid = frame_mask(frame_lengths, feats.shape[-1])
-            feats, frame_lengths = pack_frames(feats, self.voiced(wave, lengths), valid)
-        return feats, frame_lengths
+    def select_voiced(self, feats: Tensor, frame_lengths: Tensor, wave: Tensor,
+                      lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """``feats`` with only the voiced frames when ``vad`` is on, else unchanged."""
+        if not self.vad:
+            return feats, frame_lengths
+        return pack_frames(feats, self.voiced(wave, lengths), frame_mask(frame_lengths, feats.shape[-1]))
 
     def log_energy(self, wave: Tensor) -> Tensor:
         """Raw log energy of each frame's ``win_length`` samples on the 16-bit scale, ``[B, T']``."""
@@ -319,6 +304,47 @@ class MFCC(_Centred):
         return (count(above) >= count(valid) * self.vad_proportion) & valid
 
 
+@FRONTENDS.register("mfcc")
+class MFCC(VADFrontend):
+    """23-dim MFCC, 25 ms / 10 ms, energy VAD and per-utterance mean normalisation.
+
+    The x-vector / CopyPaste input, after Kaldi's x-vector recipes: 23 cepstra from 23 mel
+    bands between 20 and 7600 Hz, a 25-ms Hamming window (Kaldi's default is its similar
+    "povey" window) in a 512-point FFT, natural-log mel energies, orthonormal DCT. Mean normalisation
+    subtracts each utterance's mean over its valid frames; then the energy VAD of Kaldi's
+    ``compute-vad`` (:class:`VADFrontend`) keeps the voiced frames (Kaldi's order: normalise, then
+    select voiced frames).
+
+    Output for a 2-s input: ``[B, 23, <=200]`` (200 frames before VAD).
+    """
+
+    def __init__(self, n_mfcc: int = 23, n_mels: int = 23, win_length: int = 400, hop_length: int = 160,
+                 n_fft: int = 512, f_min: float = 20.0, f_max: float = 7600.0, normalize: bool = True,
+                 vad: bool = True, vad_threshold: float = 5.5, vad_mean_scale: float = 0.5,
+                 vad_context: int = 2, vad_proportion: float = 0.12,
+                 specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
+        super().__init__(specaugment)
+        if n_mfcc > n_mels:
+            raise ConfigError(f"front-end 'mfcc': n_mfcc ({n_mfcc}) cannot exceed n_mels ({n_mels})")
+        if win_length > n_fft:
+            raise ConfigError(f"front-end 'mfcc': win_length ({win_length}) cannot exceed n_fft ({n_fft})")
+        self.num_features = n_mfcc
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.normalize = normalize
+        self._set_vad(vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
+        self.mfcc = T.MFCC(SAMPLE_RATE, n_mfcc=n_mfcc, log_mels=True, melkwargs=dict(
+            n_fft=n_fft, win_length=win_length, hop_length=hop_length, n_mels=n_mels, f_min=f_min,
+            f_max=f_max, window_fn=torch.hamming_window, center=True, pad_mode="constant"))
+
+    def compute(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        feats = self._keep_frames(self.mfcc(wave), wave.shape[-1])
+        frame_lengths = self.frame_lengths(lengths)
+        if self.normalize:
+            feats = feats - masked_mean(feats, frame_lengths)
+        return self.select_voiced(feats, frame_lengths, wave, lengths)
+
+
 def pack_frames(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
     """Keep the frames where ``keep [B, T]`` is True, packed to the left of each row.
 
@@ -335,25 +361,32 @@ def pack_frames(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Ten
 
 
 @FRONTENDS.register("logmel")
-class LogMel(_Centred):
+class LogMel(VADFrontend):
     """128-band log-mel spectrogram (LSSED): 1024-sample Hann window, hop 512.
 
     ``normalize`` z-normalises each band over the utterance's valid frames and ``clip`` then
     clips to ``[-clip, clip]``: the DeepEmoCluster-style setting (registered as
-    ``logmel_deepemocluster``). Output for a 2-s input: ``[B, 128, 62]``.
+    ``logmel_deepemocluster``). ``vad`` then keeps only the voiced frames (the energy VAD of
+    :class:`VADFrontend` over the analysis window, in Kaldi's order as for ``mfcc``): RAVDESS clips
+    are about half silence, which otherwise fills training crops and an utterance's low
+    quantiles. Output for a 2-s input: ``[B, 128, 62]`` (before a VAD drops frames).
     """
 
     def __init__(self, n_mels: int = 128, n_fft: int = 1024, win_length: int | None = None,
                  hop_length: int = 512, f_min: float = 0.0, f_max: float | None = None,
                  normalize: bool = False, clip: float | None = None,
+                 vad: bool = False, vad_threshold: float = 5.5, vad_mean_scale: float = 0.5,
+                 vad_context: int = 2, vad_proportion: float = 0.12,
                  specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__(specaugment)
         if clip is not None and clip <= 0:
             raise ConfigError(f"front-end logmel: clip must be positive, got {clip}")
         self.num_features = n_mels
         self.hop_length = hop_length
+        self.win_length = win_length if win_length is not None else n_fft
         self.normalize = normalize
         self.clip = clip
+        self._set_vad(vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
         self.mel = T.MelSpectrogram(SAMPLE_RATE, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
                                     f_min=f_min, f_max=f_max, n_mels=n_mels, window_fn=torch.hann_window,
                                     center=True, pad_mode="constant", power=2.0)
@@ -366,7 +399,7 @@ class LogMel(_Centred):
             feats = (feats - mean) / masked_std(feats, frame_lengths, mean).clamp(min=1e-5)
         if self.clip is not None:
             feats = feats.clamp(-self.clip, self.clip)
-        return feats, frame_lengths
+        return self.select_voiced(feats, frame_lengths, wave, lengths)
 
 
 @FRONTENDS.register("logmel_deepemocluster")

@@ -91,6 +91,41 @@ def test_fold_jobs_point_at_their_groups_and_share_the_classes(demo_shards, make
     assert total == read_index(demo_shards.shards["train_labelled"]).samples
 
 
+def test_two_cv_processes_on_one_folder_split_the_shards_once(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    # `ssl-ser cv --only 0,1,2` and `--only 3,4,5` side by side: the second must wait for the
+    # first's split, not split the same shards at once (they deleted each other's scratch audio)
+    import fcntl
+    import os
+    import threading
+
+    job = _cv_job(demo_shards, make_tiny_job, tmp_path)
+    cv_dir = tmp_path / "cvjob-cv-speaker"
+    cv_dir.mkdir()
+    waiting = threading.Event()
+    plans: list = []
+
+    def log(line: str) -> None:
+        if line.startswith("cv: waiting for another"):
+            waiting.set()
+
+    handle = os.open(cv_dir, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # another process is splitting
+    second = threading.Thread(target=lambda: plans.append(prepare(job, "speaker", valid_speakers=1, log=log)))
+    second.start()
+    assert waiting.wait(30) and not (cv_dir / "groups").exists()
+    os.close(handle)
+    second.join(60)
+    racers = [threading.Thread(target=lambda: plans.append(prepare(job, "speaker", valid_speakers=1,
+                                                                    log=lambda _: None))) for _ in range(2)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join(60)
+    assert len(plans) == 3 and all(p.to_json() == plans[0].to_json() for p in plans)
+    total = sum(read_index(plans[0].group_dir(g.name)).samples for g in plans[0].groups)
+    assert total == read_index(demo_shards.shards["train_labelled"]).samples
+
+
 def test_cv_command_plan(demo_shards, make_tiny_job, tmp_path: Path, capsys) -> None:
     import yaml
 

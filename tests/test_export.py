@@ -203,13 +203,24 @@ def test_a_network_beside_the_front_ends_functionals_exports(tmp_path: Path, bas
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
-def test_an_mfcc_vad_inside_another_front_end_is_refused_before_any_work(fmt: str) -> None:
+def test_an_energy_vad_inside_another_front_end_is_refused_before_any_work(fmt: str) -> None:
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
-    with pytest.raises(ExportError, match="MFCC energy VAD is exported only as the job's own front-end, "
-                                          "not inside 'plus_functionals'"):
-        check_exportable(_plus_functionals({"name": "mfcc"}), fmt)
+    for base in ({"name": "mfcc"}, {"name": "logmel", "n_mels": 24, "vad": True}):
+        with pytest.raises(ExportError, match="energy VAD is exported only as the job's own front-end, "
+                                              "not inside 'plus_functionals'"):
+            check_exportable(_plus_functionals(base), fmt)
     check_exportable(_plus_functionals({"name": "mfcc", "vad": False}), fmt)
+
+
+def test_a_log_mel_vad_exports_with_its_frames_packed_at_a_fixed_width(tmp_path: Path) -> None:
+    predictor = _predictor("logmel", "pyresnet", n_mels=40, n_fft=512, hop_length=160, vad=True, normalize=True)
+    report = export_predictor(predictor, tmp_path / "model.torchscript", "torchscript", example_seconds=3.0)
+    wave = _speechlike(2, 6.4, 0)  # gated: the VAD drops frames
+    voiced = predictor.frontend.voiced(wave, torch.tensor([wave.shape[1]] * 2))
+    assert 0.3 < float(voiced.float().mean()) < 0.9
+    got = dict(zip(report.outputs, load_exported(tmp_path / "model.torchscript", "torchscript")(wave)))
+    torch.testing.assert_close(got["probs"], _reference(predictor, wave)["probs"], atol=1e-5, rtol=0)
 
 
 def test_onnx_export_without_the_onnx_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,6 +121,26 @@ def test_vad_removes_the_silent_part() -> None:
     torch.testing.assert_close(feats[0], everything[0][:, voiced])  # kept frames, in order
 
 
+def test_a_log_mel_vad_keeps_the_voiced_frames_after_normalising() -> None:
+    """The same decisions as the MFCC's at the same framing; off by default; Kaldi's order
+    (normalise over every frame, clip, then select), so an export can pack the frames later."""
+    quiet = 1e-4 * torch.randn(8000, generator=torch.Generator().manual_seed(0))
+    wave = torch.cat([tone(0.5), quiet, tone(0.5, seed=1)]).unsqueeze(0)
+    lengths = torch.tensor([wave.shape[1]])
+    options = dict(n_mels=40, n_fft=512, win_length=400, hop_length=160, normalize=True, clip=3.0)
+    frontend = build_frontend("logmel", vad=True, **options).eval()
+    voiced = frontend.voiced(wave, lengths)[0]
+    torch.testing.assert_close(voiced, build_frontend("mfcc").eval().voiced(wave, lengths)[0])
+    feats, new_lengths = frontend(wave, lengths)
+    everything, all_lengths = build_frontend("logmel", **options).eval()(wave, lengths)
+    assert all_lengths.tolist() == [150] and new_lengths.tolist() == [int(voiced.sum())]
+    assert 100 <= int(voiced.sum()) < 115  # the two tones
+    torch.testing.assert_close(feats[0], everything[0][:, voiced])
+    assert not build_frontend("logmel").vad
+    with pytest.raises(ConfigError, match="vad_proportion"):
+        build_frontend("logmel", vad=True, vad_proportion=1.5)
+
+
 def test_vad_keeps_every_frame_of_a_row_with_no_voiced_frame() -> None:
     wave = torch.stack([tone(1.0), torch.zeros(16000)])
     feats, lengths = build_frontend("mfcc").eval()(wave, torch.tensor([16000, 16000]))
