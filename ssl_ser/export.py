@@ -25,10 +25,11 @@ export the complex STFT at all): every front-end and model pair the shipped reci
   with or without its energy VAD, with ``resnet34_xvector``, ``pyresnet``, ``attention_cnn``,
   ``vgg16_cluster`` and ``daae``;
 - the energy VAD of ``mfcc`` and ``logmel`` keeps a data-dependent number of frames, which
-  neither tracing nor ``torch.export`` can follow. The export packs the voiced frames to the left of a fixed-width
-  map (as many frames as before the VAD, zeros after the voiced ones) with their count as the
-  frame length: the model is padding-invariant, so the scores are those of the training
-  pipeline (:func:`pack_frames_fixed`);
+  neither tracing nor ``torch.export`` can follow. In the export, every VAD of the front-end
+  (its own, or its base's inside ``functionals``) packs the voiced frames to the left of a
+  fixed-width map (as many frames as before the VAD, zeros after the voiced ones) with their
+  count as the frame length: models and functionals are padding-invariant, so the scores are
+  those of the training pipeline (:func:`ssl_ser.features.pack_frames_fixed`);
 - the DAAE is exported through its emotion path (:class:`DAAEScores`): its decoder and
   adversarial heads (training-only outputs; the gradient reversal is a Python autograd function
   TorchScript cannot save) are left out, and the BLSTM runs without packed sequences, which
@@ -99,11 +100,11 @@ class WaveformScorer(nn.Module):
         from ssl_ser.features import VADFrontend
 
         super().__init__()
-        self.fixed_width_vad = isinstance(frontend, VADFrontend) and frontend.vad
-        if self.fixed_width_vad:  # the same modules and weights; the VAD is applied in forward
-            frontend = copy.copy(frontend)
-            frontend.vad = False
-        self.frontend: Any = frontend  # a registered front-end (compute, voiced, vad)
+        frontend = copy.deepcopy(frontend)  # the predictor's own front-end stays as it was
+        for module in frontend.modules():  # a VAD's frame selection, at a shape known in advance
+            if isinstance(module, VADFrontend):
+                module.fixed_width = True
+        self.frontend: Any = frontend  # a registered front-end (compute)
         self.model = DAAEScores(model) if isinstance(model, DAAE) else model
         self.segment = segment
         self.attributes = attributes
@@ -113,10 +114,7 @@ class WaveformScorer(nn.Module):
         self.register_buffer("norm_std", std.detach().float().clone().reshape(1, -1, 1))
 
     def forward(self, wave: Tensor) -> tuple[Tensor, ...]:
-        from ssl_ser.features import (  # deferred: the registry imports every plug-in module; only when looked up
-            frame_mask,
-            mask_frames,
-        )
+        from ssl_ser.features import mask_frames  # deferred: the registry imports every plug-in module
 
         batch = wave.shape[0]
         if self.segment is not None:
@@ -125,9 +123,6 @@ class WaveformScorer(nn.Module):
         wave = wave.float()
         lengths = torch.ones_like(wave[:, 0], dtype=torch.long) * wave.shape[1]
         feats, frames = self.frontend.compute(wave, lengths)
-        if self.fixed_width_vad:  # the VAD's frame selection, at a shape known in advance
-            valid = frame_mask(frames, feats.shape[-1])
-            feats, frames = pack_frames_fixed(feats, self.frontend.voiced(wave, lengths), valid)
         feats = mask_frames(feats, frames)
         if self.normalise:
             feats = mask_frames((feats - self.norm_mean) / (self.norm_std + EPS), frames)
@@ -138,18 +133,6 @@ class WaveformScorer(nn.Module):
         if self.segment is not None:  # utterance score = mean of its segments' scores
             results = [r.reshape(batch, -1, r.shape[-1]).mean(1) for r in results]
         return tuple(results)
-
-
-def pack_frames_fixed(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`ssl_ser.features.pack_frames` at a fixed width: the kept frames packed to the left
-    of a map as wide as ``feats`` (zeros after them), and their count. Dropped frames are
-    scattered to a spare last column that is cut off, so no shape depends on the data."""
-    keep = keep | (valid & ~keep.any(-1, keepdim=True))  # nothing voiced: keep every frame (no bool Where in ORT)
-    width = feats.shape[-1]
-    target = torch.where(keep, keep.long().cumsum(-1) - 1, torch.full_like(keep, width, dtype=torch.long))
-    out = feats.new_zeros(feats.shape[0], feats.shape[1], width + 1)
-    out = out.scatter(2, target.unsqueeze(1).expand(-1, feats.shape[1], -1), feats)
-    return out[..., :width], keep.sum(-1)
 
 
 class DAAEScores(nn.Module):
@@ -224,13 +207,6 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:
             raise ExportError(f"cannot export to {fmt}: {reason}")
-    from ssl_ser.features import VADFrontend  # deferred: the registry imports every plug-in module
-
-    inner = getattr(predictor.frontend, "base", None)  # a front-end wrapping another (functionals)
-    if isinstance(inner, VADFrontend) and inner.vad:
-        raise ExportError(f"cannot export to {fmt}: the energy VAD is exported only as the job's own "
-                          f"front-end, not inside {_registered_name(predictor.frontend, 'frontend')!r} "
-                          f"(set vad: false on its base)")
 
 
 def export_predictor(predictor: Predictor, path: str | Path, fmt: str, *, example_seconds: float | None = None,

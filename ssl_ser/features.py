@@ -258,6 +258,9 @@ class VADFrontend(_Centred):
     """
 
     vad: bool
+    fixed_width = False
+    """Pack the voiced frames into a map as wide as before (:func:`pack_frames_fixed`): set on
+    an exported copy, whose shapes cannot depend on the data; the scores are the same."""
     vad_threshold: float
     vad_mean_scale: float
     vad_context: int
@@ -280,7 +283,8 @@ class VADFrontend(_Centred):
         """``feats`` with only the voiced frames when ``vad`` is on, else unchanged."""
         if not self.vad:
             return feats, frame_lengths
-        return pack_frames(feats, self.voiced(wave, lengths), frame_mask(frame_lengths, feats.shape[-1]))
+        pack = pack_frames_fixed if self.fixed_width else pack_frames
+        return pack(feats, self.voiced(wave, lengths), frame_mask(frame_lengths, feats.shape[-1]))
 
     def log_energy(self, wave: Tensor) -> Tensor:
         """Raw log energy of each frame's ``win_length`` samples on the 16-bit scale, ``[B, T']``."""
@@ -358,6 +362,18 @@ def pack_frames(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Ten
     target = keep.long().cumsum(-1)[rows, cols] - 1
     out[rows, :, target] = feats[rows, :, cols]
     return out, new_lengths
+
+
+def pack_frames_fixed(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`pack_frames` at a fixed width, for export: the kept frames packed to the left
+    of a map as wide as ``feats`` (zeros after them), and their count. Dropped frames are
+    scattered to a spare last column that is cut off, so no shape depends on the data."""
+    keep = keep | (valid & ~keep.any(-1, keepdim=True))  # nothing voiced: keep every frame (no bool Where in ORT)
+    width = feats.shape[-1]
+    target = torch.where(keep, keep.long().cumsum(-1) - 1, torch.full_like(keep, width, dtype=torch.long))
+    out = feats.new_zeros(feats.shape[0], feats.shape[1], width + 1)
+    out = out.scatter(2, target.unsqueeze(1).expand(-1, feats.shape[1], -1), feats)
+    return out[..., :width], keep.sum(-1)
 
 
 @FRONTENDS.register("logmel")

@@ -202,15 +202,15 @@ def test_a_network_beside_the_front_ends_functionals_exports(tmp_path: Path, bas
     torch.testing.assert_close(got["probs"], _reference(predictor, wave)["probs"], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
-def test_an_energy_vad_inside_another_front_end_is_refused_before_any_work(fmt: str) -> None:
-    if fmt == "onnx":
-        pytest.importorskip("onnxruntime")
-    for base in ({"name": "mfcc"}, {"name": "logmel", "n_mels": 24, "vad": True}):
-        with pytest.raises(ExportError, match="energy VAD is exported only as the job's own front-end, "
-                                              "not inside 'plus_functionals'"):
-            check_exportable(_plus_functionals(base), fmt)
-    check_exportable(_plus_functionals({"name": "mfcc", "vad": False}), fmt)
+def test_a_vad_inside_another_front_end_exports_and_the_predictor_keeps_its_own(tmp_path: Path) -> None:
+    """``functionals`` of a VAD base (the functionals job) is covered by the recipe pairs; here
+    ``plus_functionals``, where both the base's map and the functionals' base drop frames."""
+    predictor = _plus_functionals({"name": "logmel", "n_mels": 24, "vad": True})
+    report = export_predictor(predictor, tmp_path / "model.torchscript", "torchscript", example_seconds=3.0)
+    wave = _speechlike(2, 6.4, 0)
+    got = dict(zip(report.outputs, load_exported(tmp_path / "model.torchscript", "torchscript")(wave)))
+    torch.testing.assert_close(got["probs"], _reference(predictor, wave)["probs"], atol=1e-5, rtol=0)
+    assert not predictor.frontend.base.fixed_width  # the export packed a copy at a fixed width
 
 
 def test_a_log_mel_vad_exports_with_its_frames_packed_at_a_fixed_width(tmp_path: Path) -> None:

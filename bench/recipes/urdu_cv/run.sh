@@ -8,7 +8,9 @@
 # 5 PyResNet 5 folds, 6 the utterance statistics network 5 folds (with and without speaker
 # normalisation), 7 the functionals front-end + MLP and the x-vector ResNet 5 folds (each with
 # and without speaker normalisation), 8 DeepEmoCluster's VGG (with and without speaker
-# normalisation) and DAAE (without) 5 folds, 9 the README tables (each says which run it lacks).
+# normalisation) and DAAE (without) 5 folds, 9 the README tables (each says which run it lacks),
+# 10 the functionals job without speaker normalisation on voiced frames only (ravdess_emobox
+# round 9's lever, checked here on a second corpus), 11 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -30,6 +32,7 @@ if in_stage 3; then
   job dec_vgg_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
     frontend.speaker_norm=false
   job daae_nospk daae_finetune common ../../ravdess_daae/conf/small daae   # the paper's input
+  job functionals_mlp_nospk_vad functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -69,4 +72,12 @@ if in_stage 9; then
     --row "DeepEmoCluster's VGG, tiny, speaker normalisation" runs/dec_vgg-cv-k5 \
     --row "DeepEmoCluster's VGG, tiny, no speaker normalisation" runs/dec_vgg_nospk-cv-k5 \
     --row "DAAE, small, no pretraining, no speaker normalisation" runs/daae_nospk-cv-k5
+fi
+
+in_stage 10 && logged functionals_mlp_nospk_vad ssl-ser cv jobs/functionals_mlp_nospk_vad.yaml --folds 5 --valid-speakers 3 --debug
+
+if in_stage 11; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "functionals front-end + MLP, no speaker normalisation" runs/functionals_mlp_nospk-cv-k5 \
+    --row "the same, voiced frames only (vad: true)" runs/functionals_mlp_nospk_vad-cv-k5
 fi
