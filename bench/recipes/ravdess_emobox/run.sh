@@ -23,7 +23,9 @@
 # seventh round: 19 the wider attention CNN on all six folds, 20 a frozen self-supervised encoder
 # from weights on disk (SSL_WEIGHTS, SSL_ARCH; skipped without them), 21 their tables; eighth
 # round: 22 DAAE's own recipe (stage one on URDU + FSDD, stage two on each fold's 8 emotions) and
-# its variants, 23 their table.
+# its variants, 23 their table; ninth round: 24 the functionals job on voiced frames only (energy
+# VAD), with and without speaker statistics, and each refit on all 20 training actors, 25 their
+# tables, 26 PyResNet with round 1's levers on voiced frames only, 27 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -45,7 +47,7 @@ if in_stage 3; then
   job xvector_final xvector_scratch_copypaste common xvector_r8 cache final
   job utterance_stats utterance_stats common                           # second round
   job pyresnet_fx pyresnet common pyresnet_r8 cache final functionals
-  job functionals_mlp functionals_mlp common                           # third round
+  job functionals_mlp functionals_mlp common frontend.base.vad=false   # third round (round 9 made vad the job's default)
   job att_cpu attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu
   job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine
   job dec_vgg deepemocluster common dec_vgg adam_cosine
@@ -480,11 +482,27 @@ if in_stage 25; then
   table "functionals job, no speaker statistics" fm_b128_nospk-cv-ravdess_emobox \
     "the same, voiced frames only" fm_vad_nospk-cv-ravdess_emobox \
     "speaker-normalised functionals job (round 3's choice)" fm_b128-cv-ravdess_emobox \
-    "the same, voiced frames only" fm_vad-cv-ravdess_emobox
+    "speaker-normalised, voiced frames only" fm_vad-cv-ravdess_emobox
   echo
   args=()
-  for arm in fm_b128_nospk fm_vad_nospk fm_b128 fm_vad; do
-    for s in "" _s1 _s2; do args+=("$arm${s/_s/, seed } on all 20 training actors" "${arm}_refit$s-cv-ravdess_emobox"); done
+  for arm in "fm_b128_nospk:no speaker statistics" "fm_vad_nospk:no speaker statistics, voiced frames only" \
+      "fm_b128:speaker-normalised" "fm_vad:speaker-normalised, voiced frames only"; do
+    for s in "" _s1 _s2; do
+      args+=("${arm#*:}, all 20 training actors${s/_s/, seed }" "${arm%%:*}_refit$s-cv-ravdess_emobox")
+    done
   done
   table "${args[@]}"
+fi
+
+# ninth round, second part: the same lever for a network. PyResNet tiny with round 1's levers
+# (speaker normalisation, mixup), and the same on voiced frames only: its 4-s training crops
+# then hold the whole spoken part of a clip instead of about half silence.
+if in_stage 26; then
+  cvrun pyresnet_final pyresnet_final
+  cvrun pyresnet_vad pyresnet_final frontend.vad=true
+fi
+
+if in_stage 27; then
+  table "PyResNet tiny, round 1's levers" pyresnet_final-cv-ravdess_emobox \
+    "the same, voiced frames only" pyresnet_vad-cv-ravdess_emobox
 fi
