@@ -479,6 +479,8 @@ if in_stage 24; then
 fi
 
 if in_stage 25; then
+  "$PYTHON" "$RECIPE/local/voiced_share.py" "$DATA/ravdess" $([ -d "$DATA/urdu" ] && echo "$DATA/urdu")
+  echo
   table "functionals job, no speaker statistics" fm_b128_nospk-cv-ravdess_emobox \
     "the same, voiced frames only" fm_vad_nospk-cv-ravdess_emobox \
     "speaker-normalised functionals job (round 3's choice)" fm_b128-cv-ravdess_emobox \

@@ -23,8 +23,9 @@ if in_stage 3; then
   job pyresnet pyresnet common pyresnet
   job utterance_stats utterance_stats common
   job utterance_stats_nospk utterance_stats common frontend.speaker_norm=false
-  job functionals_mlp functionals_mlp common
-  job functionals_mlp_nospk functionals_mlp common frontend.speaker_norm=false
+  # stage 7's rows use all frames (the job's default before the VAD of stage 10)
+  job functionals_mlp functionals_mlp common frontend.base.vad=false
+  job functionals_mlp_nospk functionals_mlp common frontend.speaker_norm=false frontend.base.vad=false
   job xvector xvector_scratch_copypaste common xvector frontend.speaker_norm=true
   job xvector_nospk xvector_scratch_copypaste common xvector
   # ravdess_emobox's VGG job (its conf files, read relative to this recipe's conf/) and DAAE
