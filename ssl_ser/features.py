@@ -267,11 +267,11 @@ class VADFrontend(_Centred):
     vad_proportion: float
     win_length: int
 
-    def _set_vad(self, vad: bool, vad_threshold: float, vad_mean_scale: float, vad_context: int,
+    def _set_vad(self, owner: str, vad: bool, vad_threshold: float, vad_mean_scale: float, vad_context: int,
                  vad_proportion: float) -> None:
         if vad_context < 0 or not 0.0 <= vad_proportion <= 1.0:
-            raise ConfigError(f"front-end {type(self).__name__}: vad_context must be >= 0 and vad_proportion "
-                              f"in [0, 1], got {vad_context} and {vad_proportion}")
+            raise ConfigError(f"{owner}: vad_context must be >= 0 and vad_proportion in [0, 1], "
+                              f"got {vad_context} and {vad_proportion}")
         self.vad = vad
         self.vad_threshold = vad_threshold
         self.vad_mean_scale = vad_mean_scale
@@ -336,7 +336,7 @@ class MFCC(VADFrontend):
         self.hop_length = hop_length
         self.win_length = win_length
         self.normalize = normalize
-        self._set_vad(vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
+        self._set_vad("front-end 'mfcc'", vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
         self.mfcc = T.MFCC(SAMPLE_RATE, n_mfcc=n_mfcc, log_mels=True, melkwargs=dict(
             n_fft=n_fft, win_length=win_length, hop_length=hop_length, n_mels=n_mels, f_min=f_min,
             f_max=f_max, window_fn=torch.hamming_window, center=True, pad_mode="constant"))
@@ -402,7 +402,7 @@ class LogMel(VADFrontend):
         self.win_length = win_length if win_length is not None else n_fft
         self.normalize = normalize
         self.clip = clip
-        self._set_vad(vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
+        self._set_vad("front-end 'logmel'", vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
         self.mel = T.MelSpectrogram(SAMPLE_RATE, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
                                     f_min=f_min, f_max=f_max, n_mels=n_mels, window_fn=torch.hann_window,
                                     center=True, pad_mode="constant", power=2.0)

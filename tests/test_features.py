@@ -137,7 +137,7 @@ def test_a_log_mel_vad_keeps_the_voiced_frames_after_normalising() -> None:
     assert 100 <= int(voiced.sum()) < 115  # the two tones
     torch.testing.assert_close(feats[0], everything[0][:, voiced])
     assert not build_frontend("logmel").vad
-    with pytest.raises(ConfigError, match="vad_proportion"):
+    with pytest.raises(ConfigError, match="front-end 'logmel': vad_context must be >= 0 and vad_proportion"):
         build_frontend("logmel", vad=True, vad_proportion=1.5)
 
 
