@@ -22,14 +22,12 @@ matrix (``cv_results.json``, ``confusion.png``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,7 @@ from ssl_ser.data.shards import build_shards
 from ssl_ser.data.stream import resolve_shards
 from ssl_ser.errors import SslSerError
 from ssl_ser.evaluate import evaluate, write_results
-from ssl_ser.files import is_url, read_json, write_json
+from ssl_ser.files import is_url, locked_directory, read_json, write_json
 from ssl_ser.folds import (
     FOLDS_FILE,
     GROUPS_DIR,
@@ -171,26 +169,12 @@ def prepare(job: Any, protocol: Protocol, *, cv_dir: str | Path | None = None, v
 
     directory = Path(cv_dir) if cv_dir is not None else cv_dir_of(job, protocol)
     directory.mkdir(parents=True, exist_ok=True)
-    with _one_splitter(directory, log):
+    # two `ssl-ser cv --only` processes on one folder (one per core or node) would otherwise
+    # split the shards at once and delete each other's scratch audio: the second waits for the
+    # first, then finds the groups built
+    with locked_directory(directory, on_busy=lambda: log(
+            f"cv: waiting for another `ssl-ser cv` to finish splitting into {directory}")):
         return _prepare(job, protocol, directory, valid_speakers, log)
-
-
-@contextmanager
-def _one_splitter(directory: Path, log: Log) -> Iterator[None]:
-    """Hold an exclusive lock on ``directory`` itself while the groups and folds are made: two
-    ``ssl-ser cv --only`` processes on one folder (one per core or node) would otherwise split
-    the shards at once and delete each other's scratch audio. The second waits, then finds the
-    groups built."""
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"cv: waiting for another `ssl-ser cv` to finish splitting into {directory}")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # releases the lock
 
 
 def _prepare(job: Any, protocol: Protocol, directory: Path, valid_speakers: int, log: Log) -> Plan:

@@ -1,12 +1,14 @@
-"""Writing files so that a kill or a full disk never leaves a half-written one under its name."""
+"""Writing files so that a kill or a full disk never leaves a half-written one under its name,
+and holding a directory against a second writer."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +33,23 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):  # on a full disk the cleanup itself must not fail
             tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def locked_directory(directory: str | Path, on_busy: Callable[[], None]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` itself (no lock file to leave behind) for
+    the block. When another process holds it, ``on_busy()`` is called first: raise there to give
+    up, or return to wait for the other process to let go."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_busy()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def atomic_write(path: str | Path, text: str) -> None:

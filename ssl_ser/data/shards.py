@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import hashlib
 import itertools
 import json
@@ -63,7 +62,7 @@ from ssl_ser.data.shard_index import (
     make_index,
     sha256,
 )
-from ssl_ser.files import atomic_write
+from ssl_ser.files import atomic_write, locked_directory
 
 PROGRESS = ".progress"
 MAX_COUNT = 5000
@@ -322,19 +321,15 @@ def build_shards(manifest: str | Path, out_dir: str | Path, *, max_count: int = 
 
 @contextmanager
 def _sole_writer(out_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out_dir`` itself (no lock file to leave behind): a second
-    build into the same directory would interleave its shards with ours."""
+    """Hold ``out_dir`` against a second build into it, which would interleave its shards with ours."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    handle = os.open(out_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ShardError(f"{out_dir}: another `shards build` is writing there; wait for it "
-                             f"to finish, or build into another directory") from None
+
+    def refuse() -> None:
+        raise ShardError(f"{out_dir}: another `shards build` is writing there; wait for it "
+                         f"to finish, or build into another directory") from None
+
+    with locked_directory(out_dir, on_busy=refuse):
         yield
-    finally:
-        os.close(handle)  # releases the lock
 
 
 def _build_locked(manifest: Path, out_dir: Path, manifest_sha: str, n_rows: int, build: str,
