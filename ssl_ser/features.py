@@ -107,6 +107,27 @@ class SpecAugmentConfig:
     edge), so a few training speakers stand for more voices. Applied before the masks; 0: off."""
 
 
+@config
+class VADConfig:
+    """Kaldi's energy VAD (``compute-vad``) of the STFT front-ends (:class:`VADFrontend`).
+
+    A frame is voiced when at least ``proportion`` of the frames within ``context`` of it have
+    a log energy (on the 16-bit scale, over the front-end's analysis window) above ``threshold +
+    mean_scale * mean log energy``. In a job, ``vad: true`` takes these defaults (Kaldi's) and
+    ``vad: {trim: true}`` sets some of them.
+    """
+
+    threshold: float = 5.5
+    mean_scale: float = 0.5
+    context: Annotated[int, Field(ge=0)] = 2
+    """Frames on each side of a frame that its decision counts."""
+    proportion: Annotated[float, Field(ge=0.0, le=1.0)] = 0.12
+    trim: bool = False
+    """Keep every frame from the first voiced frame to the last (only the leading and trailing
+    silence goes; pauses stay, so neighbouring frames stay neighbours for a convolution) rather
+    than only the voiced frames."""
+
+
 # --- base class ------------------------------------------------------------------------------
 
 class Frontend(nn.Module):
@@ -248,43 +269,34 @@ class _Centred(Frontend):
 
 
 class VADFrontend(_Centred):
-    """Shared energy VAD of the STFT front-ends (Kaldi's ``compute-vad``).
+    """Shared energy VAD of the STFT front-ends (Kaldi's ``compute-vad``, :class:`VADConfig`).
 
-    A frame is voiced when at least ``vad_proportion`` of the frames within ``vad_context`` of
-    it have a log energy (on the 16-bit scale, over the front-end's analysis window) above
-    ``vad_threshold + vad_mean_scale * mean log energy``. With ``vad`` on, the voiced frames
-    are packed to the left and the lengths shrink (:func:`pack_frames`); a row where nothing is
-    voiced keeps all its frames rather than becoming empty.
+    With a VAD (``vad`` set), the voiced frames (or, with ``trim``, the span from the first to
+    the last) are packed to the left and the lengths shrink (:func:`pack_frames`); a row where
+    nothing is voiced keeps all its frames rather than becoming empty.
     """
 
-    vad: bool
+    vad: VADConfig | None
     fixed_width = False
     """Pack the voiced frames into a map as wide as before (:func:`pack_frames_fixed`): set on
     an exported copy, whose shapes cannot depend on the data; the scores are the same."""
-    vad_threshold: float
-    vad_mean_scale: float
-    vad_context: int
-    vad_proportion: float
     win_length: int
 
-    def _set_vad(self, owner: str, vad: bool, vad_threshold: float, vad_mean_scale: float, vad_context: int,
-                 vad_proportion: float) -> None:
-        if vad_context < 0 or not 0.0 <= vad_proportion <= 1.0:
-            raise ConfigError(f"{owner}: vad_context must be >= 0 and vad_proportion in [0, 1], "
-                              f"got {vad_context} and {vad_proportion}")
-        self.vad = vad
-        self.vad_threshold = vad_threshold
-        self.vad_mean_scale = vad_mean_scale
-        self.vad_context = vad_context
-        self.vad_proportion = vad_proportion
+    def _set_vad(self, owner: str, vad: bool | VADConfig | Mapping[str, Any] | None) -> None:
+        if isinstance(vad, Mapping):
+            vad = from_dict(VADConfig, vad, source=f"{owner}: vad")
+        self.vad = vad if isinstance(vad, VADConfig) else VADConfig() if vad else None
 
     def select_voiced(self, feats: Tensor, frame_lengths: Tensor, wave: Tensor,
                       lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """``feats`` with only the voiced frames when ``vad`` is on, else unchanged."""
-        if not self.vad:
+        """``feats`` with only the voiced frames (or their span) when a VAD is set, else unchanged."""
+        if self.vad is None:
             return feats, frame_lengths
+        keep = self.voiced(wave, lengths)
+        if self.vad.trim:  # from the first voiced frame to the last
+            keep = (keep.long().cumsum(-1) > 0) & (keep.flip(-1).long().cumsum(-1).flip(-1) > 0)
         pack = pack_frames_fixed if self.fixed_width else pack_frames
-        return pack(feats, self.voiced(wave, lengths), frame_mask(frame_lengths, feats.shape[-1]))
+        return pack(feats, keep, frame_mask(frame_lengths, feats.shape[-1]))
 
     def log_energy(self, wave: Tensor) -> Tensor:
         """Raw log energy of each frame's ``win_length`` samples on the 16-bit scale, ``[B, T']``."""
@@ -294,18 +306,20 @@ class VADFrontend(_Centred):
         return frames.pow(2).sum(-1).clamp(min=torch.finfo(torch.float32).eps).log()
 
     def voiced(self, wave: Tensor, lengths: Tensor) -> Tensor:
-        """Kaldi ``compute-vad`` decisions, ``[B, T']`` bool (False on padded frames)."""
+        """Kaldi ``compute-vad`` decisions, ``[B, T']`` bool (False on padded frames), with this
+        front-end's VAD options (Kaldi's defaults when it has none)."""
+        cfg = self.vad or VADConfig()
         energy = self.log_energy(wave)
         frame_lengths = self.frame_lengths(lengths)
         valid = frame_mask(frame_lengths, energy.shape[-1])
         mean = (energy * valid).sum(-1, keepdim=True) / frame_lengths[:, None]
-        above = (energy > self.vad_threshold + self.vad_mean_scale * mean) & valid
-        kernel = torch.ones(1, 1, 2 * self.vad_context + 1, device=wave.device)
+        above = (energy > cfg.threshold + cfg.mean_scale * mean) & valid
+        kernel = torch.ones(1, 1, 2 * cfg.context + 1, device=wave.device)
 
         def count(mask: Tensor) -> Tensor:  # frames of ``mask`` within the context of each frame
-            return F.conv1d(mask.float().unsqueeze(1), kernel, padding=self.vad_context).squeeze(1)
+            return F.conv1d(mask.float().unsqueeze(1), kernel, padding=cfg.context).squeeze(1)
 
-        return (count(above) >= count(valid) * self.vad_proportion) & valid
+        return (count(above) >= count(valid) * cfg.proportion) & valid
 
 
 @FRONTENDS.register("mfcc")
@@ -324,8 +338,7 @@ class MFCC(VADFrontend):
 
     def __init__(self, n_mfcc: int = 23, n_mels: int = 23, win_length: int = 400, hop_length: int = 160,
                  n_fft: int = 512, f_min: float = 20.0, f_max: float = 7600.0, normalize: bool = True,
-                 vad: bool = True, vad_threshold: float = 5.5, vad_mean_scale: float = 0.5,
-                 vad_context: int = 2, vad_proportion: float = 0.12,
+                 vad: bool | VADConfig | dict[str, Any] | None = True,
                  specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__(specaugment)
         if n_mfcc > n_mels:
@@ -336,7 +349,7 @@ class MFCC(VADFrontend):
         self.hop_length = hop_length
         self.win_length = win_length
         self.normalize = normalize
-        self._set_vad("front-end 'mfcc'", vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
+        self._set_vad("front-end 'mfcc'", vad)
         self.mfcc = T.MFCC(SAMPLE_RATE, n_mfcc=n_mfcc, log_mels=True, melkwargs=dict(
             n_fft=n_fft, win_length=win_length, hop_length=hop_length, n_mels=n_mels, f_min=f_min,
             f_max=f_max, window_fn=torch.hamming_window, center=True, pad_mode="constant"))
@@ -391,8 +404,7 @@ class LogMel(VADFrontend):
     def __init__(self, n_mels: int = 128, n_fft: int = 1024, win_length: int | None = None,
                  hop_length: int = 512, f_min: float = 0.0, f_max: float | None = None,
                  normalize: bool = False, clip: float | None = None,
-                 vad: bool = False, vad_threshold: float = 5.5, vad_mean_scale: float = 0.5,
-                 vad_context: int = 2, vad_proportion: float = 0.12,
+                 vad: bool | VADConfig | dict[str, Any] | None = False,
                  specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__(specaugment)
         if clip is not None and clip <= 0:
@@ -402,7 +414,7 @@ class LogMel(VADFrontend):
         self.win_length = win_length if win_length is not None else n_fft
         self.normalize = normalize
         self.clip = clip
-        self._set_vad("front-end 'logmel'", vad, vad_threshold, vad_mean_scale, vad_context, vad_proportion)
+        self._set_vad("front-end 'logmel'", vad)
         self.mel = T.MelSpectrogram(SAMPLE_RATE, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
                                     f_min=f_min, f_max=f_max, n_mels=n_mels, window_fn=torch.hann_window,
                                     center=True, pad_mode="constant", power=2.0)

@@ -136,9 +136,29 @@ def test_a_log_mel_vad_keeps_the_voiced_frames_after_normalising() -> None:
     assert all_lengths.tolist() == [150] and new_lengths.tolist() == [int(voiced.sum())]
     assert 100 <= int(voiced.sum()) < 115  # the two tones
     torch.testing.assert_close(feats[0], everything[0][:, voiced])
-    assert not build_frontend("logmel").vad
-    with pytest.raises(ConfigError, match="front-end 'logmel': vad_context must be >= 0 and vad_proportion"):
-        build_frontend("logmel", vad=True, vad_proportion=1.5)
+    assert build_frontend("logmel").vad is None
+    with pytest.raises(ConfigError, match="front-end 'logmel': vad: proportion"):
+        build_frontend("logmel", vad={"proportion": 1.5})
+    with pytest.raises(ConfigError, match="front-end 'logmel': vad: .*treshold"):
+        build_frontend("logmel", vad={"treshold": 4.0})
+
+
+def test_a_trimming_vad_keeps_the_pause_between_the_first_and_the_last_voiced_frame() -> None:
+    """Silence, tone, a pause, tone, silence: ``trim`` drops only the two ends, the pause stays."""
+    quiet = lambda seed: 1e-4 * torch.randn(8000, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    wave = torch.cat([quiet(0), tone(0.5), quiet(1), tone(0.5, seed=1), quiet(2)]).unsqueeze(0)
+    lengths = torch.tensor([wave.shape[1]])
+    options = dict(n_mels=40, n_fft=512, win_length=400, hop_length=160)
+    trimmed = build_frontend("logmel", vad={"trim": True}, **options).eval()
+    voiced = trimmed.voiced(wave, lengths)[0]
+    first, last = int(voiced.nonzero().min()), int(voiced.nonzero().max())
+    assert 40 <= first <= 52 and 195 <= last <= 210 and not voiced[110:140].any()  # the tones' edges; the pause
+    feats, new_lengths = trimmed(wave, lengths)
+    everything, _ = build_frontend("logmel", **options).eval()(wave, lengths)
+    assert new_lengths.tolist() == [last - first + 1]
+    torch.testing.assert_close(feats[0], everything[0][:, first : last + 1])
+    selected, selected_lengths = build_frontend("logmel", vad=True, **options).eval()(wave, lengths)
+    assert int(selected_lengths) == int(voiced.sum()) < int(new_lengths)
 
 
 def test_vad_keeps_every_frame_of_a_row_with_no_voiced_frame() -> None:

@@ -169,3 +169,21 @@ def test_emobox_ssl_stages_skip_without_weights_and_name_a_missing_file(tmp_path
                      SSL_WEIGHTS=str(tmp_path / "none.pth"))
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"stage 20: SSL_WEIGHTS={tmp_path / 'none.pth'} is not a file"
+
+
+@pytest.mark.parametrize(("folds", "log"), [(None, "cv_x.log"), ("0,1,2", "cv_x.folds012.log"),
+                                            ("1 2 3", "cv_x.folds123.log")])
+def test_logged_keeps_one_log_per_folds_setting(tmp_path, folds, log):
+    """Two processes of one recipe given different FOLDS (how the recipes use both cores) write
+    two logs instead of interleaving one."""
+    script = f'. "{RECIPES / "common" / "stages.sh"}"; logged cv_x echo hello'
+    env = {**os.environ, "DATA": str(tmp_path), "EXP": str(tmp_path),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("FOLDS", None)
+    if folds is not None:
+        env["FOLDS"] = folds
+    done = subprocess.run(["bash", "-c", script, str(RECIPES / "ravdess_emobox" / "run.sh")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello\n" and [p.name for p in (tmp_path / "logs").iterdir()] == [log]
+    assert (tmp_path / "logs" / log).read_text() == "hello\n"

@@ -50,9 +50,12 @@ heavy() {
   if [ -n "${LOCK:-}" ]; then flock "$LOCK" nice -n 5 "$@"; else nice -n 5 "$@"; fi
 }
 
-# logged NAME CMD ...: heavy, its output kept in logs/NAME.log (progress bars left out of the terminal)
+# logged NAME CMD ...: heavy, its output kept in logs/NAME.log (progress bars left out of the
+# terminal). With FOLDS set, logs/NAME.folds012.log (the fold indices): two processes given
+# different FOLDS then write two logs instead of interleaving one
 logged() {
   local name=$1; shift
+  [ -z "${FOLDS:-}" ] || name+=".folds${FOLDS//[, ]/}"
   heavy "$@" 2>&1 | tee "logs/$name.log" | { grep -v 'it/s\]\|s/it\]' || true; }
 }
 

@@ -25,7 +25,8 @@
 # round: 22 DAAE's own recipe (stage one on URDU + FSDD, stage two on each fold's 8 emotions) and
 # its variants, 23 their table; ninth round: 24 the functionals job on voiced frames only (energy
 # VAD), with and without speaker statistics, and each refit on all 20 training actors, 25 their
-# tables, 26 PyResNet with round 1's levers on voiced frames only, 27 its table.
+# tables, 26 PyResNet with round 1's levers on voiced frames only, 27 its table; tenth round:
+# 28 PyResNet and the speaker-free functionals on the VAD's span (trim), 29 their tables.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -508,4 +509,23 @@ fi
 if in_stage 27; then
   table "PyResNet tiny, round 1's levers" pyresnet_final-cv-ravdess_emobox \
     "the same, voiced frames only" pyresnet_vad-cv-ravdess_emobox
+fi
+
+# tenth round: the VAD's span instead of its frames (`vad: {trim: true}`). Only the leading and
+# trailing silence goes and the pauses stay, so a network's convolutions still read neighbouring
+# frames (round 9's voiced frames joined every word to the next and cost PyResNet 0.06). The same
+# for the functionals without speaker statistics, where the voiced frames helped.
+if in_stage 28; then
+  cvrun pyresnet_trim pyresnet_final "frontend.vad={trim: true}"
+  cvrun fm_trim_nospk functionals_mlp frontend.speaker_norm=false "frontend.base.vad={trim: true}"
+fi
+
+if in_stage 29; then
+  table "PyResNet tiny, round 1's levers" pyresnet_final-cv-ravdess_emobox \
+    "the same, voiced frames only" pyresnet_vad-cv-ravdess_emobox \
+    "the same, trimmed to the VAD's span" pyresnet_trim-cv-ravdess_emobox
+  echo
+  table "functionals job, no speaker statistics, all frames" fm_b128_nospk-cv-ravdess_emobox \
+    "the same, voiced frames only" fm_vad_nospk-cv-ravdess_emobox \
+    "the same, trimmed to the VAD's span" fm_trim_nospk-cv-ravdess_emobox
 fi
