@@ -182,7 +182,8 @@ def test_logged_keeps_one_log_per_folds_setting(tmp_path, folds, log):
     env.pop("FOLDS", None)
     if folds is not None:
         env["FOLDS"] = folds
-    done = subprocess.run(["bash", "-c", script, str(RECIPES / "ravdess_emobox" / "run.sh")], cwd=tmp_path, env=env, capture_output=True, text=True,
+    argv0 = str(RECIPES / "ravdess_emobox" / "run.sh")  # stages.sh finds the recipe from $0
+    done = subprocess.run(["bash", "-c", script, argv0], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello\n" and [p.name for p in (tmp_path / "logs").iterdir()] == [log]
