@@ -293,8 +293,8 @@ class VADFrontend(_Centred):
         if self.vad is None:
             return feats, frame_lengths
         keep = self.voiced(wave, lengths)
-        if self.vad.trim:  # from the first voiced frame to the last
-            keep = (keep.long().cumsum(-1) > 0) & (keep.flip(-1).long().cumsum(-1).flip(-1) > 0)
+        if self.vad.trim:
+            keep = voiced_span(keep)
         pack = pack_frames_fixed if self.fixed_width else pack_frames
         return pack(feats, keep, frame_mask(frame_lengths, feats.shape[-1]))
 
@@ -360,6 +360,13 @@ class MFCC(VADFrontend):
         if self.normalize:
             feats = feats - masked_mean(feats, frame_lengths)
         return self.select_voiced(feats, frame_lengths, wave, lengths)
+
+
+def voiced_span(voiced: Tensor) -> Tensor:
+    """``[B, T]`` bool: the frames from each row's first voiced frame to its last (none for a
+    row without one). Cumulative sums rather than a flip, which every export format takes."""
+    seen = voiced.long().cumsum(-1)
+    return (seen > 0) & (seen[:, -1:] - seen + voiced.long() > 0)
 
 
 def pack_frames(feats: Tensor, keep: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:

@@ -7,6 +7,9 @@ maximum. With ``cepstra: N`` the same band functionals are also taken of each fr
 cepstral coefficients (an orthonormal DCT over the bands: MFCCs when the input is a log-mel
 map), whose quantiles describe the spectral envelope's shape rather than each band's level.
 With ``moments: true``, also each of those rows' skewness and kurtosis (appended last).
+With ``temporal: true`` the front-end appends six timing functionals of its base's energy VAD
+(:func:`temporal_functionals`, after eGeMAPS's temporal parameters): the rate and lengths of
+voiced segments and pauses, which a VAD that keeps only the voiced frames otherwise discards.
 
 :class:`Functionals` is the parameter-free computation (``utterance_stats`` and
 ``with_functionals`` compute it inside the model). The ``functionals`` front-end computes it
@@ -20,14 +23,17 @@ and head, 0.649 validation UA instead of 0.588 and 0.592 test UA instead of 0.56
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from ssl_ser import SAMPLE_RATE
 from ssl_ser.config import ConfigError
-from ssl_ser.features import FRONTENDS, Frontend, build_frontend, mask_frames
+from ssl_ser.features import FRONTENDS, Frontend, VADFrontend, build_frontend, mask_frames, voiced_span
 from ssl_ser.models.layers import masked_mean, time_mask
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -85,6 +91,31 @@ class Functionals(nn.Module):
         return torch.cat(out, 1)
 
 
+TEMPORAL = ("speech_seconds", "voiced_share", "segments_per_second", "segment_seconds", "pause_seconds",
+            "pauses_per_second")
+"""The rows of :func:`temporal_functionals`, in order."""
+
+
+def temporal_functionals(voiced: Tensor, hop_seconds: float) -> Tensor:
+    """``[B, T]`` VAD decisions (False past a row's length) -> ``[B, 6]`` timing functionals
+    (:data:`TEMPORAL`), after eGeMAPS's temporal parameters (Eyben et al. 2016), over the speech
+    span from the first voiced frame to the last: its length in seconds, the voiced share of it,
+    voiced segments per second, their mean length, the mean length of the pauses between them
+    and pauses per second. Silence before and after the span is left out: its length is how a
+    corpus cut its clips, not how the speaker spoke. A row without a voiced frame is all zeros.
+    """
+    voiced = voiced.to(torch.float32)
+    span = voiced_span(voiced.bool()).sum(-1).to(torch.float32)
+    count = voiced.sum(-1)
+    onsets = (voiced - F.pad(voiced, (1, 0))[:, :-1]).clamp(min=0).sum(-1)  # voiced segments
+    pauses = (onsets - 1).clamp(min=0)
+    seconds = span * hop_seconds
+    per = lambda x, n: x / n.clamp(min=1)  # noqa: E731  (0 where nothing was counted)
+    return torch.stack([seconds, per(count, span), per(onsets, seconds.clamp(min=hop_seconds)),
+                        per(count, onsets) * hop_seconds, per(span - count, pauses) * hop_seconds,
+                        per(pauses, seconds.clamp(min=hop_seconds))], -1)
+
+
 #: The base front-end when none is given: 128 log-mel bands of 64-ms frames at a 16-ms hop (the
 #: 64-ms window beat 25 ms on RAVDESS's validation actors: bench/recipes/ravdess_emobox).
 DEFAULT_BASE: dict[str, Any] = {"name": "logmel", "n_mels": 128, "n_fft": 1024, "hop_length": 256}
@@ -113,17 +144,25 @@ class FunctionalsFrontend(Frontend):
     describes_utterance = True
 
     def __init__(self, base: dict[str, Any] | None = None, quantiles: tuple[float, ...] = QUANTILES,
-                 cepstra: int = 0, moments: bool = False) -> None:
+                 cepstra: int = 0, moments: bool = False, temporal: bool = False) -> None:
         super().__init__()
         self.base = frame_level_base(DEFAULT_BASE if base is None else base, "functionals",
                                      refused=("specaugment", "speaker_norm"))
+        if temporal and not isinstance(self.base, VADFrontend):
+            raise ConfigError("front-end 'functionals': temporal needs a base with an energy VAD "
+                              f"(logmel or mfcc), got {type(self.base).__name__}")
         self.functionals = Functionals(self.base.num_features, tuple(quantiles), cepstra, moments,
                                        owner="front-end 'functionals'")
-        self.num_features = self.functionals.num_functionals
+        self.temporal = temporal
+        self.num_features = self.functionals.num_functionals + len(TEMPORAL) * temporal
 
     def compute(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         feats, frames = self.base.compute(wave, lengths)
         vector = self.functionals(mask_frames(feats, frames), frames)
+        if self.temporal:  # the base's VAD decisions, whether or not it keeps only the voiced frames
+            base = typing.cast(VADFrontend, self.base)
+            hop = base.hop_length / SAMPLE_RATE
+            vector = torch.cat([vector, temporal_functionals(base.voiced(wave, lengths), hop).to(vector.dtype)], 1)
         return vector.unsqueeze(-1), torch.ones_like(frames)
 
     def frames(self, num_samples: int) -> int:

@@ -10,7 +10,7 @@ import torch
 
 from ssl_ser.config import ConfigError
 from ssl_ser.features import build_frontend
-from ssl_ser.functionals import Functionals
+from ssl_ser.functionals import TEMPORAL, Functionals, temporal_functionals
 from ssl_ser.speaker_norm import SpeakerNorm
 
 BASE = {"name": "logmel", "n_mels": 16, "n_fft": 256, "hop_length": 128}
@@ -28,6 +28,35 @@ def test_the_front_end_is_the_functionals_of_its_base_one_frame_per_utterance() 
     for row, n in enumerate(lengths.tolist()):
         alone, alone_frames = base(wave[row:row + 1, :n], lengths[row:row + 1])
         torch.testing.assert_close(feats[row, :, 0], stats(alone, alone_frames)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_temporal_functionals_time_the_voiced_segments_and_pauses_of_the_speech_span() -> None:
+    # silence, voiced 3, pause 2, voiced 2, silence; a row with nothing voiced; a padded row
+    voiced = torch.tensor([[0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0], [0] * 12, [1] * 6 + [0] * 6]).bool()
+    got = temporal_functionals(voiced, hop_seconds=0.5)
+    assert TEMPORAL[0] == "speech_seconds" and got.shape == (3, len(TEMPORAL))
+    # span 7 frames = 3.5 s, 5 voiced, 2 segments of 1.25 s on average, one pause of 1 s
+    torch.testing.assert_close(got[0], torch.tensor([3.5, 5 / 7, 2 / 3.5, 1.25, 1.0, 1 / 3.5]))
+    torch.testing.assert_close(got[1], torch.zeros(6))
+    torch.testing.assert_close(got[2], torch.tensor([3.0, 1.0, 1 / 3.0, 3.0, 0.0, 0.0]))
+
+
+def test_the_front_end_appends_the_timing_of_its_bases_vad() -> None:
+    """Leading silence does not count, a pause does; a base without a VAD is refused."""
+    quiet = lambda n, seed: 1e-4 * torch.randn(n, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    tone = lambda n: 0.3 * torch.sin(torch.arange(n) * 2 * torch.pi * 220 / 16000)  # noqa: E731
+    speech = torch.cat([tone(8000), quiet(4000, 1), tone(8000)])  # 0.5 s, a 0.25-s pause, 0.5 s
+    wave = torch.stack([torch.cat([quiet(12000, 0), speech]), torch.cat([speech, quiet(12000, 2)])])
+    fe = build_frontend("functionals", base={**BASE, "vad": True}, temporal=True).eval()
+    plain = build_frontend("functionals", base={**BASE, "vad": True}).eval()
+    feats, _ = fe(wave, torch.tensor([wave.shape[1]] * 2))
+    assert fe.num_features == plain.num_features + len(TEMPORAL) == feats.shape[1]
+    torch.testing.assert_close(feats[:, : plain.num_features], plain(wave, torch.tensor([wave.shape[1]] * 2))[0])
+    timing = feats[:, plain.num_features :, 0]
+    torch.testing.assert_close(timing[0], timing[1], atol=0.02, rtol=0)  # the silence's place does not matter
+    assert abs(float(timing[0, 0]) - 1.25) < 0.05 and abs(float(timing[0, 4]) - 0.25) < 0.05  # span, pause
+    with pytest.raises(ConfigError, match="temporal needs a base with an energy VAD"):
+        build_frontend("functionals", base={"name": "spectrogram_mulaw"}, temporal=True)
 
 
 def utterances(speakers: list[str]) -> SimpleNamespace:

@@ -26,7 +26,9 @@
 # its variants, 23 their table; ninth round: 24 the functionals job on voiced frames only (energy
 # VAD), with and without speaker statistics, and each refit on all 20 training actors, 25 their
 # tables, 26 PyResNet with round 1's levers on voiced frames only, 27 its table; tenth round:
-# 28 PyResNet and the speaker-free functionals on the VAD's span (trim), 29 their tables.
+# 28 PyResNet and the speaker-free functionals on the VAD's span (trim), 29 their tables, 30 the
+# functionals job with the VAD's timing functionals (temporal), with and without speaker
+# statistics, and each refit on all 20 training actors, 31 their tables.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -528,4 +530,37 @@ if in_stage 29; then
   table "functionals job, no speaker statistics, all frames" fm_b128_nospk-cv-ravdess_emobox \
     "the same, voiced frames only" fm_vad_nospk-cv-ravdess_emobox \
     "the same, trimmed to the VAD's span" fm_trim_nospk-cv-ravdess_emobox
+fi
+
+# tenth round, second part: the timing that the VAD discards. Keeping only the voiced frames
+# drops how long the speaker spoke and paused (eGeMAPS's temporal parameters); the
+# functionals front-end's `temporal: true` appends six timing functionals of the base's VAD over
+# the speech span (silence before and after it left out). With and without speaker statistics,
+# chosen on validation actors; each refit on all 20 training actors (seeds 0-2, paired with
+# stage 24's refits).
+if in_stage 30; then
+  cvrun fm_tmp_nospk functionals_mlp frontend.speaker_norm=false frontend.base.vad=true frontend.temporal=true
+  cvrun fm_tmp functionals_mlp frontend.base.vad=true frontend.temporal=true
+  for seed in 0 1 2; do
+    s=$([ $seed = 0 ] || echo _s$seed)
+    cvrefit fm_tmp_nospk_refit$s functionals_mlp train.seed=$seed frontend.speaker_norm=false frontend.base.vad=true \
+      frontend.temporal=true
+    cvrefit fm_tmp_refit$s functionals_mlp train.seed=$seed frontend.base.vad=true frontend.temporal=true
+  done
+fi
+
+if in_stage 31; then
+  table "functionals job on voiced frames, no speaker statistics" fm_vad_nospk-cv-ravdess_emobox \
+    "the same + timing functionals" fm_tmp_nospk-cv-ravdess_emobox \
+    "speaker-normalised, voiced frames" fm_vad-cv-ravdess_emobox \
+    "the same + timing functionals" fm_tmp-cv-ravdess_emobox
+  echo
+  args=()
+  for arm in "fm_vad_nospk:no speaker statistics, voiced frames" "fm_tmp_nospk:the same + timing functionals" \
+      "fm_vad:speaker-normalised, voiced frames" "fm_tmp:the same + timing functionals"; do
+    for s in "" _s1 _s2; do
+      args+=("${arm#*:}, all 20 training actors${s/_s/, seed }" "${arm%%:*}_refit$s-cv-ravdess_emobox")
+    done
+  done
+  table "${args[@]}"
 fi
