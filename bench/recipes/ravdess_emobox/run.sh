@@ -28,7 +28,8 @@
 # tables, 26 PyResNet with round 1's levers on voiced frames only, 27 its table; tenth round:
 # 28 PyResNet and the speaker-free functionals on the VAD's span (trim), 29 their tables, 30 the
 # functionals job with the VAD's timing functionals (temporal), with and without speaker
-# statistics, and each refit on all 20 training actors, 31 their tables.
+# statistics, and each refit on all 20 training actors, 31 their tables, 32 PyResNet with 2-s
+# crops on all frames and on the VAD's span, 33 their table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -563,4 +564,20 @@ if in_stage 31; then
     done
   done
   table "${args[@]}"
+fi
+
+# tenth round, third part: why the network wants its silence. The voiced frames or their span
+# fill about 2.2 s of a 4-s training crop and zero padding the rest, whose zeros BatchNorm
+# counts in its statistics; all frames fill 3.7 s. 2-s crops leave little padding with the
+# span, and also move the crop over the speech. The same crop on all frames is the control.
+if in_stage 32; then
+  cvrun pyresnet_c2 pyresnet_final data.crop_seconds=2.0
+  cvrun pyresnet_trim_c2 pyresnet_final "frontend.vad={trim: true}" data.crop_seconds=2.0
+fi
+
+if in_stage 33; then
+  table "PyResNet tiny, round 1's levers (4-s crops)" pyresnet_final-cv-ravdess_emobox \
+    "the same, trimmed to the VAD's span" pyresnet_trim-cv-ravdess_emobox \
+    "the same, 2-s crops" pyresnet_c2-cv-ravdess_emobox \
+    "trimmed to the VAD's span, 2-s crops" pyresnet_trim_c2-cv-ravdess_emobox
 fi

@@ -10,7 +10,8 @@
 # and without speaker normalisation), 8 DeepEmoCluster's VGG (with and without speaker
 # normalisation) and DAAE (without) 5 folds, 9 the README tables (each says which run it lacks),
 # 10 the functionals job without speaker normalisation on voiced frames only (ravdess_emobox
-# round 9's lever, checked here on a second corpus), 11 its table.
+# round 9's lever, checked here on a second corpus), 11 its table, 12 the same + the VAD's timing
+# functionals (temporal: ravdess_emobox round 10's lever), 13 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -34,6 +35,8 @@ if in_stage 3; then
     frontend.speaker_norm=false
   job daae_nospk daae_finetune common ../../ravdess_daae/conf/small daae   # the paper's input
   job functionals_mlp_nospk_vad functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true
+  job functionals_mlp_nospk_tmp functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true \
+    frontend.temporal=true
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -81,4 +84,12 @@ if in_stage 11; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "functionals front-end + MLP, no speaker normalisation" runs/functionals_mlp_nospk-cv-k5 \
     --row "the same, voiced frames only (vad: true)" runs/functionals_mlp_nospk_vad-cv-k5
+fi
+
+in_stage 12 && logged functionals_mlp_nospk_tmp ssl-ser cv jobs/functionals_mlp_nospk_tmp.yaml --folds 5 --valid-speakers 3 --debug
+
+if in_stage 13; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "functionals front-end + MLP, no speaker normalisation, voiced frames only" runs/functionals_mlp_nospk_vad-cv-k5 \
+    --row "the same + the VAD's timing functionals (temporal: true)" runs/functionals_mlp_nospk_tmp-cv-k5
 fi
