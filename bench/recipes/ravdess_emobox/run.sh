@@ -552,13 +552,13 @@ fi
 
 if in_stage 31; then
   table "functionals job on voiced frames, no speaker statistics" fm_vad_nospk-cv-ravdess_emobox \
-    "the same + timing functionals" fm_tmp_nospk-cv-ravdess_emobox \
+    "+ timing functionals, no speaker statistics" fm_tmp_nospk-cv-ravdess_emobox \
     "speaker-normalised, voiced frames" fm_vad-cv-ravdess_emobox \
-    "the same + timing functionals" fm_tmp-cv-ravdess_emobox
+    "+ timing functionals, speaker-normalised" fm_tmp-cv-ravdess_emobox
   echo
   args=()
-  for arm in "fm_vad_nospk:no speaker statistics, voiced frames" "fm_tmp_nospk:the same + timing functionals" \
-      "fm_vad:speaker-normalised, voiced frames" "fm_tmp:the same + timing functionals"; do
+  for arm in "fm_vad_nospk:no speaker statistics, voiced frames" "fm_tmp_nospk:+ timing functionals, no speaker statistics" \
+      "fm_vad:speaker-normalised, voiced frames" "fm_tmp:+ timing functionals, speaker-normalised"; do
     for s in "" _s1 _s2; do
       args+=("${arm#*:}, all 20 training actors${s/_s/, seed }" "${arm%%:*}_refit$s-cv-ravdess_emobox")
     done
