@@ -28,7 +28,8 @@
 # tables, 26 PyResNet with round 1's levers on voiced frames only, 27 its table; tenth round:
 # 28 PyResNet and the speaker-free functionals on the VAD's span (trim), 29 their tables, 30 the
 # functionals job with the VAD's timing functionals (temporal), with and without speaker
-# statistics, and each refit on all 20 training actors, 31 their tables, 32 PyResNet with 2-s
+# statistics, and each refit on all 20 training actors, 31 their tables and the fusion of the
+# speaker-free refits' three seeds, 32 PyResNet with 2-s
 # crops on all frames and on the VAD's span, 33 their table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
@@ -564,6 +565,12 @@ if in_stage 31; then
     done
   done
   table "${args[@]}"
+  echo
+  # the three seeds' refits fused (mean of their probabilities): does an ensemble help?
+  if [ -d runs/fm_vad_nospk_refit_s2-cv-ravdess_emobox ]; then
+    "$PYTHON" "$RECIPE/local/fuse.py" --cv "seed 0" runs/fm_vad_nospk_refit-cv-ravdess_emobox \
+      --cv "seed 1" runs/fm_vad_nospk_refit_s1-cv-ravdess_emobox --cv "seed 2" runs/fm_vad_nospk_refit_s2-cv-ravdess_emobox
+  fi
 fi
 
 # tenth round, third part: why the network wants its silence. The voiced frames or their span
