@@ -100,6 +100,35 @@ def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
     return total / lengths.clamp(min=1).to(x.dtype).view(-1, *([1] * (total.dim() - 1)))
 
 
+class MaskedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics can count only the valid frames.
+
+    Given ``lengths`` in ``train()`` mode, the batch mean and variance (and so the running
+    statistics) are taken over each row's first ``lengths`` frames (the last axis) only: the
+    zero padding of short utterances in long crops otherwise pulls every channel's statistics
+    towards zero by the padded share. Without ``lengths``, or in ``eval()`` mode, it is
+    ``nn.BatchNorm2d`` (same parameters and buffers, so checkpoints load either way).
+    """
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if lengths is None or not self.training:
+            return super().forward(x)
+        mask = time_mask(lengths, x.shape[-1])[:, None, None, :].to(x.dtype)
+        count = mask.sum() * x.shape[2]
+        mean = (x * mask).sum((0, 2, 3)) / count
+        var = (((x - mean[None, :, None, None]) * mask) ** 2).sum((0, 2, 3)) / count
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+            with torch.no_grad():  # PyTorch's update: unbiased variance, the default momentum
+                momentum = 0.1 if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(var.detach() * count / (count - 1).clamp(min=1), momentum)
+                self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
+        y = (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y
+
+
 class ConvBlock(nn.Module):
     """Conv2d -> BatchNorm -> ReLU, re-masking the time axis; tracks the time lengths."""
 

@@ -11,7 +11,9 @@ with stride 2. Pooling averages the last map over (valid) time only and keeps fr
 embedding is the flattened ``[C, F']`` map (``2048 x 4`` for 128 mel bands).
 
 Sizes: ``full`` (with ``depth`` 50, 101 or 152); ``tiny`` = one bottleneck per stage with
-widths 8-16 (groups are reduced to divide the channel counts).
+widths 8-16 (groups are reduced to divide the channel counts). ``masked_norm: true`` makes
+every BatchNorm's training statistics count the valid frames only
+(:class:`~ssl_ser.models.layers.MaskedBatchNorm2d`); off by default (PyTorch's BatchNorm).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import Tensor, nn
 from ssl_ser.config import ConfigError
 from ssl_ser.models import MODELS
 from ssl_ser.models.base import SERModel, from_preset
-from ssl_ser.models.layers import conv_lengths, mask_time, masked_mean
+from ssl_ser.models.layers import MaskedBatchNorm2d, conv_lengths, mask_time, masked_mean
 
 DEPTHS: dict[int, tuple[int, ...]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
@@ -68,25 +70,29 @@ class PyBottleneck(nn.Module):
     """1x1 reduce -> pyramid convolution (strided) -> 1x1 expand, with a residual shortcut."""
 
     def __init__(self, cin: int, planes: int, stride: int, kernels: tuple[int, ...],
-                 groups: tuple[int, ...]) -> None:
+                 groups: tuple[int, ...], masked_norm: bool = False) -> None:
         super().__init__()
         cout = planes * EXPANSION
         self.stride = stride
+        self.masked_norm = masked_norm
         self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
-        self.norm1 = nn.BatchNorm2d(planes)
+        self.norm1 = MaskedBatchNorm2d(planes)
         self.conv2 = PyConv2d(planes, planes, kernels, groups, stride)
-        self.norm2 = nn.BatchNorm2d(planes)
+        self.norm2 = MaskedBatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
-        self.norm3 = nn.BatchNorm2d(cout)
-        self.shortcut: nn.Module = nn.Identity()
+        self.norm3 = MaskedBatchNorm2d(cout)
+        self.shortcut: nn.Sequential | None = None
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), MaskedBatchNorm2d(cout))
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        y = mask_time(torch.relu(self.norm1(self.conv1(x))), lengths)
+        counted = lengths if self.masked_norm else None  # the frames BatchNorm's statistics count
+        y = mask_time(torch.relu(self.norm1(self.conv1(x), counted)), lengths)
         lengths = conv_lengths(lengths, 3, self.stride, 1)  # the same for every odd kernel
-        y = mask_time(torch.relu(self.norm2(self.conv2(y))), lengths)
-        y = torch.relu(self.norm3(self.conv3(y)) + self.shortcut(x))
+        counted = lengths if self.masked_norm else None
+        y = mask_time(torch.relu(self.norm2(self.conv2(y), counted)), lengths)
+        shortcut = x if self.shortcut is None else self.shortcut[1](self.shortcut[0](x), counted)
+        y = torch.relu(self.norm3(self.conv3(y), counted) + shortcut)
         return mask_time(y, lengths), lengths
 
 
@@ -97,8 +103,9 @@ class PyResNet(SERModel):
     def __init__(self, in_features: int, num_classes: int, size: Literal["tiny", "full"] = "full",
                  depth: Literal[50, 101, 152] = 50, widths: tuple[int, ...] | None = None,
                  blocks: tuple[int, ...] | None = None, stem_channels: int | None = None,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, masked_norm: bool = False) -> None:
         super().__init__(in_features, num_classes)
+        self.masked_norm = masked_norm
         arch = from_preset(PRESETS, size, "pyresnet", widths=widths, blocks=blocks, stem_channels=stem_channels)
         widths = tuple(arch["widths"])
         blocks = tuple(arch.get("blocks", DEPTHS[depth]))
@@ -108,7 +115,7 @@ class PyResNet(SERModel):
                               f"got {widths} and {blocks}")
         self.depth = depth
         stem = arch["stem_channels"]
-        self.stem = nn.Sequential(nn.Conv2d(1, stem, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(stem),
+        self.stem = nn.Sequential(nn.Conv2d(1, stem, 7, stride=2, padding=3, bias=False), MaskedBatchNorm2d(stem),
                                   nn.ReLU())
         height = conv_lengths(in_features, 7, 2, 3)
         self.stages = nn.ModuleList()
@@ -116,7 +123,7 @@ class PyResNet(SERModel):
         for planes, count, (kernels, groups) in zip(widths, blocks, PYRAMIDS):
             stage = nn.ModuleList()
             for j in range(count):
-                stage.append(PyBottleneck(cin, planes, 2 if j == 0 else 1, kernels, groups))
+                stage.append(PyBottleneck(cin, planes, 2 if j == 0 else 1, kernels, groups, masked_norm))
                 cin = planes * EXPANSION
             height = conv_lengths(height, 3, 2, 1)
             self.stages.append(stage)
@@ -127,7 +134,8 @@ class PyResNet(SERModel):
     def embed(self, x: Tensor, lengths: Tensor) -> Tensor:
         x, lengths = self.check_input(x, lengths)
         lengths = conv_lengths(lengths, 7, 2, 3)
-        x = mask_time(self.stem(x.unsqueeze(1)), lengths)
+        conv, norm, relu = self.stem
+        x = mask_time(relu(norm(conv(x.unsqueeze(1)), lengths if self.masked_norm else None)), lengths)
         for stage in self.stages:
             for block in stage.children():
                 x, lengths = block(x, lengths)

@@ -6,6 +6,7 @@ from torch import nn
 
 from ssl_ser.models.layers import (
     GradientReversal,
+    MaskedBatchNorm2d,
     conv2d_time_lengths,
     conv_lengths,
     mask_time,
@@ -58,3 +59,22 @@ def test_mask_time_and_masked_mean_ignore_padded_frames() -> None:
     masked = mask_time(x, lengths)
     assert torch.equal(masked[1, :, 2:], torch.zeros(3, 4)) and torch.equal(masked[0], x[0])
     torch.testing.assert_close(masked_mean(x, lengths)[1], x[1, :, :2].mean(-1))
+
+
+def test_masked_batchnorm_counts_only_the_valid_frames_in_training() -> None:
+    """A padded batch normalises like BatchNorm2d over its valid frames laid end to end, with
+    the same running statistics; in eval mode, or without lengths, it is BatchNorm2d."""
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 3, 4, 10), torch.tensor([10, 6])
+    padded = mask_time(x, lengths)
+    masked, reference = MaskedBatchNorm2d(3), nn.BatchNorm2d(3)
+    got = masked.train()(padded, lengths)
+    joined = reference.train()(torch.cat([x[0], x[1, :, :, :6]], -1).unsqueeze(0))[0]
+    torch.testing.assert_close(got[0], joined[:, :, :10])
+    torch.testing.assert_close(got[1, :, :, :6], joined[:, :, 10:])
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(masked, name), getattr(reference, name))
+    plain = nn.BatchNorm2d(3)
+    plain.load_state_dict(masked.state_dict())  # the same parameters and buffers
+    torch.testing.assert_close(masked.eval()(padded, lengths), plain.eval()(padded))
+    assert not torch.allclose(MaskedBatchNorm2d(3).train()(padded)[0], got[0])  # without lengths: zeros counted

@@ -53,3 +53,18 @@ def test_embedding_is_the_last_map_averaged_over_valid_time_only() -> None:
     expected = torch.stack([maps[i, :, :, : reduced[i]].mean(-1).flatten() for i in range(2)])
     torch.testing.assert_close(emb, expected)
     assert model.embedding_dim == maps.shape[1] * maps.shape[2]
+
+
+def test_masked_norm_makes_training_outputs_independent_of_the_padding() -> None:
+    """With masked_norm a row's training-mode output does not depend on how much padding its
+    batch carries (PyTorch's BatchNorm counts the padded zeros); checkpoints load either way."""
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 32, 40), torch.tensor([40, 24])
+    longer = torch.cat([x, torch.zeros(2, 32, 40)], -1)  # the same rows in a twice-as-long crop
+    for masked in (True, False):
+        torch.manual_seed(1)
+        model = build_model("pyresnet", in_features=32, num_classes=4, size="tiny", masked_norm=masked).train()
+        same = torch.allclose(model.embed(x, lengths), model.embed(longer, lengths), atol=1e-4)
+        assert same == masked
+    plain = build_model("pyresnet", in_features=32, num_classes=4, size="tiny")
+    plain.load_state_dict(model.state_dict())

@@ -30,7 +30,8 @@
 # functionals job with the VAD's timing functionals (temporal), with and without speaker
 # statistics, and each refit on all 20 training actors, 31 their tables and the fusion of the
 # speaker-free refits' three seeds, 32 PyResNet with 2-s
-# crops on all frames and on the VAD's span, 33 their table.
+# crops on all frames and on the VAD's span, 33 their table, 34 PyResNet with BatchNorm over
+# the valid frames only (masked_norm) on all frames and on the span, 35 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -586,5 +587,21 @@ if in_stage 33; then
   table "PyResNet tiny, round 1's levers (4-s crops)" pyresnet_final-cv-ravdess_emobox \
     "the same, trimmed to the VAD's span" pyresnet_trim-cv-ravdess_emobox \
     "the same, 2-s crops" pyresnet_c2-cv-ravdess_emobox \
+    "trimmed to the VAD's span, 2-s crops" pyresnet_trim_c2-cv-ravdess_emobox
+fi
+
+# tenth round, fourth part: the padding fix itself. `model.masked_norm: true` makes PyResNet's
+# BatchNorm statistics count the valid frames only (MaskedBatchNorm2d), at the 4-s crops: on all
+# frames, and on the VAD's span (whose crops are about half padding)
+if in_stage 34; then
+  cvrun pyresnet_mbn pyresnet_final model.masked_norm=true
+  cvrun pyresnet_trim_mbn pyresnet_final "frontend.vad={trim: true}" model.masked_norm=true
+fi
+
+if in_stage 35; then
+  table "PyResNet tiny, round 1's levers (4-s crops)" pyresnet_final-cv-ravdess_emobox \
+    "the same, BatchNorm over valid frames" pyresnet_mbn-cv-ravdess_emobox \
+    "trimmed to the VAD's span" pyresnet_trim-cv-ravdess_emobox \
+    "trimmed to the VAD's span, BatchNorm over valid frames" pyresnet_trim_mbn-cv-ravdess_emobox \
     "trimmed to the VAD's span, 2-s crops" pyresnet_trim_c2-cv-ravdess_emobox
 fi
