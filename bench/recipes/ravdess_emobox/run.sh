@@ -434,6 +434,18 @@ table() {
   "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "$label" "${args[@]}"
 }
 
+# refit_table RUN:LABEL...: table of each RUN's refits on all 20 training actors (cvrefit's
+# RUN_refit, RUN_refit_s1, RUN_refit_s2: seeds 0-2), one row per seed
+refit_table() {
+  local args=() arm s
+  for arm in "$@"; do
+    for s in "" _s1 _s2; do
+      args+=("${arm#*:}, all 20 training actors${s/_s/, seed }" "${arm%%:*}_refit$s-cv-ravdess_emobox")
+    done
+  done
+  table "${args[@]}"
+}
+
 if in_stage 21; then
   table "attention CNN at twice the widths, no mixup" att_w2_nomix-cv-ravdess_emobox
   echo
@@ -493,14 +505,8 @@ if in_stage 25; then
     "speaker-normalised functionals job (round 3's choice)" fm_b128-cv-ravdess_emobox \
     "speaker-normalised, voiced frames only" fm_vad-cv-ravdess_emobox
   echo
-  args=()
-  for arm in "fm_b128_nospk:no speaker statistics" "fm_vad_nospk:no speaker statistics, voiced frames only" \
-      "fm_b128:speaker-normalised" "fm_vad:speaker-normalised, voiced frames only"; do
-    for s in "" _s1 _s2; do
-      args+=("${arm#*:}, all 20 training actors${s/_s/, seed }" "${arm%%:*}_refit$s-cv-ravdess_emobox")
-    done
-  done
-  table "${args[@]}"
+  refit_table "fm_b128_nospk:no speaker statistics" "fm_vad_nospk:no speaker statistics, voiced frames only" \
+    "fm_b128:speaker-normalised" "fm_vad:speaker-normalised, voiced frames only"
 fi
 
 # ninth round, second part: the same lever for a network. PyResNet tiny with round 1's levers
@@ -558,14 +564,8 @@ if in_stage 31; then
     "speaker-normalised, voiced frames" fm_vad-cv-ravdess_emobox \
     "+ timing functionals, speaker-normalised" fm_tmp-cv-ravdess_emobox
   echo
-  args=()
-  for arm in "fm_vad_nospk:no speaker statistics, voiced frames" "fm_tmp_nospk:+ timing functionals, no speaker statistics" \
-      "fm_vad:speaker-normalised, voiced frames" "fm_tmp:+ timing functionals, speaker-normalised"; do
-    for s in "" _s1 _s2; do
-      args+=("${arm#*:}, all 20 training actors${s/_s/, seed }" "${arm%%:*}_refit$s-cv-ravdess_emobox")
-    done
-  done
-  table "${args[@]}"
+  refit_table "fm_vad_nospk:no speaker statistics, voiced frames" "fm_tmp_nospk:+ timing functionals, no speaker statistics" \
+    "fm_vad:speaker-normalised, voiced frames" "fm_tmp:+ timing functionals, speaker-normalised"
   echo
   # the three seeds' refits fused (mean of their probabilities): does an ensemble help?
   if [ -d runs/fm_vad_nospk_refit_s2-cv-ravdess_emobox ]; then
