@@ -27,14 +27,16 @@ if TYPE_CHECKING:  # the registry module imports every front-end: at run time on
 
 
 def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str,
-                  provided: tuple[str, ...] = ()) -> None:
-    """Refuse keyword options ``fn`` does not take (``provided`` are filled in by the system)."""
+                  provided: tuple[str, ...] = (), shared: tuple[str, ...] = ()) -> None:
+    """Refuse keyword options ``fn`` does not take (``provided`` are filled in by the system;
+    ``shared`` are taken by every component of the kind, outside ``fn``'s signature)."""
     target = fn.__init__ if inspect.isclass(fn) else fn
     params = inspect.signature(target).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     allowed = [n for n, p in params.items() if n not in ("self", *provided)
                and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    allowed += shared
     for key in options:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
@@ -51,6 +53,7 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     # deferred: the registry imports every plug-in module; only when looked up
     from ssl_ser.methods import METHODS
     from ssl_ser.models import MODELS
+    from ssl_ser.models.init import parse_init
 
     name, options = component(job.method, "method")
     method_cls = _lookup(METHODS, name, "method")
@@ -60,8 +63,10 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     frontend_cls = _lookup(FRONTENDS, name, "frontend")
     validate_options(frontend_cls.__init__, frontend_options, what="frontend")
     name, options = component(job.model, "model")
-    check_options(_lookup(MODELS, name, "model"), options, "model",
-                  provided=("in_features", "num_classes", "num_speakers", "num_corpora"))
+    model_cls = _lookup(MODELS, name, "model")
+    check_options(model_cls, options, "model", provided=("in_features", "num_classes", "num_speakers", "num_corpora"),
+                  shared=("init",))
+    parse_init(options.get("init"), what=f"model {name!r}")
     metrics = method_cls.metric_names(job)
     if job.train.metric not in metrics:
         raise ConfigError(f"train.metric {job.train.metric!r} is not reported by method "

@@ -44,6 +44,11 @@ class SERModel(nn.Module):
         """``[B, D]``: what clustering, t-SNE and x-vector extraction use."""
         return self.forward(x, lengths)["embedding"]
 
+    def residual_norms(self) -> list[nn.Module]:
+        """The normalisation layers that end residual branches (``model.init``'s
+        ``zero_residual`` zeroes their scale); by default those of the SERModels inside this one."""
+        return [norm for child in self.children() if isinstance(child, SERModel) for norm in child.residual_norms()]
+
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final classification layer by a freshly initialised one (transfer learning)."""
         path = self.classifier_prefix.rstrip(".")

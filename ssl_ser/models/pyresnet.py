@@ -141,6 +141,10 @@ class PyResNet(SERModel):
                 x, lengths = block(x, lengths)
         return masked_mean(x, lengths).flatten(1)  # average over time, keep channels x frequency
 
+    def residual_norms(self) -> list[nn.Module]:
+        return [block.norm3 for stage in self.stages for block in stage.children()
+                if isinstance(block, PyBottleneck)]
+
     def forward(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         embedding = self.embed(x, lengths)
         return {"embedding": embedding, "logits": self.classifier(self.dropout(embedding))}

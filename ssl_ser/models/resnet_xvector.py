@@ -101,6 +101,10 @@ class ResNetXVector(SERModel):
     def embed(self, x: Tensor, lengths: Tensor) -> Tensor:
         return self.embedding(self.pooling(*self.frames(x, lengths)))
 
+    def residual_norms(self) -> list[nn.Module]:
+        return [block.norm2 for stage in self.stages for block in stage.children()
+                if isinstance(block, BasicBlock)]
+
     def forward(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         embedding = self.embed(x, lengths)
         return {"embedding": embedding, "logits": self.classifier(torch.relu(embedding))}

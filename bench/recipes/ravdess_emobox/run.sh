@@ -31,7 +31,10 @@
 # statistics, and each refit on all 20 training actors, 31 their tables and the fusion of the
 # speaker-free refits' three seeds, 32 PyResNet with 2-s
 # crops on all frames and on the VAD's span, 33 their table, 34 PyResNet with BatchNorm over
-# the valid frames only (masked_norm) on all frames and on the span, 35 its table.
+# the valid frames only (masked_norm) on all frames and on the span, 35 its table; eleventh
+# round: 36 PyResNet with SGD warm-up + cosine schedules (one-cycle's shape) at two peak rates,
+# 37 PyResNet with Kaiming initialisation (model.init), with and without zeroed residual
+# branches, 38 their table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -604,4 +607,29 @@ if in_stage 35; then
     "trimmed to the VAD's span" pyresnet_trim-cv-ravdess_emobox \
     "trimmed to the VAD's span, BatchNorm over valid frames" pyresnet_trim_mbn-cv-ravdess_emobox \
     "trimmed to the VAD's span, 2-s crops" pyresnet_trim_c2-cv-ravdess_emobox
+fi
+
+# eleventh round: the schedule and initialisation levers the issue lists and no round measured.
+# One-cycle's shape (linear warm-up to a peak, cosine decay to zero) with round 1's SGD, at its
+# rate (0.01) and at five times it (one-cycle's point is a higher peak); round 1 tried warm-up +
+# cosine only with AdamW.
+if in_stage 36; then
+  cvrun pyresnet_cos pyresnet_final schedule.name=cosine schedule.warmup_epochs=3
+  cvrun pyresnet_cos5 pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05
+fi
+
+# Initialisation (`model.init`, ssl_ser/models/init.py): torchvision's ResNet scheme (Kaiming-normal
+# convolutions, fan-out) instead of PyTorch's per-layer default, then with every residual branch's
+# last BatchNorm zeroed so that each block starts as its shortcut
+if in_stage 37; then
+  cvrun pyresnet_kaiming pyresnet_final model.init=true
+  cvrun pyresnet_kaiming_zr pyresnet_final "model.init={zero_residual: true}"
+fi
+
+if in_stage 38; then
+  table "PyResNet tiny, round 1's levers (SGD 0.01, x0.1 at epochs 11 and 21)" pyresnet_final-cv-ravdess_emobox \
+    "warm-up 3 + cosine, peak 0.01" pyresnet_cos-cv-ravdess_emobox \
+    "warm-up 3 + cosine, peak 0.05" pyresnet_cos5-cv-ravdess_emobox \
+    "Kaiming initialisation" pyresnet_kaiming-cv-ravdess_emobox \
+    "Kaiming, residual branches zeroed" pyresnet_kaiming_zr-cv-ravdess_emobox
 fi
