@@ -63,6 +63,10 @@ def frontend_section(section: dict[str, Any]) -> tuple[str, dict[str, Any], floa
     return name, options, float(prior or 0.0) if speaker_norm else None
 
 
+#: Front-end output (features, frame lengths; on the CPU) per batch, keyed by its utterance keys.
+FeatureMemo = dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]]
+
+
 class Predictor:
     def __init__(self, frontend: torch.nn.Module, model: torch.nn.Module, labels: LabelSpace, *,
                  segment: Any = None, attributes: Iterable[str] = (), device: torch.device | str = "cpu",
@@ -82,16 +86,25 @@ class Predictor:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def features(self, audio: torch.Tensor, lengths: torch.Tensor,
-                 speakers: list[str | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, frames = self.frontend(audio, lengths)
+    def features(self, audio: torch.Tensor, lengths: torch.Tensor, speakers: list[str | None] | None = None, *,
+                 memo: FeatureMemo | None = None, key: tuple[str, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+        """Front-end features (then speaker normalisation); with ``memo``, the front-end's output
+        for the batch ``key`` is computed once and reused (the front-ends have no trained
+        parameters, so in eval mode their output is a function of the audio)."""
+        hit = memo.get(key) if memo is not None else None
+        if hit is not None:
+            feats, frames = (t.to(self.device) for t in hit)
+        else:
+            feats, frames = self.frontend(audio, lengths)
+            if memo is not None:
+                memo[key] = (feats.detach().cpu(), frames.cpu())
         if self.speaker_norm is not None:
             feats = self.speaker_norm(feats, frames, speakers)
         return feats, frames
 
     @torch.no_grad()
-    def outputs(self, audio: torch.Tensor, lengths: torch.Tensor,
-                speakers: list[str | None] | None = None) -> dict[str, torch.Tensor]:
+    def outputs(self, audio: torch.Tensor, lengths: torch.Tensor, speakers: list[str | None] | None = None, *,
+                memo: FeatureMemo | None = None, key: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
         """Per-utterance ``probs`` [B, C], ``embedding`` and (if any) ``attributes``."""
         owner = None
         if self.segment is not None:
@@ -99,7 +112,7 @@ class Predictor:
             if speakers is not None:
                 speakers = [speakers[i] for i in owner.tolist()]
         with self.autocast():
-            feats, frames = self.features(audio, lengths, speakers)
+            feats, frames = self.features(audio, lengths, speakers, memo=memo, key=key)
             out = self.model(feats, frames)
         result = {"probs": F.softmax(out["logits"].float(), dim=-1)}
         if "embedding" in out:
@@ -111,9 +124,10 @@ class Predictor:
             result = {k: segments.pool(v, owner, rows) for k, v in result.items()}
         return result
 
-    def predict(self, batches: Iterable[Any], *, embeddings: bool = False,
-                max_batches: int | None = None) -> dict[str, list[Any]]:
-        """This process' share of per-utterance outputs, as lists ready to gather across ranks."""
+    def predict(self, batches: Iterable[Any], *, embeddings: bool = False, max_batches: int | None = None,
+                memo: FeatureMemo | None = None) -> dict[str, list[Any]]:
+        """This process' share of per-utterance outputs, as lists ready to gather across ranks
+        (``memo``: front-end features kept from an earlier pass over the same batches)."""
         was_training = self.model.training, self.frontend.training
         self.model.eval()
         self.frontend.eval()
@@ -123,7 +137,8 @@ class Predictor:
                 if max_batches is not None and i >= max_batches:
                     break
                 batch = batch.to(self.device)
-                out = self.outputs(batch.audio, batch.lengths, speaker_keys(batch.meta))
+                out = self.outputs(batch.audio, batch.lengths, speaker_keys(batch.meta), memo=memo,
+                                   key=tuple(batch.keys))
                 parts["keys"] += list(batch.keys)
                 parts["meta"] += list(batch.meta)
                 parts["probs"].append(out["probs"].cpu().numpy())

@@ -66,8 +66,9 @@ class DataConfig:
     feature_cache: bool = False
     """Compute the training set's front-end features once (whole utterances, eval mode, in
     memory) and crop / segment frames of them every epoch; SpecAugment and speaker
-    normalisation still apply per batch (:mod:`ssl_ser.train.feature_cache`). Needs one
-    training source, no waveform ``augment`` and a deterministic front-end."""
+    normalisation still apply per batch (:mod:`ssl_ser.train.feature_cache`). The validation
+    sets' features are kept from the first epoch on as well (they are read every epoch). Needs
+    one training source, no waveform ``augment`` and a deterministic front-end."""
 
 
 @config

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ssl_ser.data.stream import make_stream
-from ssl_ser.inference import Predictor
+from ssl_ser.inference import FeatureMemo, Predictor
 from ssl_ser.job_loader import job_from_dict
 from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.train.runner import run_local
@@ -30,6 +31,20 @@ def test_predictor_from_checkpoint_reproduces_the_loops_validation(
     pred = predictor.score(predictor.predict(stream))
     for key in ("ua", "wa", "macro_f1", "loss"):
         assert pred.metrics[key] == pytest.approx(last[f"valid_{key}"], abs=1e-5), key
+
+    # with a memo, the front-end runs on the first pass only and the scores stay the same
+    calls: list[int] = []
+    forward = predictor.frontend.forward
+    predictor.frontend.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    memo: FeatureMemo = {}
+    for first in (True, False):
+        calls.clear()
+        stream = make_stream(demo_shards.shards["valid"], mode="exact", batch_size=8, num_workers=0,
+                             max_seconds=30.0)
+        again = predictor.score(predictor.predict(stream, memo=memo))
+        assert len(calls) == (len(memo) if first else 0)  # first: once per batch
+        assert again.metrics == pred.metrics and np.array_equal(again.probs, pred.probs)
+    assert len(memo) > 1
 
 
 def test_speaker_norm_gives_each_speaker_zero_mean_unit_variance(demo_shards) -> None:

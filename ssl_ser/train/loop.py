@@ -30,7 +30,7 @@ from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.data.histograms import class_histogram, index_of
 from ssl_ser.distributed import gather_parts
 from ssl_ser.errors import SslSerError
-from ssl_ser.inference import Predictions, Predictor, frontend_section
+from ssl_ser.inference import FeatureMemo, Predictions, Predictor, frontend_section
 from ssl_ser.job import JobConfig, component, run_dir
 from ssl_ser.labels import LabelSpace, build_label_space
 from ssl_ser.model_card import write_run_card_at_end
@@ -117,6 +117,7 @@ class Loop:
 
             self.augmenter = build_augmenter(job.augment, self)
         self.feature_cache = self._build_feature_cache() if job.data.feature_cache else None
+        self.valid_features: FeatureMemo = {}
         self.ema = WeightAverage(self.bare_model, job.train.ema_decay) if job.train.ema_decay else None
         self._raw_weights: dict[str, torch.Tensor] | None = None
         self._restore()
@@ -452,7 +453,9 @@ class Loop:
         if max_batches is None and self.debug:
             max_batches = self.job.debug.max_eval_batches
         stream = self.eval_stream(specs)
-        parts = self.predictor.predict(stream, embeddings=embeddings, max_batches=max_batches)
+        # with data.feature_cache the validation sets' features are kept too: they are read every epoch
+        memo = self.valid_features if self.feature_cache is not None and list(specs) == self.job.data.valid else None
+        parts = self.predictor.predict(stream, embeddings=embeddings, max_batches=max_batches, memo=memo)
         self._report_shortfall(stream, "evaluate", max_batches)
         return self.predictor.score(gather_parts(parts, self.session.distributed))
 

@@ -152,6 +152,26 @@ def test_a_cached_run_trains_without_reading_the_training_shards_again(
     assert all(h["train_batches"] > 0 for h in history)
 
 
+def test_a_cached_run_computes_the_validation_features_once(
+        demo_shards, make_tiny_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three epochs call the front-end as often as one: the training cache's pass, then the
+    validation set's batches in the first epoch only (and the scores are those of the batches)."""
+    from ssl_ser.features import LogMel
+
+    calls: list[int] = []
+    forward = LogMel.forward
+    monkeypatch.setattr(LogMel, "forward", lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    counts = {}
+    for epochs in (1, 3):
+        calls.clear()
+        job = _job(demo_shards, make_tiny_job, tmp_path, name=f"valid{epochs}", data={"feature_cache": True},
+                   train={"epochs": epochs, "seed": 0, "metric": "ua"})
+        metrics = run_training(job, debug=True)
+        assert 0.0 <= metrics["valid_ua"] <= 1.0
+        counts[epochs] = len(calls)
+    assert counts[3] == counts[1] > 0
+
+
 def test_feature_cache_refuses_waveform_augmentation(demo_shards, make_tiny_job, tmp_path: Path) -> None:
     job = _job(demo_shards, make_tiny_job, tmp_path, data={"feature_cache": True},
                augment={"noise": {"shards": [str(demo_shards.shards["noise"])]}})
