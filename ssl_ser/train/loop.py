@@ -132,6 +132,9 @@ class Loop:
             problems.append("augment works on waveforms (use frontend.specaugment or train.mixup)")
         if getattr(self.frontend, "dither", 0.0):
             problems.append("the front-end's dither is random in training")
+        if self.job.data.segment is not None and getattr(self.frontend, "vad", None) is not None:
+            problems.append("the front-end's vad would pick the voiced frames of each whole utterance here, "
+                            "but of each segment at test (data.segment)")
         if problems:
             raise ConfigError("data.feature_cache: " + "; ".join(problems))
         start = time.perf_counter()

@@ -179,6 +179,13 @@ def test_feature_cache_refuses_waveform_augmentation(demo_shards, make_tiny_job,
         run_local(job, progress=False)
 
 
+def test_feature_cache_refuses_a_vad_with_segments(demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    job = _job(demo_shards, make_tiny_job, tmp_path, frontend={"name": "logmel", "vad": True},
+               data={"feature_cache": True, "segment": {"seconds": 0.5, "train_hop": 0.25, "eval_hop": 0.25}})
+    with pytest.raises(ConfigError, match=r"^data.feature_cache: the front-end's vad .* at test \(data.segment\)$"):
+        run_local(job, progress=False)
+
+
 def test_mixup_must_not_be_negative(demo_shards, make_tiny_job, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mixup"):
         _job(demo_shards, make_tiny_job, tmp_path, train={"mixup": -0.1})
