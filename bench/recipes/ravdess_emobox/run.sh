@@ -34,7 +34,8 @@
 # the valid frames only (masked_norm) on all frames and on the span, 35 its table; eleventh
 # round: 36 PyResNet with SGD warm-up + cosine schedules (one-cycle's shape) at two peak rates,
 # 37 PyResNet with Kaiming initialisation (model.init), with and without zeroed residual
-# branches, 38 their table.
+# branches, 38 their table, 39 DeepEmoCluster's VGG (which underfits) with and without Kaiming
+# initialisation, 40 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -632,4 +633,17 @@ if in_stage 38; then
     "warm-up 3 + cosine, peak 0.05" pyresnet_cos5-cv-ravdess_emobox \
     "Kaiming initialisation" pyresnet_kaiming-cv-ravdess_emobox \
     "Kaiming, residual branches zeroed" pyresnet_kaiming_zr-cv-ravdess_emobox
+fi
+
+# The same initialisation for DeepEmoCluster's VGG-16 tiny: a plain 13-convolution stack, the
+# depth Kaiming's scheme was derived for, and a network that underfits here (round 3: emotion
+# loss 1.89 after 20 epochs); the baseline is rerun beside it on the same code
+if in_stage 39; then
+  cvrun dec_vgg dec_vgg
+  cvrun dec_vgg_kaiming dec_vgg model.init=true
+fi
+
+if in_stage 40; then
+  table "DeepEmoCluster's VGG-16 tiny (round 3's job)" dec_vgg-cv-ravdess_emobox \
+    "the same, Kaiming initialisation" dec_vgg_kaiming-cv-ravdess_emobox
 fi
