@@ -54,10 +54,12 @@ class FrontendError(SslSerError, ValueError):
 
 # --- options ---------------------------------------------------------------------------------
 
-def validate_options(target: Callable[..., Any], options: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+def validate_options(target: Callable[..., Any], options: Mapping[str, Any], *, what: str,
+                     shared: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check keyword ``options`` against ``target``'s signature and annotations.
 
-    An unknown name raises :class:`ConfigError` naming it and listing the allowed ones; a value
+    An unknown name raises :class:`ConfigError` naming it and listing the allowed ones (with
+    ``shared``: names the caller takes outside ``target``'s signature); a value
     of the wrong type raises one naming the option. Returns the options, coerced by pydantic
     (``"3"`` -> ``3`` for an ``int``, a list -> a tuple for a ``tuple[int, ...]``).
     """
@@ -71,9 +73,10 @@ def validate_options(target: Callable[..., Any], options: Mapping[str, Any], *, 
         fields[name] = (hints.get(name, Any), default)
     for name in options:
         if name not in fields:
-            close = difflib.get_close_matches(name, fields, n=1)
+            allowed = [*fields, *shared]
+            close = difflib.get_close_matches(name, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{what}: unknown option {name!r}{hint}; allowed: {', '.join(fields)}")
+            raise ConfigError(f"{what}: unknown option {name!r}{hint}; allowed: {', '.join(allowed)}")
     model = create_model(
         f"{what}_options", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
     try:

@@ -63,8 +63,26 @@ def frontend_section(section: dict[str, Any]) -> tuple[str, dict[str, Any], floa
     return name, options, float(prior or 0.0) if speaker_norm else None
 
 
-#: Front-end output (features, frame lengths; on the CPU) per batch, keyed by its utterance keys.
-FeatureMemo = dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]]
+class FeatureMemo:
+    """Front-end output (features, frame lengths; on the CPU) per batch, keyed by the batch's
+    utterance keys, up to ``max_bytes`` of features (batches past it are computed every time)."""
+
+    def __init__(self, max_bytes: int = 2**30) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._entries: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[str, ...], feats: torch.Tensor, frames: torch.Tensor) -> None:
+        size = feats.numel() * feats.element_size()
+        if self.nbytes + size <= self.max_bytes:
+            self._entries[key] = (feats.detach().cpu(), frames.cpu())
+            self.nbytes += size
 
 
 class Predictor:
@@ -91,13 +109,15 @@ class Predictor:
         """Front-end features (then speaker normalisation); with ``memo``, the front-end's output
         for the batch ``key`` is computed once and reused (the front-ends have no trained
         parameters, so in eval mode their output is a function of the audio)."""
+        if memo is not None and not key:
+            raise ValueError("a feature memo needs the batch's utterance keys")
         hit = memo.get(key) if memo is not None else None
         if hit is not None:
             feats, frames = (t.to(self.device) for t in hit)
         else:
             feats, frames = self.frontend(audio, lengths)
             if memo is not None:
-                memo[key] = (feats.detach().cpu(), frames.cpu())
+                memo.put(key, feats, frames)
         if self.speaker_norm is not None:
             feats = self.speaker_norm(feats, frames, speakers)
         return feats, frames
@@ -173,6 +193,7 @@ class Predictor:
         name, options, prior = frontend_section(job.frontend)
         frontend = build_frontend(name, **options).to(device)
         model_name, model_options = component(job.model, "model")
+        model_options.pop("init", None)  # the checkpoint's weights replace any initialisation
         model = build_model(model_name, in_features=frontend.num_features,
                             **{**meta.get("model_kwargs", {}), **model_options})
         model.load_state_dict(state["model"])

@@ -67,8 +67,9 @@ class DataConfig:
     """Compute the training set's front-end features once (whole utterances, eval mode, in
     memory) and crop / segment frames of them every epoch; SpecAugment and speaker
     normalisation still apply per batch (:mod:`ssl_ser.train.feature_cache`). The validation
-    sets' features are kept from the first epoch on as well (they are read every epoch). Needs
-    one training source, no waveform ``augment`` and a deterministic front-end."""
+    sets' features are kept from the first epoch on as well (they are read every epoch; up to
+    1 GiB, in CPU memory). Needs one training source, no waveform ``augment`` and a
+    deterministic front-end."""
 
 
 @config

@@ -16,35 +16,55 @@ from ssl_ser.speaker_norm import SpeakerNorm, speaker_keys
 from ssl_ser.train.runner import run_local
 
 
-def test_predictor_from_checkpoint_reproduces_the_loops_validation(
-        demo_shards, make_tiny_job, tmp_path: Path) -> None:
-    data = make_tiny_job(demo_shards, name="norm", train={"epochs": 2},
-                         frontend={"name": "logmel", "speaker_norm": True})
-    data["storage_path"] = str(tmp_path)
-    run_local(job_from_dict(data), progress=False)
-    last = json.loads((tmp_path / "norm" / "metrics.jsonl").read_text().splitlines()[-1])
+@pytest.fixture(scope="module")
+def trained_run(demo_shards, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-epoch run with speaker normalisation; its last epoch's validation row is in metrics.jsonl."""
+    from tests.conftest import tiny_job
 
-    predictor, meta = Predictor.from_checkpoint(tmp_path / "norm", which="latest")
+    data = tiny_job(demo_shards, name="norm", train={"epochs": 2},
+                    frontend={"name": "logmel", "speaker_norm": True})
+    data["storage_path"] = str(tmp_path_factory.mktemp("inference"))
+    run_local(job_from_dict(data), progress=False)
+    return Path(data["storage_path"]) / "norm"
+
+
+def _valid_stream(demo_shards):
+    return make_stream(demo_shards.shards["valid"], mode="exact", batch_size=8, num_workers=0, max_seconds=30.0)
+
+
+def test_predictor_from_checkpoint_reproduces_the_loops_validation(demo_shards, trained_run: Path) -> None:
+    last = json.loads((trained_run / "metrics.jsonl").read_text().splitlines()[-1])
+    predictor, meta = Predictor.from_checkpoint(trained_run, which="latest")
     assert predictor.speaker_norm is not None and meta["epoch"] == 2
-    stream = make_stream(demo_shards.shards["valid"], mode="exact", batch_size=8, num_workers=0,
-                         max_seconds=30.0)
-    pred = predictor.score(predictor.predict(stream))
+    pred = predictor.score(predictor.predict(_valid_stream(demo_shards)))
     for key in ("ua", "wa", "macro_f1", "loss"):
         assert pred.metrics[key] == pytest.approx(last[f"valid_{key}"], abs=1e-5), key
 
-    # with a memo, the front-end runs on the first pass only and the scores stay the same
+
+def test_a_feature_memo_runs_the_front_end_on_the_first_pass_only(demo_shards, trained_run: Path) -> None:
+    predictor, _ = Predictor.from_checkpoint(trained_run, which="latest")
+    reference = predictor.score(predictor.predict(_valid_stream(demo_shards)))
     calls: list[int] = []
     forward = predictor.frontend.forward
     predictor.frontend.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
-    memo: FeatureMemo = {}
+    memo = FeatureMemo()
     for first in (True, False):
         calls.clear()
-        stream = make_stream(demo_shards.shards["valid"], mode="exact", batch_size=8, num_workers=0,
-                             max_seconds=30.0)
-        again = predictor.score(predictor.predict(stream, memo=memo))
+        again = predictor.score(predictor.predict(_valid_stream(demo_shards), memo=memo))
         assert len(calls) == (len(memo) if first else 0)  # first: once per batch
-        assert again.metrics == pred.metrics and np.array_equal(again.probs, pred.probs)
+        assert again.metrics == reference.metrics and np.array_equal(again.probs, reference.probs)
     assert len(memo) > 1
+
+
+def test_a_feature_memo_keeps_what_fits_its_budget_and_needs_keys() -> None:
+    feats, frames = torch.zeros(2, 4, 8), torch.tensor([8, 5])  # 256 bytes
+    memo = FeatureMemo(max_bytes=300)
+    memo.put(("a", "b"), feats, frames)
+    memo.put(("c", "d"), feats, frames)  # would pass the budget: computed every time instead
+    assert len(memo) == 1 and memo.nbytes == 256 and memo.get(("c", "d")) is None
+    predictor = Predictor(torch.nn.Identity(), torch.nn.Identity(), None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="utterance keys"):
+        predictor.features(feats, frames, memo=memo)
 
 
 def test_speaker_norm_gives_each_speaker_zero_mean_unit_variance(demo_shards) -> None:

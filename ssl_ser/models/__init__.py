@@ -28,7 +28,7 @@ def build_model(name: str, *, in_features: int, num_classes: int, init: Any = No
     init_cfg = parse_init(init, what=what)  # before building: a wrong key costs no construction
     cls = MODELS.get(name)
     checked = validate_options(cls.__init__, dict(in_features=in_features, num_classes=num_classes, **options),
-                               what=what)
+                               what=what, shared=("init",))
     model = cls(**checked)
     if init_cfg is not None:
         initialise(model, init_cfg, model.residual_norms(), what=what)

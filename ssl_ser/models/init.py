@@ -2,10 +2,12 @@
 
 PyTorch's per-layer defaults (Kaiming-uniform with ``a = sqrt(5)``, i.e. a gain of 1/sqrt(3)
 for a ReLU) start deep ReLU networks with shrinking activations; torchvision's ResNets instead
-use Kaiming-normal (fan-out, ReLU gain) for convolutions, unit BatchNorm, and optionally zero
-the last BatchNorm of every residual branch so that each block starts as the identity (Goyal
-et al. 2017, "Accurate, large minibatch SGD"). ``model.init: true`` takes that scheme;
-``model.init: {zero_residual: true}`` adds the zeroed branches.
+use Kaiming-normal (fan-out, ReLU gain) for convolutions, unit norms, and optionally zero the
+last BatchNorm of every residual branch so that each block starts as its shortcut (Goyal et
+al. 2017, "Accurate, large minibatch SGD"). ``model.init: true`` takes that scheme;
+``model.init: {zero_residual: true}`` adds the zeroed branches. Linear layers and transposed
+convolutions keep PyTorch's initialisation. Weights loaded afterwards (``train.init_from``, a
+resumed run, a checkpoint) replace what this sets.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import torch
 from torch import nn
 
 from ssl_ser.config import ConfigError, config, from_dict
+
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
 
 
 @config
@@ -40,20 +46,24 @@ def parse_init(value: bool | Mapping[str, Any] | InitConfig | None, *, what: str
 
 def initialise(model: nn.Module, cfg: InitConfig, residual_norms: list[nn.Module], *, what: str) -> None:
     """Re-initialise ``model``'s weights in place by ``cfg`` (``residual_norms``: the norms that
-    end its residual branches)."""
-    if cfg.scheme == "kaiming":
-        for module in model.modules():
-            if isinstance(module, nn.Conv1d | nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.modules.batchnorm._BatchNorm | nn.GroupNorm | nn.LayerNorm):
-                if module.weight is not None:
-                    nn.init.ones_(module.weight)
-                    nn.init.zeros_(module.bias)
+    end its residual branches). Draws from a forked RNG, so that a run with ``init`` sees the
+    same dropout, crops and mixup draws as the same run without it."""
     if cfg.zero_residual:
         if not residual_norms:
             raise ConfigError(f"{what}: init.zero_residual: this model has no residual branches")
-        for norm in residual_norms:
-            assert isinstance(norm.weight, nn.Parameter), f"{norm} has no scale to zero"
-            nn.init.zeros_(norm.weight)
+        if any(not isinstance(getattr(norm, "weight", None), nn.Parameter) for norm in residual_norms):
+            raise ConfigError(f"{what}: init.zero_residual: a residual branch ends in a norm without a scale")
+    with torch.random.fork_rng(devices=[]):
+        if cfg.scheme == "kaiming":
+            for module in model.modules():
+                if isinstance(module, CONVOLUTIONS):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+                elif isinstance(module, NORMS):
+                    if isinstance(module.weight, nn.Parameter):
+                        nn.init.ones_(module.weight)
+                    if isinstance(module.bias, nn.Parameter):
+                        nn.init.zeros_(module.bias)
+    for norm in residual_norms if cfg.zero_residual else []:
+        nn.init.zeros_(norm.weight)  # type: ignore[arg-type]  # checked above

@@ -117,7 +117,7 @@ class Loop:
 
             self.augmenter = build_augmenter(job.augment, self)
         self.feature_cache = self._build_feature_cache() if job.data.feature_cache else None
-        self.valid_features: FeatureMemo = {}
+        self.valid_features = FeatureMemo()
         self.ema = WeightAverage(self.bare_model, job.train.ema_decay) if job.train.ema_decay else None
         self._raw_weights: dict[str, torch.Tensor] | None = None
         self._restore()

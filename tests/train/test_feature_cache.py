@@ -154,22 +154,29 @@ def test_a_cached_run_trains_without_reading_the_training_shards_again(
 
 def test_a_cached_run_computes_the_validation_features_once(
         demo_shards, make_tiny_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three epochs call the front-end as often as one: the training cache's pass, then the
-    validation set's batches in the first epoch only (and the scores are those of the batches)."""
+    """Three epochs call the front-end as often as one (the training cache's pass, then the
+    validation batches in the first epoch only), and score validation as a run that recomputes them."""
     from ssl_ser.features import LogMel
+    from ssl_ser.inference import FeatureMemo
 
     calls: list[int] = []
     forward = LogMel.forward
     monkeypatch.setattr(LogMel, "forward", lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
-    counts = {}
-    for epochs in (1, 3):
+
+    def run(name: str, epochs: int) -> tuple[int, list[dict]]:
         calls.clear()
-        job = _job(demo_shards, make_tiny_job, tmp_path, name=f"valid{epochs}", data={"feature_cache": True},
+        job = _job(demo_shards, make_tiny_job, tmp_path, name=name, data={"feature_cache": True},
                    train={"epochs": epochs, "seed": 0, "metric": "ua"})
-        metrics = run_training(job, debug=True)
-        assert 0.0 <= metrics["valid_ua"] <= 1.0
-        counts[epochs] = len(calls)
-    assert counts[3] == counts[1] > 0
+        run_training(job, debug=True)
+        rows = [json.loads(x) for x in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
+        return len(calls), [{k: v for k, v in r.items() if k.startswith("valid_")} for r in rows]
+
+    once, _ = run("one", 1)
+    kept, kept_scores = run("kept", 3)
+    monkeypatch.setattr(FeatureMemo, "put", lambda self, *a: None)  # the memo never keeps anything
+    recomputed, recomputed_scores = run("recomputed", 3)
+    assert kept == once > 0 and recomputed > kept
+    assert kept_scores == recomputed_scores
 
 
 def test_feature_cache_refuses_waveform_augmentation(demo_shards, make_tiny_job, tmp_path: Path) -> None:

@@ -639,11 +639,11 @@ fi
 # depth Kaiming's scheme was derived for, and a network that underfits here (round 3: emotion
 # loss 1.89 after 20 epochs); the baseline is rerun beside it on the same code
 if in_stage 39; then
-  cvrun dec_vgg dec_vgg
+  cvrun dec_vgg_r11 dec_vgg    # stage 11's run is named dec_vgg
   cvrun dec_vgg_kaiming dec_vgg model.init=true
 fi
 
 if in_stage 40; then
-  table "DeepEmoCluster's VGG-16 tiny (round 3's job)" dec_vgg-cv-ravdess_emobox \
+  table "DeepEmoCluster's VGG-16 tiny (round 3's job)" dec_vgg_r11-cv-ravdess_emobox \
     "the same, Kaiming initialisation" dec_vgg_kaiming-cv-ravdess_emobox
 fi
