@@ -631,6 +631,7 @@ if in_stage 38; then
     "warm-up 3 + cosine, peak 0.01" pyresnet_cos-cv-ravdess_emobox \
     "Kaiming initialisation" pyresnet_kaiming-cv-ravdess_emobox \
     "Kaiming, residual branches zeroed" pyresnet_kaiming_zr-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/init_scale.py"   # how much larger Kaiming's weights start
 fi
 
 # The same initialisation for DeepEmoCluster's VGG-16 tiny: a plain 13-convolution stack, the
@@ -644,4 +645,5 @@ fi
 if in_stage 40; then
   table "DeepEmoCluster's VGG-16 tiny (round 3's job)" dec_vgg_r11-cv-ravdess_emobox \
     "the same, Kaiming initialisation" dec_vgg_kaiming-cv-ravdess_emobox
+  "$PYTHON" "$RECIPE/local/init_scale.py" --model vgg16_cluster --set num_clusters=16
 fi
