@@ -427,7 +427,8 @@ torch.manual_seed(0); torch.save(getattr(m, sys.argv[1])().state_dict(), sys.arg
   fi
 fi
 
-# table LABEL RUN [LABEL RUN]: cv_table.py of the runs, or one line saying which is missing
+# table LABEL RUN [LABEL RUN]: cv_table.py of the runs (TABLE_OPTIONS: more of its options, e.g.
+# --losses), or one line saying which is missing
 table() {
   local args=() label
   while [ $# -gt 0 ]; do
@@ -435,7 +436,7 @@ table() {
     label=${label:-$1}
     args+=(--cv "$1" "runs/$2"); shift 2
   done
-  "$PYTHON" "$RECIPE/local/cv_table.py" --baseline "$label" "${args[@]}"
+  "$PYTHON" "$RECIPE/local/cv_table.py" ${TABLE_OPTIONS:-} --baseline "$label" "${args[@]}"
 }
 
 # refit_table RUN:LABEL...: table of each RUN's refits on all 20 training actors (cvrefit's
@@ -627,7 +628,7 @@ if in_stage 37; then
 fi
 
 if in_stage 38; then
-  table "PyResNet tiny, round 1's levers (SGD 0.01, x0.1 at epochs 11 and 21)" pyresnet_final-cv-ravdess_emobox \
+  TABLE_OPTIONS=--losses table "PyResNet tiny, round 1's levers (SGD 0.01, x0.1 at epochs 11 and 21)" pyresnet_final-cv-ravdess_emobox \
     "warm-up 3 + cosine, peak 0.01" pyresnet_cos-cv-ravdess_emobox \
     "Kaiming initialisation" pyresnet_kaiming-cv-ravdess_emobox \
     "Kaiming, residual branches zeroed" pyresnet_kaiming_zr-cv-ravdess_emobox
@@ -643,7 +644,7 @@ if in_stage 39; then
 fi
 
 if in_stage 40; then
-  table "DeepEmoCluster's VGG-16 tiny (round 3's job)" dec_vgg_r11-cv-ravdess_emobox \
+  TABLE_OPTIONS=--losses table "DeepEmoCluster's VGG-16 tiny (round 3's job)" dec_vgg_r11-cv-ravdess_emobox \
     "the same, Kaiming initialisation" dec_vgg_kaiming-cv-ravdess_emobox
   "$PYTHON" "$RECIPE/local/init_scale.py" --model vgg16_cluster --set num_clusters=16
 fi

@@ -10,7 +10,9 @@ maximum and so optimistic). Test cells are the picked checkpoint's UA on each fo
 actors; the mean ± sample sd is over folds. With ``--baseline``, each row also gets its mean
 UA difference from that row over the folds both have and the number of folds it is ahead on.
 A run without validation actors (``--valid-speakers 0``: trained on every training actor, its
-last epoch tested) has "–" in the validation columns: nothing can be chosen on it.
+last epoch tested) has "–" in the validation columns: nothing can be chosen on it. With
+``--losses``, a column gives the last epoch's training / validation loss, averaged over folds
+(the training loss is on mixed inputs when the job uses mixup).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def fold_rows(cv_dir: Path) -> dict[int, dict[str, Any]]:
     without validation), minutes."""
     return {i: {**{k: f[k] for k in ("ua", "wa", "macro_f1", "minutes")},
                 "valid_picked": f["valid"][f["epoch"] - 1] if f["valid"] else None,
-                "valid_last": statistics.mean(f["valid"][-LAST:]) if f["valid"] else None}
+                "valid_last": statistics.mean(f["valid"][-LAST:]) if f["valid"] else None,
+                "train_loss": f["losses"][0], "valid_loss": f["losses"][1]}
             for i, f in fold_scores(cv_dir).items()}
 
 
@@ -48,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cv", nargs=2, action="append", required=True, metavar=("LABEL", "CV_DIR"))
     parser.add_argument("--baseline", help="the LABEL every row is compared with")
+    parser.add_argument("--losses", action="store_true", help="add the last epoch's training / validation loss")
     args = parser.parse_args()
     labels = [label for label, _ in args.cv]
     if len(set(labels)) < len(labels):  # rows are keyed by label: a repeat would replace a row
@@ -57,6 +61,8 @@ def main() -> None:
         parser.error(f"--baseline {args.baseline!r} is not one of the --cv labels: {', '.join(tables)}")
     folds = sorted({i for t in tables.values() for i in t})
     head = ["setting", "folds", "valid UA, picked", f"valid UA, last {LAST}", "test UA", "test WA", "test macro F1"]
+    if args.losses:
+        head.append("train / valid loss, last epoch")
     head += [f"fold {i + 1}" for i in folds] + ["min / fold"]
     if args.baseline:
         head += [f"vs {args.baseline}", "folds ahead"]
@@ -71,6 +77,9 @@ def main() -> None:
                  mean_of([t[i]["valid_last"] for i in got], "**{:.3f}**"),
                  mean_sd([t[i]["ua"] for i in got]), mean_sd([t[i]["wa"] for i in got]),
                  mean_sd([t[i]["macro_f1"] for i in got])]
+        if args.losses:
+            cells.append(f"{mean_of([t[i]['train_loss'] for i in got], '{:.2f}')} / "
+                         f"{mean_of([t[i]['valid_loss'] for i in got], '{:.2f}')}")
         cells += [f"{t[i]['ua']:.3f}" if i in t else "–" for i in folds]
         cells.append(f"{statistics.mean(t[i]['minutes'] for i in got):.1f}")
         if args.baseline:

@@ -20,8 +20,9 @@ from ssl_ser.folds import FOLDS_FILE
 
 def fold_scores(cv_dir: Path) -> dict[int, dict]:
     """Per finished fold: test UA / WA / macro F1, the picked epoch, its training minutes, the
-    test actors and the validation UA of every epoch (``valid``, empty for a run without
-    validation actors: ``--valid-speakers 0``; also read by cv_table.py)."""
+    test actors, the validation UA of every epoch (``valid``, empty for a run without
+    validation actors: ``--valid-speakers 0``) and the last epoch's training and validation
+    loss (``losses``; also read by cv_table.py)."""
     if not (cv_dir / FOLDS_FILE).is_file():
         raise SystemExit(f"{Path(sys.argv[0]).name}: {cv_dir} has no {FOLDS_FILE}: not an `ssl-ser cv` "
                          f"directory, or not started")
@@ -37,7 +38,8 @@ def fold_scores(cv_dir: Path) -> dict[int, dict]:
         out[fold["index"]] = {**{k: result["metrics"][k] for k in ("ua", "wa", "macro_f1")},
                               "epoch": result["epoch"], "minutes": sum(e["time_s"] for e in epochs) / 60,
                               "held_out": " ".join(h.split("/")[-1] for h in fold["held_out"]),
-                              "valid": [e["valid_ua"] for e in epochs if "valid_ua" in e]}
+                              "valid": [e["valid_ua"] for e in epochs if "valid_ua" in e],
+                              "losses": (epochs[-1].get("train_loss"), epochs[-1].get("valid_loss"))}
     return out
 
 
