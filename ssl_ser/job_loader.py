@@ -52,7 +52,7 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
 
     # deferred: the registry imports every plug-in module; only when looked up
     from ssl_ser.methods import METHODS
-    from ssl_ser.models import MODELS
+    from ssl_ser.models import MODELS, SHARED_OPTIONS
     from ssl_ser.models.init import parse_init
 
     name, options = component(job.method, "method")
@@ -65,7 +65,7 @@ def validate_job(job: JobConfig, check_data: bool = True) -> None:
     name, options = component(job.model, "model")
     model_cls = _lookup(MODELS, name, "model")
     check_options(model_cls, options, "model", provided=("in_features", "num_classes", "num_speakers", "num_corpora"),
-                  shared=("init",))
+                  shared=SHARED_OPTIONS)
     parse_init(options.get("init"), what=f"model {name!r}")
     metrics = method_cls.metric_names(job)
     if job.train.metric not in metrics:

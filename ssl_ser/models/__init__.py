@@ -16,6 +16,9 @@ from ssl_ser.registry import Registry
 
 MODELS: Registry[type[SERModel]] = Registry("model", package="ssl_ser.models")
 
+SHARED_OPTIONS = ("init",)
+"""Options every model takes, handled here rather than by the model's class."""
+
 
 def build_model(name: str, *, in_features: int, num_classes: int, init: Any = None,
                 **options: Any) -> SERModel:
@@ -28,11 +31,11 @@ def build_model(name: str, *, in_features: int, num_classes: int, init: Any = No
     init_cfg = parse_init(init, what=what)  # before building: a wrong key costs no construction
     cls = MODELS.get(name)
     checked = validate_options(cls.__init__, dict(in_features=in_features, num_classes=num_classes, **options),
-                               what=what, shared=("init",))
+                               what=what, shared=SHARED_OPTIONS)
     model = cls(**checked)
     if init_cfg is not None:
         initialise(model, init_cfg, model.residual_norms(), what=what)
     return model
 
 
-__all__ = ["MODELS", "ModelInputError", "SERModel", "build_model"]
+__all__ = ["MODELS", "SHARED_OPTIONS", "ModelInputError", "SERModel", "build_model"]

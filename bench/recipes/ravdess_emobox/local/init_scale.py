@@ -13,9 +13,9 @@ import statistics
 
 import torch
 import yaml
-from torch import nn
 
 from ssl_ser.models import build_model
+from ssl_ser.models.init import CONVOLUTIONS
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
                                    init=init, **options)
     ratios = [b.weight.norm().item() / a.weight.norm().item()
               for a, b in zip(models[False].modules(), models[True].modules(), strict=True)
-              if isinstance(a, nn.Conv1d | nn.Conv2d)]
+              if isinstance(a, CONVOLUTIONS)]
     step = [1 / r**2 for r in ratios]
     print(f"{args.model} {options}: {len(ratios)} convolutions; Kaiming / default weight norm: median "
           f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); relative step "
