@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -16,6 +17,18 @@ def test_full_size_is_vgg16() -> None:
     linears = [m for m in model.fc if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [4096, 4096]
     assert linears[0].in_features == 512 * 4  # 128 mel bands / 2^5, times 512 channels
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    (dict(size="full"), 0.5),        # VGG's dropout before its 4096-unit layers
+    (dict(size="tiny"), 0.0),        # none on the tiny network's 32 units
+    (dict(size="tiny", dropout=0.3), 0.3),
+    (dict(size="full", dropout=0.0), 0.0),
+])
+def test_dropout_follows_the_size_unless_given(options: dict, expected: float) -> None:
+    with torch.device("meta"):
+        model = build_model("vgg16_cluster", in_features=128, num_classes=4, **options)
+    assert [m.p for m in model.fc if isinstance(m, nn.Dropout)] == [expected, expected]
 
 
 def test_heads() -> None:

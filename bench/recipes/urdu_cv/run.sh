@@ -11,8 +11,10 @@
 # normalisation) and DAAE (without) 5 folds, 9 the README tables (each says which run it lacks),
 # 10 the functionals job without speaker normalisation on voiced frames only (ravdess_emobox
 # round 9's lever, checked here on a second corpus), 11 its table, 12 the same + the VAD's timing
-# functionals (temporal: ravdess_emobox round 10's lever), 13 its table.
-# Environment: DATA (holds urdu/), EXP, and optionally LOCK, WORKERS, PYTHON (common/stages.sh).
+# functionals (temporal: ravdess_emobox round 10's lever), 13 its table, 14 DeepEmoCluster's VGG
+# without dropout (ravdess_emobox round 12's lever), with and without speaker normalisation
+# (URDU_JOBS=dec_vgg_do0 or dec_vgg_do0_nospk runs one of them: one per process), 15 its table.
+# Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
 # URDU: 400 utterances, 4 classes (angry/happy/neutral/sad, 100 each), 29 speaker tags
@@ -37,6 +39,11 @@ if in_stage 3; then
   job functionals_mlp_nospk_vad functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true
   job functionals_mlp_nospk_tmp functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true \
     frontend.temporal=true
+  # ravdess_emobox round 12: the VGG without the paper's dropout 0.5 on its 32-unit layers
+  job dec_vgg_do0 deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
+    model.dropout=0.0
+  job dec_vgg_do0_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
+    model.dropout=0.0 frontend.speaker_norm=false
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -92,4 +99,16 @@ if in_stage 13; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "functionals front-end + MLP, no speaker normalisation, voiced frames only" runs/functionals_mlp_nospk_vad-cv-k5 \
     --row "the same + the VAD's timing functionals (temporal: true)" runs/functionals_mlp_nospk_tmp-cv-k5
+fi
+
+if in_stage 14; then
+  for j in ${URDU_JOBS:-dec_vgg_do0 dec_vgg_do0_nospk}; do
+    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
+  done
+fi
+
+if in_stage 15; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "DeepEmoCluster's VGG, tiny, no dropout, speaker normalisation" runs/dec_vgg_do0-cv-k5 \
+    --row "DeepEmoCluster's VGG, tiny, no dropout, no speaker normalisation" runs/dec_vgg_do0_nospk-cv-k5
 fi
