@@ -16,7 +16,7 @@ Heads on the embedding:
 Sizes: ``full`` = VGG-16 (4096-unit fully connected layers, dropout 0.5 before each as in
 VGG); ``tiny`` = the same 13 layers with 4-16 filters and 32 units, and no dropout (ours: 0.5
 on 64 -> 32 -> 32 units kept the tiny network from fitting RAVDESS, validation UA 0.23 against
-0.34 without, bench/recipes/ravdess_emobox section 17). The default K (``num_clusters=10``) is
+0.34 without, bench/recipes/ravdess_emobox section 16). The default K (``num_clusters=10``) is
 ours.
 """
 
