@@ -38,7 +38,7 @@
 # initialisation, 40 its table, 41 PyResNet at five times the rate, with Kaiming initialisation
 # and with warm-up + cosine, 42 their table; twelfth round: 43 DeepEmoCluster's VGG without
 # dropout and without its pseudo-label loss, 44 their table, 45 the VGG without dropout at
-# twice the widths and for twice the epochs, 46 their table.
+# twice and four times the widths, 46 their table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -686,14 +686,14 @@ fi
 
 # Without dropout the VGG still underfits (emotion + pseudo-label loss 2.08 at epoch 20, stage
 # 44): twice the widths (8-32 filters, 64-unit layers; about twice the time per step), and
-# twice the epochs at its widths
+# four times (16-64 filters, 128 units; about four times)
 if in_stage 45; then
   cvrun dec_vgg_do0_w2 dec_vgg model.dropout=0.0 "model.widths=[8,16,16,32,32]" model.fc_dim=64
-  cvrun dec_vgg_do0_e40 dec_vgg model.dropout=0.0 train.epochs=40
+  cvrun dec_vgg_do0_w4 dec_vgg model.dropout=0.0 "model.widths=[16,32,32,64,64]" model.fc_dim=128
 fi
 
 if in_stage 46; then
   TABLE_OPTIONS=--losses table "DeepEmoCluster's VGG-16 tiny, no dropout (stage 43)" dec_vgg_do0-cv-ravdess_emobox \
     "twice the widths" dec_vgg_do0_w2-cv-ravdess_emobox \
-    "40 epochs" dec_vgg_do0_e40-cv-ravdess_emobox
+    "four times the widths" dec_vgg_do0_w4-cv-ravdess_emobox
 fi

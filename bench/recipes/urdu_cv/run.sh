@@ -12,8 +12,9 @@
 # 10 the functionals job without speaker normalisation on voiced frames only (ravdess_emobox
 # round 9's lever, checked here on a second corpus), 11 its table, 12 the same + the VAD's timing
 # functionals (temporal: ravdess_emobox round 10's lever), 13 its table, 14 DeepEmoCluster's VGG
-# without dropout (ravdess_emobox round 12's lever), with and without speaker normalisation
-# (URDU_JOBS=dec_vgg_do0 or dec_vgg_do0_nospk runs one of them: one per process), 15 its table.
+# without dropout (ravdess_emobox round 12's lever) at the tiny and twice the tiny widths, with
+# and without speaker normalisation (URDU_JOBS names some of them, e.g. one per process), 15 its
+# table.
 # Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -44,6 +45,11 @@ if in_stage 3; then
     model.dropout=0.0
   job dec_vgg_do0_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
     model.dropout=0.0 frontend.speaker_norm=false
+  w2=("model.widths=[8,16,16,32,32]" model.fc_dim=64)    # and at twice the widths
+  job dec_vgg_do0_w2 deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
+    model.dropout=0.0 "${w2[@]}"
+  job dec_vgg_do0_w2_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
+    model.dropout=0.0 "${w2[@]}" frontend.speaker_norm=false
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -102,7 +108,7 @@ if in_stage 13; then
 fi
 
 if in_stage 14; then
-  for j in ${URDU_JOBS:-dec_vgg_do0 dec_vgg_do0_nospk}; do
+  for j in ${URDU_JOBS:-dec_vgg_do0 dec_vgg_do0_nospk dec_vgg_do0_w2 dec_vgg_do0_w2_nospk}; do
     logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
   done
 fi
@@ -110,5 +116,7 @@ fi
 if in_stage 15; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "DeepEmoCluster's VGG, tiny, no dropout, speaker normalisation" runs/dec_vgg_do0-cv-k5 \
-    --row "DeepEmoCluster's VGG, tiny, no dropout, no speaker normalisation" runs/dec_vgg_do0_nospk-cv-k5
+    --row "DeepEmoCluster's VGG, tiny, no dropout, no speaker normalisation" runs/dec_vgg_do0_nospk-cv-k5 \
+    --row "the same at twice the widths, speaker normalisation" runs/dec_vgg_do0_w2-cv-k5 \
+    --row "the same at twice the widths, no speaker normalisation" runs/dec_vgg_do0_w2_nospk-cv-k5
 fi
