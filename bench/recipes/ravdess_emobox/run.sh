@@ -38,7 +38,8 @@
 # initialisation, 40 its table, 41 PyResNet at five times the rate, with Kaiming initialisation
 # and with warm-up + cosine, 42 their table; twelfth round: 43 DeepEmoCluster's VGG without
 # dropout and without its pseudo-label loss, 44 their table, 45 the VGG without dropout at
-# twice and four times the widths, 46 their table.
+# twice and four times the widths, 46 their table, 47 the VGG at twice the widths with mixup,
+# 48 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -696,4 +697,16 @@ if in_stage 46; then
   TABLE_OPTIONS=--losses table "DeepEmoCluster's VGG-16 tiny, no dropout (stage 43)" dec_vgg_do0-cv-ravdess_emobox \
     "twice the widths" dec_vgg_do0_w2-cv-ravdess_emobox \
     "four times the widths" dec_vgg_do0_w4-cv-ravdess_emobox
+fi
+
+# At twice the widths the VGG fits the training voices (validation loss rising with width, stage
+# 46): mixup 0.4, the regulariser round 1 chose for PyResNet (conf/final.yaml), which the VGG's
+# job never had
+if in_stage 47; then
+  cvrun dec_vgg_do0_w2_mix dec_vgg model.dropout=0.0 "model.widths=[8,16,16,32,32]" model.fc_dim=64 train.mixup=0.4
+fi
+
+if in_stage 48; then
+  TABLE_OPTIONS=--losses table "DeepEmoCluster's VGG-16 at twice the tiny widths, no dropout (stage 45)" dec_vgg_do0_w2-cv-ravdess_emobox \
+    "the same + mixup 0.4" dec_vgg_do0_w2_mix-cv-ravdess_emobox
 fi
