@@ -54,24 +54,23 @@ fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
 # validation (best checkpoint), the rest train. Rerunning finds finished folds done.
-in_stage 4 && logged attention_cnn ssl-ser cv jobs/attention_cnn.yaml --folds 5 --valid-speakers 3 --debug
-in_stage 5 && logged pyresnet ssl-ser cv jobs/pyresnet.yaml --folds 5 --valid-speakers 3 --debug
+# cv5 JOB...: each job under that protocol, its output in logs/JOB.log
+cv5() {
+  local j
+  for j in "$@"; do logged "$j" ssl-ser cv "jobs/$j.yaml" --folds 5 --valid-speakers 3 --debug; done
+}
+in_stage 4 && cv5 attention_cnn
+in_stage 5 && cv5 pyresnet
 if in_stage 6; then
-  for j in utterance_stats utterance_stats_nospk; do
-    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
-  done
+  cv5 utterance_stats utterance_stats_nospk
 fi
 
 if in_stage 7; then
-  for j in functionals_mlp functionals_mlp_nospk xvector xvector_nospk; do
-    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
-  done
+  cv5 functionals_mlp functionals_mlp_nospk xvector xvector_nospk
 fi
 
 if in_stage 8; then
-  for j in dec_vgg dec_vgg_nospk daae_nospk; do
-    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
-  done
+  cv5 dec_vgg dec_vgg_nospk daae_nospk
 fi
 
 if in_stage 9; then
@@ -91,7 +90,7 @@ if in_stage 9; then
     --row "DAAE, small, no pretraining, no speaker normalisation" runs/daae_nospk-cv-k5
 fi
 
-in_stage 10 && logged functionals_mlp_nospk_vad ssl-ser cv jobs/functionals_mlp_nospk_vad.yaml --folds 5 --valid-speakers 3 --debug
+in_stage 10 && cv5 functionals_mlp_nospk_vad
 
 if in_stage 11; then
   "$PYTHON" "$COMMON/table.py" cv \
@@ -99,7 +98,7 @@ if in_stage 11; then
     --row "the same, voiced frames only (vad: true)" runs/functionals_mlp_nospk_vad-cv-k5
 fi
 
-in_stage 12 && logged functionals_mlp_nospk_tmp ssl-ser cv jobs/functionals_mlp_nospk_tmp.yaml --folds 5 --valid-speakers 3 --debug
+in_stage 12 && cv5 functionals_mlp_nospk_tmp
 
 if in_stage 13; then
   "$PYTHON" "$COMMON/table.py" cv \
@@ -108,9 +107,7 @@ if in_stage 13; then
 fi
 
 if in_stage 14; then
-  for j in ${URDU_JOBS:-dec_vgg_do0 dec_vgg_do0_nospk dec_vgg_do0_w2 dec_vgg_do0_w2_nospk}; do
-    logged $j ssl-ser cv jobs/$j.yaml --folds 5 --valid-speakers 3 --debug
-  done
+  cv5 ${URDU_JOBS:-dec_vgg_do0 dec_vgg_do0_nospk dec_vgg_do0_w2 dec_vgg_do0_w2_nospk}
 fi
 
 if in_stage 15; then
