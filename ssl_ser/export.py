@@ -203,6 +203,11 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         if missing:
             raise ExportError(f"ONNX export needs {', '.join(missing)}: pip install 'ssl-ser[onnx]' "
                               f"(or -e '.[onnx]' in a checkout)")
+    if predictor.segment is not None and getattr(predictor.frontend, "vad", None) is not None:
+        # the graph windows the waveform; these windows are cut from each row's voiced frames,
+        # whose count differs between the rows of a batch
+        raise ExportError("cannot export a segment model whose front-end has a vad (data.segment with "
+                          "frontend.vad): the graph cuts its segments from the waveform")
     for name in (_registered_name(predictor.frontend, "frontend"), _registered_name(predictor.model, "model")):
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:

@@ -472,7 +472,7 @@ def mu_law_inverse(y: Tensor, mu: float = 255.0) -> Tensor:
 
 
 @FRONTENDS.register("spectrogram_mulaw")
-class SpectrogramMuLaw(_Centred):
+class SpectrogramMuLaw(VADFrontend):
     """Mu-law companded magnitude spectrogram (Li et al. 2018).
 
     40 ms Hamming window (640 samples), 10 ms hop, 1600-point FFT (10 Hz bins); the first
@@ -480,16 +480,20 @@ class SpectrogramMuLaw(_Centred):
     are scaled into [-1, 1] by its largest valid value (magnitudes are non-negative, so the
     result lies in [0, 1]), then companded with :func:`mu_law`, mu = 255, which lifts the
     low-energy detail. Output for a 2-s input: ``[B, 400, 200]`` (the paper's 400 x 200 map).
+    ``vad`` (off by default) then keeps the voiced frames, as for ``logmel``.
     """
 
     def __init__(self, n_fft: int = 1600, win_length: int = 640, hop_length: int = 160,
                  num_bins: int = 400, mu: float = 255.0,
+                 vad: bool | VADConfig | dict[str, Any] | None = False,
                  specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__(specaugment)
         check_bins("spectrogram_mulaw", num_bins, n_fft)
         self.num_features = num_bins
         self.hop_length = hop_length
+        self.win_length = win_length
         self.mu = mu
+        self._set_vad("front-end 'spectrogram_mulaw'", vad)
         self.spectrogram = T.Spectrogram(n_fft=n_fft, win_length=win_length, hop_length=hop_length,
                                          window_fn=torch.hamming_window, center=True, pad_mode="constant",
                                          power=1.0)
@@ -498,11 +502,12 @@ class SpectrogramMuLaw(_Centred):
         magnitude = self._keep_frames(self.spectrogram(wave), wave.shape[-1])[:, : self.num_features]
         frame_lengths = self.frame_lengths(lengths)
         peak = mask_frames(magnitude, frame_lengths).amax(dim=(1, 2), keepdim=True)
-        return mu_law(magnitude / peak.clamp(min=1e-8), self.mu), frame_lengths
+        feats = mu_law(magnitude / peak.clamp(min=1e-8), self.mu)
+        return self.select_voiced(feats, frame_lengths, wave, lengths)
 
 
 @FRONTENDS.register("spectrogram_daae")
-class SpectrogramDAAE(_Centred):
+class SpectrogramDAAE(VADFrontend):
     """Log-power spectrogram of 265-ms segments as 32 x 129 maps (Gao et al. 2021).
 
     The paper gives 25 ms frames, 265 ms segments and a 32 (time) x 129 (frequency) map.
@@ -512,16 +517,21 @@ class SpectrogramDAAE(_Centred):
     (4240-sample) segment need a hop of 4240 / 32 = 132.5 samples; we use 132 (8.25 ms), which
     gives ``4240 // 132 = 32`` frames. ``normalize`` z-normalises each bin over the segment.
     Output for a 265-ms segment: ``[B, 129, 32]``; for a 2-s input: ``[B, 129, 242]``.
+    ``vad`` (off by default) then keeps the voiced frames, as for ``logmel``: a 265-ms training
+    segment drawn from silence carries its clip's emotion label and nothing of the emotion.
     """
 
     def __init__(self, n_fft: int = 512, win_length: int = 400, hop_length: int = 132,
                  num_bins: int = 129, normalize: bool = False,
+                 vad: bool | VADConfig | dict[str, Any] | None = False,
                  specaugment: SpecAugmentConfig | dict[str, int] | None = None) -> None:
         super().__init__(specaugment)
         check_bins("spectrogram_daae", num_bins, n_fft)
         self.num_features = num_bins
         self.hop_length = hop_length
+        self.win_length = win_length
         self.normalize = normalize
+        self._set_vad("front-end 'spectrogram_daae'", vad)
         self.spectrogram = T.Spectrogram(n_fft=n_fft, win_length=win_length, hop_length=hop_length,
                                          window_fn=torch.hamming_window, center=True, pad_mode="constant",
                                          power=2.0)
@@ -533,7 +543,7 @@ class SpectrogramDAAE(_Centred):
         if self.normalize:
             mean = masked_mean(feats, frame_lengths)
             feats = (feats - mean) / masked_std(feats, frame_lengths, mean).clamp(min=1e-5)
-        return feats, frame_lengths
+        return self.select_voiced(feats, frame_lengths, wave, lengths)
 
 
 # --- Kaldi fbank -----------------------------------------------------------------------------

@@ -55,7 +55,8 @@ class DataConfig:
     eval_max_seconds: PositiveFloat | None = 30.0
     """Evaluation utterances longer than this are cut (memory bound); null keeps everything."""
     samples_per_epoch: PositiveInt | None = None
-    """Training samples per epoch over all ranks; by default the training shards' total."""
+    """Training samples per epoch over all ranks; by default the training shards' total (with
+    ``feature_cache``, crops of the cached utterances from successive shuffles)."""
     shuffle_buffer: NonNegativeInt = 1000
     num_workers: NonNegativeInt = 2
     """DataLoader worker processes per training worker."""

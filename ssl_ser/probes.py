@@ -49,15 +49,12 @@ def latent_pass(predictor: Predictor, batches: Iterable[Any], *, max_batches: in
             batch = batch.to(predictor.device)
             rows = list(batch.meta)
             audio, lengths = batch.audio, batch.lengths
-            owner = torch.arange(len(rows), device=audio.device)
-            who = speaker_keys(rows)
-            if predictor.segment is not None:
-                seg = predictor.segment
-                audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.eval_hop)
-                who = [who[j] for j in owner.tolist()]
+            hop = predictor.segment.eval_hop if predictor.segment is not None else 0.0
             with predictor.autocast():
-                feats, frames = predictor.features(audio, lengths, who)
+                feats, frames, owner = predictor.segment_features(audio, lengths, speaker_keys(rows), hop)
                 out = model(feats, frames)
+            if owner is None:
+                owner = torch.arange(len(rows), device=feats.device)
             frames = frames.to(feats.device)
             latent = out["latent"].float()
             pooled = latent.sum(1) / frames.clamp(min=1)[:, None].float()

@@ -202,6 +202,14 @@ def test_a_network_beside_the_front_ends_functionals_exports(tmp_path: Path, bas
     torch.testing.assert_close(got["probs"], _reference(predictor, wave)["probs"], atol=1e-5, rtol=0)
 
 
+def test_a_segment_model_on_voiced_frames_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Its segments are cut from each row's voiced frames, not from the waveform as in the graph."""
+    predictor = _predictor("spectrogram_daae", "daae", segment={"seconds": 0.265, "eval_hop": 0.265}, vad=True)
+    with pytest.raises(ExportError, match=r"^cannot export a segment model whose front-end has a vad"):
+        export_predictor(predictor, tmp_path / "model.torchscript", "torchscript")
+    assert not (tmp_path / "model.torchscript").exists()
+
+
 def test_a_vad_inside_another_front_end_exports_and_the_predictor_keeps_its_own(tmp_path: Path) -> None:
     """``functionals`` of a VAD base (the functionals job) is covered by the recipe pairs; here
     ``plus_functionals``, where both the base's map and the functionals' base drop frames."""

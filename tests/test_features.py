@@ -161,6 +161,30 @@ def test_a_trimming_vad_keeps_the_pause_between_the_first_and_the_last_voiced_fr
     assert int(selected_lengths) == int(voiced.sum()) < int(new_lengths)
 
 
+@pytest.mark.parametrize("name", ["spectrogram_mulaw", "spectrogram_daae"])
+def test_the_paper_spectrograms_take_the_same_vad(name: str) -> None:
+    """The segment models' front-ends: off by default; with ``vad`` the map keeps the voiced
+    frames of the full map, computed first (the mu-law peak and the per-bin normalisation are
+    the whole clip's), and ``trim`` keeps their span."""
+    quiet = lambda seed: 1e-4 * torch.randn(8000, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    wave = torch.cat([quiet(0), tone(0.5), quiet(1), tone(0.5, seed=1), quiet(2)]).unsqueeze(0)
+    lengths = torch.tensor([wave.shape[1]])
+    options = {"normalize": True} if name == "spectrogram_daae" else {}
+    assert build_frontend(name).vad is None
+    everything, all_lengths = build_frontend(name, **options).eval()(wave, lengths)
+    frontend = build_frontend(name, vad=True, **options).eval()
+    voiced = frontend.voiced(wave, lengths)[0]
+    assert 0.3 < float(voiced.float().mean()) < 0.5  # the two tones of 2.5 s
+    feats, new_lengths = frontend(wave, lengths)
+    assert new_lengths.tolist() == [int(voiced.sum())] < all_lengths.tolist()
+    torch.testing.assert_close(feats[0], everything[0][:, voiced])
+    first, last = int(voiced.nonzero().min()), int(voiced.nonzero().max())
+    trimmed, trimmed_lengths = build_frontend(name, vad={"trim": True}, **options).eval()(wave, lengths)
+    torch.testing.assert_close(trimmed[0], everything[0][:, first : last + 1])
+    with pytest.raises(ConfigError, match=f"front-end '{name}': vad: .*treshold"):
+        build_frontend(name, vad={"treshold": 4.0})
+
+
 def test_vad_keeps_every_frame_of_a_row_with_no_voiced_frame() -> None:
     wave = torch.stack([tone(1.0), torch.zeros(16000)])
     feats, lengths = build_frontend("mfcc").eval()(wave, torch.tensor([16000, 16000]))

@@ -56,7 +56,7 @@ def test_the_front_end_appends_the_timing_of_its_bases_vad() -> None:
     torch.testing.assert_close(timing[0], timing[1], atol=0.02, rtol=0)  # the silence's place does not matter
     assert abs(float(timing[0, 0]) - 1.25) < 0.05 and abs(float(timing[0, 4]) - 0.25) < 0.05  # span, pause
     with pytest.raises(ConfigError, match="temporal needs a base with an energy VAD"):
-        build_frontend("functionals", base={"name": "spectrogram_mulaw"}, temporal=True)
+        build_frontend("functionals", base={"name": "fbank"}, temporal=True)
 
 
 def utterances(speakers: list[str]) -> SimpleNamespace:

@@ -18,3 +18,36 @@ def test_pool_is_the_mean_of_each_rows_segments() -> None:
     scores = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]])
     owner = torch.tensor([0, 0, 1])
     assert torch.equal(segments.pool(scores, owner, 2), torch.tensor([[2.0, 1.0], [5.0, 5.0]]))
+
+
+def test_behind_a_vad_the_segments_are_cut_from_the_whole_utterances_voiced_frames() -> None:
+    """Tone, 1.5 s of near-silence, tone: the silence gives no segment (cut from the waveform,
+    each silent window would keep its own frames, for its VAD follows the window's energy)."""
+    from types import SimpleNamespace
+
+    from ssl_ser.features import build_frontend
+    from ssl_ser.inference import Predictor
+    from ssl_ser.labels import LabelSpace
+    from ssl_ser.models import build_model
+
+    t = torch.arange(8000) / 16000
+    tone = 0.3 * torch.sin(2 * torch.pi * 220 * t)
+    quiet = 1e-4 * torch.randn(24000, generator=torch.Generator().manual_seed(0))
+    wave = torch.cat([tone, quiet, tone]).unsqueeze(0)
+    lengths = torch.tensor([wave.shape[1]])
+    torch.manual_seed(0)
+    frontend = build_frontend("spectrogram_daae", vad=True).eval()
+    model = build_model("daae", in_features=129, num_classes=4, size="tiny").eval()
+    predictor = Predictor(frontend, model, LabelSpace("emotion", ["a", "b", "c", "d"], {}),
+                          segment=SimpleNamespace(seconds=0.265, eval_hop=0.265))
+    feats, frames, owner = predictor.segment_features(wave, lengths, None, 0.265)
+    voiced, _ = frontend(wave, lengths)
+    assert 115 <= voiced.shape[-1] <= 130  # the two 0.5-s tones at 8.25 ms
+    assert owner.tolist() == [0] * (voiced.shape[-1] // 32) and feats.shape[1:] == (129, 32)
+    torch.testing.assert_close(feats[1], voiced[0, :, 32:64])
+    with torch.no_grad():
+        expected = torch.softmax(model(feats, frames)["logits"], -1).mean(0)
+    torch.testing.assert_close(predictor.outputs(wave, lengths)["probs"][0], expected)
+    _, _, waveform_owner = Predictor(build_frontend("spectrogram_daae").eval(), model, predictor.labels,
+                                     segment=predictor.segment).segment_features(wave, lengths, None, 0.265)
+    assert len(waveform_owner) == 2500 // 265  # every window of the waveform, silence included

@@ -89,12 +89,16 @@ class FeatureCache:
         return sum(f.numel() * f.element_size() for f in self.feats)
 
     def epoch(self, epoch: int, *, seed: int, batch_size: int, crop_frames: int | None,
-              rank: int = 0, world_size: int = 1) -> CachedEpoch:
+              rank: int = 0, world_size: int = 1, samples: int | None = None) -> CachedEpoch:
         """This rank's batches of ``epoch``: a fresh shuffle and fresh crops, reproducible from
-        (seed, epoch); every rank gets the same number of utterances (DDP steps together)."""
+        (seed, epoch); every rank gets the same number of utterances (DDP steps together).
+        ``samples`` (``data.samples_per_epoch``): that many crops in all, as the stream gives,
+        from successive shuffles (an utterance recurs only once every one has been drawn)."""
         generator = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        order = torch.randperm(len(self), generator=generator)
-        per_rank = len(self) // world_size
+        total = len(self) if samples is None else samples
+        order = torch.cat([torch.randperm(len(self), generator=generator)
+                           for _ in range(-(-total // len(self)))])[:total]
+        per_rank = total // world_size
         mine = order[rank::world_size][:per_rank].tolist()
         return CachedEpoch(self, mine, batch_size, crop_frames, generator)
 

@@ -94,6 +94,12 @@ class Loop:
         if job.data.segment is not None and self.frontend.describes_utterance:
             raise ConfigError(f"data.segment: front-end {fe_name!r} describes whole utterances, and a test "
                               f"segment would describe only itself; drop data.segment (whole utterances)")
+        if (job.data.segment is not None and getattr(self.frontend, "vad", None) is not None
+                and not job.data.feature_cache and job.data.crop_seconds is not None):
+            raise ConfigError(f"data.segment: front-end {fe_name!r}'s vad picks the voiced frames of whole "
+                              f"utterances (as at test), but data.crop_seconds cuts crops before it; set "
+                              f"data.feature_cache: true (crops of the cached voiced frames) or "
+                              f"data.crop_seconds: null")
         model_name, model_options = component(job.model, "model")
         self.model_kwargs = self.method.model_kwargs()
         self.model: torch.nn.Module = build_model(model_name, in_features=self.frontend.num_features,
@@ -132,9 +138,6 @@ class Loop:
             problems.append("augment works on waveforms (use frontend.specaugment or train.mixup)")
         if getattr(self.frontend, "dither", 0.0):
             problems.append("the front-end's dither is random in training")
-        if self.job.data.segment is not None and getattr(self.frontend, "vad", None) is not None:
-            problems.append("the front-end's vad would pick the voiced frames of each whole utterance here, "
-                            "but of each segment at test (data.segment)")
         if problems:
             raise ConfigError("data.feature_cache: " + "; ".join(problems))
         start = time.perf_counter()
@@ -347,7 +350,7 @@ class Loop:
             crop = job.data.crop_seconds
             return self.feature_cache.epoch(
                 epoch, seed=job.train.seed, batch_size=job.data.batch_size, rank=self.rank,
-                world_size=self.world_size,
+                world_size=self.world_size, samples=job.data.samples_per_epoch,
                 crop_frames=None if crop is None else self.frontend.frames(int(round(crop * SAMPLE_RATE))))
         return make_train_stream(job, self.method.training_sources(), epoch, rank=self.rank,
                                  world_size=self.world_size, debug=self.debug, device=self.device)
@@ -410,10 +413,10 @@ class Loop:
         audio, lengths = batch.audio, batch.lengths
         if self.augmenter is not None:
             audio, lengths, targets = self.augmenter(audio, lengths, targets)
-        if seg is not None:
-            audio, lengths, owner = segments.split(audio, lengths, seg.seconds, seg.train_hop)
-            targets = targets.expand(owner)
-        feats, frames = self.predictor.features(audio, lengths, targets.speakers)
+        hop = seg.train_hop if seg is not None else 0.0
+        feats, frames, rows = self.predictor.segment_features(audio, lengths, targets.speakers, hop)
+        if rows is not None:
+            targets = targets.expand(rows)
         return feats, frames, targets
 
     def _mixup_loss(self, feats: torch.Tensor, frames: torch.Tensor,

@@ -92,6 +92,14 @@ def test_ranks_get_disjoint_equal_shares() -> None:
     assert not set(shares[0]) & set(shares[1])
 
 
+def test_a_cached_epoch_gives_samples_per_epoch_crops_from_successive_shuffles() -> None:
+    cache = FeatureCache([f"u{i}" for i in range(5)], [{"emotion": "x"}] * 5, [torch.randn(2, 9)] * 5)
+    order = [k for b in cache.epoch(0, seed=0, batch_size=4, crop_frames=3, samples=12) for k in b.keys]
+    assert len(order) == 12 and sorted(order[:5]) == sorted(order[5:10]) == [f"u{i}" for i in range(5)]
+    assert len(cache.epoch(0, seed=0, batch_size=4, crop_frames=3, samples=12, world_size=2)) == 2  # 6 per rank
+    assert [k for b in cache.epoch(0, seed=0, batch_size=4, crop_frames=3) for k in b.keys] == order[:5]
+
+
 def test_feature_windows_cut_like_the_waveform_segments() -> None:
     feats = torch.randn(3, 4, 25)
     frames = torch.tensor([25, 7, 13])
@@ -186,11 +194,16 @@ def test_feature_cache_refuses_waveform_augmentation(demo_shards, make_tiny_job,
         run_local(job, progress=False)
 
 
-def test_feature_cache_refuses_a_vad_with_segments(demo_shards, make_tiny_job, tmp_path: Path) -> None:
-    job = _job(demo_shards, make_tiny_job, tmp_path, frontend={"name": "logmel", "vad": True},
-               data={"feature_cache": True, "segment": {"seconds": 0.5, "train_hop": 0.25, "eval_hop": 0.25}})
-    with pytest.raises(ConfigError, match=r"^data.feature_cache: the front-end's vad .* at test \(data.segment\)$"):
+def test_a_vad_with_segments_trains_on_cached_voiced_frames_and_refuses_crops_before_it(
+        demo_shards, make_tiny_job, tmp_path: Path) -> None:
+    segment = {"seconds": 0.5, "train_hop": 0.25, "eval_hop": 0.25}
+    frontend = {"name": "logmel", "n_mels": 16, "vad": True}
+    job = _job(demo_shards, make_tiny_job, tmp_path, frontend=frontend, data={"segment": segment})
+    with pytest.raises(ConfigError, match=r"^data.segment: front-end 'logmel''s vad .* data.crop_seconds cuts"):
         run_local(job, progress=False)
+    job = _job(demo_shards, make_tiny_job, tmp_path, name="vad_segments", frontend=frontend,
+               data={"segment": segment, "feature_cache": True}, train={"epochs": 1, "metric": "ua"})
+    assert run_training(job, debug=True)["epoch"] == 1
 
 
 def test_mixup_must_not_be_negative(demo_shards, make_tiny_job, tmp_path: Path) -> None:

@@ -39,8 +39,9 @@
 # and with warm-up + cosine, 42 their table; twelfth round: 43 DeepEmoCluster's VGG without
 # dropout and without its pseudo-label loss, 44 their table, 45 the VGG without dropout at
 # twice and four times the widths, 46 their table, 47 the VGG at twice the widths with mixup,
-# 48 its table.
-# Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stage 22), EXP, FOLDS, and optionally
+# 48 its table; thirteenth round: 49 DAAE's recipe on cached features, with and without the VAD
+# (segments of the voiced frames only), 50 their table.
+# Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
@@ -468,12 +469,16 @@ fi
 # audio: one pretraining for all six folds), stage two on each fold's 8 emotions from it; the
 # same fine-tuning from scratch; and from the pretraining with Adam + cosine over 20 epochs (the
 # other networks' remedy for underfitting) instead of the paper's Adadelta over 10
-if in_stage 22; then
+daae_stage_one() {
   [ -f manifests/urdu.jsonl ] || ssl-ser prepare urdu "$DATA/urdu" --out manifests/urdu.jsonl
   [ -f manifests/fsdd.jsonl ] || ssl-ser prepare fsdd "$DATA/fsdd" --out manifests/fsdd.jsonl
   shards manifests/urdu.jsonl urdu
   shards manifests/fsdd.jsonl fsdd
   trained daae_pretrain 10 || logged daae_pretrain ssl-ser train jobs/daae_pretrain.yaml --debug
+}
+
+if in_stage 22; then
+  daae_stage_one
   cvrun daae_ft daae_ft
   cvrun daae_scratch daae_ft train.init_from=null
   cvrun daae_ft_adam daae_ft_adam
@@ -709,4 +714,23 @@ fi
 if in_stage 48; then
   TABLE_OPTIONS=--losses table "DeepEmoCluster's VGG-16 at twice the tiny widths, no dropout (stage 45)" dec_vgg_do0_w2-cv-ravdess_emobox \
     "the same + mixup 0.4" dec_vgg_do0_w2_mix-cv-ravdess_emobox
+fi
+
+# thirteenth round: DAAE on voiced frames. Its 265-ms training segments are drawn anywhere in a
+# clip, and a RAVDESS clip is about half silence (stage 25): such a segment carries its clip's
+# label and nothing of the emotion, and at test the silence's segments weigh as much in an
+# utterance's mean. With `frontend.vad: true` the segments are cut from the whole utterance's
+# voiced frames (Predictor.segment_features), which needs the cached features in training
+# (whole utterances; 2560 crops per epoch as the stream's). Both arms are cached, so the VAD
+# is the only difference; round 8's stream run (stage 22) is the third row
+if in_stage 49; then
+  daae_stage_one
+  cvrun daae_cache daae_ft_adam data.feature_cache=true
+  cvrun daae_vad daae_ft_adam data.feature_cache=true frontend.vad=true
+fi
+
+if in_stage 50; then
+  TABLE_OPTIONS=--losses table "DAAE, stage one, then Adam + cosine, 20 epochs (round 8's job), cached features" \
+    daae_cache-cv-ravdess_emobox \
+    "the same, segments of the voiced frames only" daae_vad-cv-ravdess_emobox
 fi
