@@ -14,7 +14,8 @@
 # functionals (temporal: ravdess_emobox round 10's lever), 13 its table, 14 DeepEmoCluster's VGG
 # without dropout (ravdess_emobox round 12's lever) at the tiny and twice the tiny widths, with
 # and without speaker normalisation (URDU_JOBS names some of them, e.g. one per process), 15 its
-# table.
+# table, 16 DAAE on cached features with and without the VAD (ravdess_emobox round 13's lever;
+# URDU_JOBS as in 14), 17 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -50,6 +51,11 @@ if in_stage 3; then
     model.dropout=0.0 "${w2[@]}"
   job dec_vgg_do0_w2_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
     model.dropout=0.0 "${w2[@]}" frontend.speaker_norm=false
+  # ravdess_emobox round 13: DAAE's segments from the voiced frames only (cached features, as
+  # the VAD needs whole utterances), against the same cached job without the VAD
+  job daae_cache_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true
+  job daae_vad_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true \
+    frontend.vad=true
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -116,4 +122,14 @@ if in_stage 15; then
     --row "DeepEmoCluster's VGG, tiny, no dropout, no speaker normalisation" runs/dec_vgg_do0_nospk-cv-k5 \
     --row "the same at twice the widths, speaker normalisation" runs/dec_vgg_do0_w2-cv-k5 \
     --row "the same at twice the widths, no speaker normalisation" runs/dec_vgg_do0_w2_nospk-cv-k5
+fi
+
+if in_stage 16; then
+  cv5 ${URDU_JOBS:-daae_cache_nospk daae_vad_nospk}
+fi
+
+if in_stage 17; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "DAAE, small, no pretraining, no speaker normalisation, cached features" runs/daae_cache_nospk-cv-k5 \
+    --row "the same, segments of the voiced frames only" runs/daae_vad_nospk-cv-k5
 fi
