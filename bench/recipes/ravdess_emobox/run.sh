@@ -40,8 +40,7 @@
 # dropout and without its pseudo-label loss, 44 their table, 45 the VGG without dropout at
 # twice and four times the widths, 46 their table, 47 the VGG at twice the widths with mixup,
 # 48 its table; thirteenth round: 49 DAAE's recipe on cached features, with and without the VAD
-# (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s and 2-s segments, 52 their
-# table.
+# (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s segments, 52 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -736,21 +735,18 @@ if in_stage 50; then
     "the same, segments of the voiced frames only" daae_vad-cv-ravdess_emobox
 fi
 
-# The VAD leaves validation UA where it was (stage 50), so the silence is not what limits DAAE
-# here; a 265-ms segment holds little of an emotion (segment accuracy 0.25-0.35 in training).
-# Longer segments at the same cost per epoch: 1-s and 2-s segments (crops), with 4x / 8x fewer
-# per epoch and per batch than 2560 / 128, so every step sees the same frames; test segments
-# every 0.5 s. Cached features, no VAD: the comparison is with stage 49's daae_cache
+# The VAD adds 0.014 validation UA (stage 50): the silence is not most of what limits DAAE here;
+# a 265-ms segment holds little of an emotion (segment accuracy 0.25-0.35 in training).
+# Longer segments at the same cost per epoch: 1-s segments (crops), 4x fewer per epoch and per
+# batch than 2560 / 128, so every step sees the same frames; test segments every 0.5 s. Cached
+# features, no VAD: the comparison is with stage 49's daae_cache
 if in_stage 51; then
   cvrun daae_seg1 daae_ft_adam data.feature_cache=true data.crop_seconds=1.0 data.segment.seconds=1.0 \
     data.segment.train_hop=1.0 data.segment.eval_hop=0.5 data.samples_per_epoch=640 data.batch_size=32
-  cvrun daae_seg2 daae_ft_adam data.feature_cache=true data.crop_seconds=2.0 data.segment.seconds=2.0 \
-    data.segment.train_hop=2.0 data.segment.eval_hop=0.5 data.samples_per_epoch=320 data.batch_size=16
 fi
 
 if in_stage 52; then
   TABLE_OPTIONS=--losses table "DAAE, stage one, then Adam + cosine, cached features, 265-ms segments (stage 49)" \
     daae_cache-cv-ravdess_emobox \
-    "the same, 1-s segments" daae_seg1-cv-ravdess_emobox \
-    "the same, 2-s segments" daae_seg2-cv-ravdess_emobox
+    "the same, 1-s segments" daae_seg1-cv-ravdess_emobox
 fi
