@@ -122,34 +122,40 @@ class Predictor:
             feats = self.speaker_norm(feats, frames, speakers)
         return feats, frames
 
-    def segment_features(self, audio: torch.Tensor, lengths: torch.Tensor, speakers: list[str | None] | None,
-                         hop: float, *, memo: FeatureMemo | None = None,
+    def segment_features(self, audio: torch.Tensor, lengths: torch.Tensor, speakers: list[str | None] | None, *,
+                         training: bool = False, memo: FeatureMemo | None = None,
                          key: tuple[str, ...] = ()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """:meth:`features` of a segment model's windows (``segment.seconds`` every ``hop``
-        seconds) and the row each window belongs to; of whole utterances (owner ``None``)
-        for the others. The windows are cut from the waveform, or, behind a front-end VAD,
-        from the utterance's voiced frames: the VAD's threshold follows the energy of what
-        it is given, so inside a silent window it would keep frames of the silence."""
+        """:meth:`features` of a segment model's windows (``segment.seconds`` every
+        ``train_hop`` or ``eval_hop`` seconds) and the row each window belongs to; of whole
+        utterances (owner ``None``) for the others. The windows are cut from the waveform, or,
+        behind a front-end VAD, from the utterance's voiced frames: the VAD's threshold follows
+        the energy of what it is given, so inside a silent window it would keep frames of the
+        silence."""
         seg = self.segment
         if seg is None:
             return (*self.features(audio, lengths, speakers, memo=memo, key=key), None)
-        frontend: Any = self.frontend  # a registered front-end (frames, vad)
-        if getattr(frontend, "vad", None) is not None:
-            feats, frames = self.features(audio, lengths, speakers, memo=memo, key=key)
-            size, step = (frontend.frames(int(round(s * SAMPLE_RATE))) for s in (seg.seconds, hop))
-            return segments.windows(feats, frames, size, step)
+        hop = seg.train_hop if training else seg.eval_hop
+        if getattr(self.frontend, "vad", None) is not None:
+            return self.frame_windows(*self.features(audio, lengths, speakers, memo=memo, key=key), hop)
         audio, lengths, owner = segments.split(audio, lengths, seg.seconds, hop)
         if speakers is not None:
             speakers = [speakers[i] for i in owner.tolist()]
         return (*self.features(audio, lengths, speakers, memo=memo, key=key), owner)
 
+    def frame_windows(self, feats: torch.Tensor, frames: torch.Tensor,
+                      hop: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Segment windows of front-end features (``segment.seconds`` every ``hop`` seconds, in
+        frames) and the row each window belongs to (:func:`segments.windows`)."""
+        frontend: Any = self.frontend  # a registered front-end (frames)
+        size, step = (frontend.frames(int(round(s * SAMPLE_RATE))) for s in (self.segment.seconds, hop))
+        return segments.windows(feats, frames, size, step)
+
     @torch.no_grad()
     def outputs(self, audio: torch.Tensor, lengths: torch.Tensor, speakers: list[str | None] | None = None, *,
                 memo: FeatureMemo | None = None, key: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
         """Per-utterance ``probs`` [B, C], ``embedding`` and (if any) ``attributes``."""
-        hop = self.segment.eval_hop if self.segment is not None else 0.0
         with self.autocast():
-            feats, frames, owner = self.segment_features(audio, lengths, speakers, hop, memo=memo, key=key)
+            feats, frames, owner = self.segment_features(audio, lengths, speakers, memo=memo, key=key)
             out = self.model(feats, frames)
         result = {"probs": F.softmax(out["logits"].float(), dim=-1)}
         if "embedding" in out:

@@ -49,9 +49,8 @@ def latent_pass(predictor: Predictor, batches: Iterable[Any], *, max_batches: in
             batch = batch.to(predictor.device)
             rows = list(batch.meta)
             audio, lengths = batch.audio, batch.lengths
-            hop = predictor.segment.eval_hop if predictor.segment is not None else 0.0
             with predictor.autocast():
-                feats, frames, owner = predictor.segment_features(audio, lengths, speaker_keys(rows), hop)
+                feats, frames, owner = predictor.segment_features(audio, lengths, speaker_keys(rows))
                 out = model(feats, frames)
             if owner is None:
                 owner = torch.arange(len(rows), device=feats.device)

@@ -40,7 +40,7 @@ def test_behind_a_vad_the_segments_are_cut_from_the_whole_utterances_voiced_fram
     model = build_model("daae", in_features=129, num_classes=4, size="tiny").eval()
     predictor = Predictor(frontend, model, LabelSpace("emotion", ["a", "b", "c", "d"], {}),
                           segment=SimpleNamespace(seconds=0.265, eval_hop=0.265))
-    feats, frames, owner = predictor.segment_features(wave, lengths, None, 0.265)
+    feats, frames, owner = predictor.segment_features(wave, lengths, None)
     voiced, _ = frontend(wave, lengths)
     assert 115 <= voiced.shape[-1] <= 130  # the two 0.5-s tones at 8.25 ms
     assert owner.tolist() == [0] * (voiced.shape[-1] // 32) and feats.shape[1:] == (129, 32)
@@ -49,5 +49,5 @@ def test_behind_a_vad_the_segments_are_cut_from_the_whole_utterances_voiced_fram
         expected = torch.softmax(model(feats, frames)["logits"], -1).mean(0)
     torch.testing.assert_close(predictor.outputs(wave, lengths)["probs"][0], expected)
     _, _, waveform_owner = Predictor(build_frontend("spectrogram_daae").eval(), model, predictor.labels,
-                                     segment=predictor.segment).segment_features(wave, lengths, None, 0.265)
+                                     segment=predictor.segment).segment_features(wave, lengths, None)
     assert len(waveform_owner) == 2500 // 265  # every window of the waveform, silence included

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssl_ser import SAMPLE_RATE, segments
+from ssl_ser import SAMPLE_RATE
 from ssl_ser import checkpoint as ckpt
 from ssl_ser.config import ConfigError, from_dict, to_dict
 from ssl_ser.data.histograms import class_histogram, index_of
@@ -404,8 +404,7 @@ class Loop:
         if isinstance(batch, FeatureBatch):
             feats, frames = batch.feats, batch.frames
             if seg is not None:
-                size, step = (self.frontend.frames(int(round(s * SAMPLE_RATE))) for s in (seg.seconds, seg.train_hop))
-                feats, frames, owner = segments.windows(feats, frames, size, step)
+                feats, frames, owner = self.predictor.frame_windows(feats, frames, seg.train_hop)
                 targets = targets.expand(owner)
             if self.predictor.speaker_norm is not None:
                 feats = self.predictor.speaker_norm(feats, frames, targets.speakers)
@@ -413,8 +412,7 @@ class Loop:
         audio, lengths = batch.audio, batch.lengths
         if self.augmenter is not None:
             audio, lengths, targets = self.augmenter(audio, lengths, targets)
-        hop = seg.train_hop if seg is not None else 0.0
-        feats, frames, rows = self.predictor.segment_features(audio, lengths, targets.speakers, hop)
+        feats, frames, rows = self.predictor.segment_features(audio, lengths, targets.speakers, training=True)
         if rows is not None:
             targets = targets.expand(rows)
         return feats, frames, targets
