@@ -736,7 +736,7 @@ if in_stage 50; then
 fi
 
 # The VAD adds 0.014 validation UA (stage 50): the silence is not most of what limits DAAE here;
-# a 265-ms segment holds little of an emotion (segment accuracy 0.25-0.35 in training).
+# a 265-ms segment holds little of an emotion (round 8: training segment accuracy 0.25, fold 1).
 # Longer segments at the same cost per epoch: 1-s segments (crops), 4x fewer per epoch and per
 # batch than 2560 / 128, so every step sees the same frames; test segments every 0.5 s. Cached
 # features, no VAD: the comparison is with stage 49's daae_cache
