@@ -8,7 +8,11 @@ statistics pooled over the training speakers (an exported model has no speaker i
 what ``predict`` does for unknown speakers), the model and the softmax. Segment models cut
 the waveform into their segments inside the graph (``unfold``: ``seconds`` every
 ``eval_hop``, as in evaluation) and average the segments' outputs; their input must be at
-least one segment long. Batch size and length are dynamic in both formats.
+least one segment long. Behind a front-end VAD they cut the windows from each row's voiced
+frames instead, as evaluation does (:meth:`Predictor.segment_features`): every row gets as
+many windows as its full frame count allows, and those past its voiced frames weigh 0 in the
+mean (:func:`ssl_ser.segments.fixed_windows`). Batch size and length are dynamic in both
+formats.
 
 Export goes through :class:`WaveformScorer`, which calls the front-end's ``compute`` and the
 model with its input checks replaced by plain masking (every row is full length by
@@ -33,7 +37,8 @@ export the complex STFT at all): every front-end and model pair the shipped reci
 - the DAAE is exported through its emotion path (:class:`DAAEScores`): its decoder and
   adversarial heads (training-only outputs; the gradient reversal is a Python autograd function
   TorchScript cannot save) are left out, and the BLSTM runs without packed sequences, which
-  ``torch.export`` cannot take and which change nothing when every row is full length.
+  ``torch.export`` cannot take: its final states are read at each row's last valid frame
+  (:func:`blstm_final_states`), so a window shorter than the segment scores as in PyTorch.
 
 Not exported: the Kaldi ``fbank`` front-end (no shipped recipe uses it): it computes row by row
 with Python lengths, which a trace freezes, and ``aten::fft_rfft`` has no ONNX export. Export
@@ -57,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ssl_ser import SAMPLE_RATE
+from ssl_ser import SAMPLE_RATE, segments
 from ssl_ser.errors import SslSerError
 from ssl_ser.inference import Predictor
 from ssl_ser.model_card import card_from_meta, write_card
@@ -95,7 +100,8 @@ class WaveformScorer(nn.Module):
     norm_std: Tensor
 
     def __init__(self, frontend: Any, model: nn.Module, *, norm: tuple[Tensor, Tensor] | None = None,
-                 segment: tuple[int, int] | None = None, attributes: bool = False) -> None:
+                 segment: tuple[int, int] | None = None, frame_segment: tuple[int, int] | None = None,
+                 attributes: bool = False) -> None:
         # deferred: the registry imports every plug-in module; only when looked up
         from ssl_ser.features import VADFrontend
 
@@ -106,7 +112,8 @@ class WaveformScorer(nn.Module):
                 module.fixed_width = True
         self.frontend: Any = frontend  # a registered front-end (compute)
         self.model = DAAEScores(model) if isinstance(model, DAAE) else model
-        self.segment = segment
+        self.segment = segment  # (size, step) in samples: windows of the waveform
+        self.frame_segment = frame_segment  # (size, step) in frames: windows of the voiced frames
         self.attributes = attributes
         self.normalise = norm is not None
         mean, std = norm if norm is not None else (torch.zeros(1), torch.ones(1))
@@ -126,19 +133,25 @@ class WaveformScorer(nn.Module):
         feats = mask_frames(feats, frames)
         if self.normalise:
             feats = mask_frames((feats - self.norm_mean) / (self.norm_std + EPS), frames)
+        weights = None
+        if self.frame_segment is not None:
+            feats, frames, weights = segments.fixed_windows(feats, frames, *self.frame_segment)
         out = self.model(feats, frames)
         results = [F.softmax(out["logits"].float(), dim=-1), out["embedding"].float()]
         if self.attributes:
             results.append(out["attributes"].float())
         if self.segment is not None:  # utterance score = mean of its segments' scores
             results = [r.reshape(batch, -1, r.shape[-1]).mean(1) for r in results]
+        if weights is not None:  # the same over the windows of the voiced frames
+            results = [(r.reshape(batch, -1, r.shape[-1]) * weights[..., None]).sum(1)
+                       / weights.sum(1, keepdim=True) for r in results]
         return tuple(results)
 
 
 class DAAEScores(nn.Module):
-    """The DAAE's emotion path, for export: encoder, deep branch, fusion, BLSTM and classifier,
-    on full-length rows (the BLSTM runs unpacked, which equals packing when nothing is padded);
-    no decoder or adversarial heads, whose outputs only training uses."""
+    """The DAAE's emotion path, for export: encoder, deep branch, fusion, BLSTM and classifier
+    (the BLSTM unpacked, :func:`blstm_final_states`); no decoder or adversarial heads, whose
+    outputs only training uses."""
 
     def __init__(self, daae: nn.Module) -> None:
         super().__init__()
@@ -148,9 +161,29 @@ class DAAEScores(nn.Module):
         m = self.daae
         latent = m.encode(x, lengths)
         fused = m.fuse(m.deep(x, lengths), latent, lengths)
-        _, (state, _) = m.blstm(fused)
-        embedding = torch.cat([state[0], state[1]], dim=-1)
+        embedding = blstm_final_states(m.blstm, fused, lengths)
         return {"embedding": embedding, "logits": m.classifier["fused"](embedding)}
+
+
+def blstm_final_states(blstm: nn.LSTM, x: Tensor, lengths: Tensor) -> Tensor:
+    """A one-layer BLSTM's final forward and backward states over each row's first ``lengths``
+    frames of ``x [B, T, D]``, ``[B, 2H]``, as packing gives them, without packed sequences:
+    the forward state is the forward output at the last valid frame; the backward state is the
+    backward output at the first valid frame of the rows shifted right, so that their valid
+    frames end the sequence and the backward pass starts on them."""
+    hidden, steps = blstm.hidden_size, x.shape[1]
+    last = (lengths - 1).clamp(min=0)
+    shift = steps - lengths
+    ahead = (torch.arange(steps, device=x.device)[None, :] - shift[:, None]) % steps  # position t reads t - shift
+    right = x.gather(1, ahead[..., None].expand(-1, -1, x.shape[-1]))
+    forward = _at(blstm(x)[0], last)[:, :hidden]
+    backward = _at(blstm(right)[0], shift)[:, hidden:]
+    return torch.cat([forward, backward], dim=-1)
+
+
+def _at(seq: Tensor, index: Tensor) -> Tensor:
+    """``seq[b, index[b]]`` for ``seq [B, T, D]``."""
+    return seq.gather(1, index.view(-1, 1, 1).expand(-1, 1, seq.shape[-1])).squeeze(1)
 
 
 @dataclass
@@ -184,13 +217,21 @@ def scorer_of(predictor: Predictor) -> WaveformScorer:
     norm = None
     if predictor.speaker_norm is not None:
         norm = (predictor.speaker_norm.global_mean.cpu(), predictor.speaker_norm.global_std.cpu())
-    segment = None
-    if predictor.segment is not None:
+    segment = frame_segment = None
+    if predictor.segment is not None and _voiced_windows(predictor):
+        frame_segment = predictor.window_frames(predictor.segment.eval_hop)
+    elif predictor.segment is not None:
         segment = (int(round(predictor.segment.seconds * SAMPLE_RATE)),
                    int(round(predictor.segment.eval_hop * SAMPLE_RATE)))
     with torch.no_grad():
         probe = model(*_probe_features(frontend))
-    return WaveformScorer(frontend, model, norm=norm, segment=segment, attributes="attributes" in probe).eval()
+    return WaveformScorer(frontend, model, norm=norm, segment=segment, frame_segment=frame_segment,
+                          attributes="attributes" in probe).eval()
+
+
+def _voiced_windows(predictor: Predictor) -> bool:
+    """Whether a segment model cuts its windows from the voiced frames (a front-end VAD)."""
+    return getattr(predictor.frontend, "vad", None) is not None
 
 
 def check_exportable(predictor: Predictor, fmt: str) -> None:
@@ -203,11 +244,6 @@ def check_exportable(predictor: Predictor, fmt: str) -> None:
         if missing:
             raise ExportError(f"ONNX export needs {', '.join(missing)}: pip install 'ssl-ser[onnx]' "
                               f"(or -e '.[onnx]' in a checkout)")
-    if predictor.segment is not None and getattr(predictor.frontend, "vad", None) is not None:
-        # the graph windows the waveform; these windows are cut from each row's voiced frames,
-        # whose count differs between the rows of a batch
-        raise ExportError("cannot export a segment model whose front-end has a vad (data.segment with "
-                          "frontend.vad): the graph cuts its segments from the waveform")
     for name in (_registered_name(predictor.frontend, "frontend"), _registered_name(predictor.model, "model")):
         reason = UNSUPPORTED.get((fmt, name or ""))
         if reason:
@@ -381,8 +417,10 @@ def _write_sidecar(path: Path, fmt: str, predictor: Predictor, scorer: WaveformS
         "classes": list(predictor.labels.classes),
         "attributes": list(predictor.attributes) if scorer.attributes else [],
         "speaker_norm": "global (pooled training speakers)" if scorer.normalise else None,
-        "segments": None if segment is None else {"seconds": segment.seconds, "hop": segment.eval_hop,
-                                                  "pooling": "mean of segment outputs, inside the graph"},
+        "segments": None if segment is None else {
+            "seconds": segment.seconds, "hop": segment.eval_hop,
+            "from": "voiced frames" if scorer.frame_segment is not None else "waveform",
+            "pooling": "mean of segment outputs, inside the graph"},
         "checkpoint": (meta or {}).get("checkpoint"), "epoch": (meta or {}).get("epoch"),
         "checks": report.checks,
         "card": card_from_meta(meta, classes=list(predictor.labels.classes),

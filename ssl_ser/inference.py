@@ -146,9 +146,13 @@ class Predictor:
                       hop: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Segment windows of front-end features (``segment.seconds`` every ``hop`` seconds, in
         frames) and the row each window belongs to (:func:`segments.windows`)."""
+        return segments.windows(feats, frames, *self.window_frames(hop))
+
+    def window_frames(self, hop: float) -> tuple[int, int]:
+        """A segment window's size and step in front-end frames (``segment.seconds``, ``hop``)."""
         frontend: Any = self.frontend  # a registered front-end (frames)
         size, step = (frontend.frames(int(round(s * SAMPLE_RATE))) for s in (self.segment.seconds, hop))
-        return segments.windows(feats, frames, size, step)
+        return size, step
 
     @torch.no_grad()
     def outputs(self, audio: torch.Tensor, lengths: torch.Tensor, speakers: list[str | None] | None = None, *,

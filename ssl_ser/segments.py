@@ -47,6 +47,21 @@ def windows(x: torch.Tensor, lengths: torch.Tensor, size: int,
             torch.tensor(owners, device=device, dtype=torch.long))
 
 
+def fixed_windows(x: torch.Tensor, lengths: torch.Tensor, size: int,
+                  step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`windows` at a shape that depends on ``x``'s shape only, for export: every row is
+    cut into ``1 + T // step`` windows (``x`` padded by ``size`` zeros), ``weights [B, n]`` is 1
+    for the windows :func:`windows` gives that row and 0 for the rest (their lengths are set to
+    ``size`` so that a model sees no empty window). Returns ``(windows [B * n, ..., size],
+    window lengths [B * n], weights [B, n])``."""
+    cut = torch.nn.functional.pad(x, (0, size)).unfold(-1, size, step).movedim(-2, 1)  # [B, n, ..., size]
+    starts = torch.arange(cut.shape[1], device=x.device) * step
+    left = lengths[:, None] - starts[None, :]
+    kept = (starts == 0)[None, :] | (left >= size)
+    seg_lengths = torch.where(kept, left.clamp(min=1, max=size), torch.full_like(left, size))
+    return cut.flatten(0, 1), seg_lengths.flatten(), kept.to(x.dtype)
+
+
 def pool(scores: torch.Tensor, owner: torch.Tensor, num_rows: int) -> torch.Tensor:
     """Mean of segment scores ``[S, ...]`` per owner row -> ``[num_rows, ...]``."""
     out = torch.zeros((num_rows, *scores.shape[1:]), dtype=scores.dtype, device=scores.device)

@@ -202,12 +202,32 @@ def test_a_network_beside_the_front_ends_functionals_exports(tmp_path: Path, bas
     torch.testing.assert_close(got["probs"], _reference(predictor, wave)["probs"], atol=1e-5, rtol=0)
 
 
-def test_a_segment_model_on_voiced_frames_is_refused_in_one_line(tmp_path: Path) -> None:
-    """Its segments are cut from each row's voiced frames, not from the waveform as in the graph."""
-    predictor = _predictor("spectrogram_daae", "daae", segment={"seconds": 0.265, "eval_hop": 0.265}, vad=True)
-    with pytest.raises(ExportError, match=r"^cannot export a segment model whose front-end has a vad"):
-        export_predictor(predictor, tmp_path / "model.torchscript", "torchscript")
-    assert not (tmp_path / "model.torchscript").exists()
+@pytest.mark.parametrize("frontend, model, segment, fmt", [
+    ("spectrogram_mulaw", "attention_cnn", {"seconds": 1.0, "eval_hop": 0.4}, "torchscript"),
+    ("spectrogram_daae", "daae", {"seconds": 0.265, "eval_hop": 0.1}, "torchscript"),
+    ("spectrogram_daae", "daae", {"seconds": 0.265, "eval_hop": 0.1}, "onnx"),
+], ids=["attention_cnn", "daae", "daae-onnx"])
+def test_a_segment_model_on_voiced_frames_exports_with_the_windows_evaluation_cuts(
+        tmp_path: Path, frontend: str, model: str, segment: dict, fmt: str) -> None:
+    """Its windows are cut from each row's voiced frames, as in evaluation; a row with less
+    voice than one segment gives one short window (the DAAE's BLSTM reads its valid frames)."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    predictor = _predictor(frontend, model, segment=segment, speaker_norm=True, vad=True)
+    path = tmp_path / f"model.{fmt}"
+    report = export_predictor(predictor, path, fmt, example_seconds=2.0)
+    assert report.max_abs_diff < 1e-4
+    wave = _speechlike(3, 3.3, 1)
+    wave[2, 960:] = 1e-4 * torch.randn(wave.shape[1] - 960)  # 0.06 s of voice at most, then silence
+    lengths = torch.full((3,), wave.shape[1])
+    feats, frames = predictor.frontend(wave, lengths)
+    size, _ = predictor.window_frames(segment["eval_hop"])
+    assert frames[2] < size < frames[0] < predictor.frontend.frame_lengths(lengths)[0]
+    got = dict(zip(report.outputs, load_exported(path, fmt)(wave)))
+    expected = _reference(predictor, wave)
+    torch.testing.assert_close(got["probs"], expected["probs"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got["embedding"], expected["embedding"], atol=1e-5, rtol=0)
+    assert json.loads(path.with_name(path.name + ".json").read_text())["segments"]["from"] == "voiced frames"
 
 
 def test_a_vad_inside_another_front_end_exports_and_the_predictor_keeps_its_own(tmp_path: Path) -> None:

@@ -20,6 +20,22 @@ def test_pool_is_the_mean_of_each_rows_segments() -> None:
     assert torch.equal(segments.pool(scores, owner, 2), torch.tensor([[2.0, 1.0], [5.0, 5.0]]))
 
 
+def test_fixed_windows_weigh_exactly_the_windows_that_windows_gives() -> None:
+    """The export's fixed-shape cut: the kept windows and their lengths are windows()'s, in
+    order; the rest weigh 0 and have a full length (no empty window reaches a model)."""
+    x = torch.randn(3, 2, 50)
+    lengths = torch.tensor([50, 23, 7])  # several windows; a partial last stretch; shorter than one
+    expected, expected_lengths, owner = segments.windows(x, lengths, 10, 4)
+    cut, cut_lengths, weights = segments.fixed_windows(x, lengths, 10, 4)
+    assert cut.shape == (3 * (1 + 50 // 4), 2, 10) and weights.shape == (3, 1 + 50 // 4)
+    kept = weights.flatten().bool()
+    assert torch.equal(torch.bincount(owner, minlength=3), weights.sum(1).long())
+    for got, want, length in zip(cut[kept], expected, expected_lengths):
+        torch.testing.assert_close(got[..., :length], want[..., :length])
+    assert torch.equal(cut_lengths[kept], expected_lengths)
+    assert bool((cut_lengths[~kept] == 10).all())
+
+
 def test_behind_a_vad_the_segments_are_cut_from_the_whole_utterances_voiced_frames() -> None:
     """Tone, 1.5 s of near-silence, tone: the silence gives no segment (cut from the waveform,
     each silent window would keep its own frames, for its VAD follows the window's energy)."""

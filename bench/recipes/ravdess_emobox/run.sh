@@ -40,7 +40,8 @@
 # dropout and without its pseudo-label loss, 44 their table, 45 the VGG without dropout at
 # twice and four times the widths, 46 their table, 47 the VGG at twice the widths with mixup,
 # 48 its table; thirteenth round: 49 DAAE's recipe on cached features, with and without the VAD
-# (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s segments, 52 its table.
+# (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s segments, 52 its table;
+# fourteenth round: 53 the attention CNN at twice the widths with and without the VAD, 54 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -749,4 +750,21 @@ if in_stage 52; then
   TABLE_OPTIONS=--losses table "DAAE, stage one, then Adam + cosine, cached features, 265-ms segments (stage 49)" \
     daae_cache-cv-ravdess_emobox \
     "the same, 1-s segments" daae_seg1-cv-ravdess_emobox
+fi
+
+# fourteenth round: the attention CNN on voiced frames. Its 2-s segments (1-s hop in training,
+# 0.4-s at test) are cut from the whole clip, about half of which is silence (stage 25), and an
+# utterance's score is the mean of its segments'. With `frontend.vad: true` they are cut from the
+# voiced frames only, as DAAE's were in stage 49 (+0.014 validation UA there). Section 11's
+# setting (twice the tiny widths, no mixup, cached features); stage 19's run is rerun beside it
+# on the same code as the control
+att_w2=(train.mixup=0.0 model.first_channels=4 "model.channels=[8,8,16,16]")
+if in_stage 53; then
+  cvrun att_w2_vad att_adam "${att_w2[@]}" frontend.vad=true
+  cvrun att_w2_r14 att_adam "${att_w2[@]}"
+fi
+
+if in_stage 54; then
+  TABLE_OPTIONS=--losses table "attention CNN at twice the widths, no mixup (stage 19's job)" att_w2_r14-cv-ravdess_emobox \
+    "the same, segments of the voiced frames only" att_w2_vad-cv-ravdess_emobox
 fi
