@@ -41,7 +41,8 @@
 # twice and four times the widths, 46 their table, 47 the VGG at twice the widths with mixup,
 # 48 its table; thirteenth round: 49 DAAE's recipe on cached features, with and without the VAD
 # (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s segments, 52 its table;
-# fourteenth round: 53 the attention CNN at twice the widths with and without the VAD, 54 its table.
+# fourteenth round: 53 the attention CNN on voiced frames at twice and four times the tiny widths,
+# 54 their tables (the second against stage 19's run without the VAD).
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -756,15 +757,20 @@ fi
 # 0.4-s at test) are cut from the whole clip, about half of which is silence (stage 25), and an
 # utterance's score is the mean of its segments'. With `frontend.vad: true` they are cut from the
 # voiced frames only, as DAAE's were in stage 49 (+0.014 validation UA there). Section 11's
-# setting (twice the tiny widths, no mixup, cached features); stage 19's run is rerun beside it
-# on the same code as the control
+# setting (twice the tiny widths, no mixup, cached features; stage 19 is its run without the
+# VAD); then, as the voiced frames give fewer segments per clip and so cost less, four times the
+# tiny widths, the lever section 11 found limiting
 att_w2=(train.mixup=0.0 model.first_channels=4 "model.channels=[8,8,16,16]")
+att_w4=(train.mixup=0.0 model.first_channels=8 "model.channels=[16,16,32,32]")
 if in_stage 53; then
   cvrun att_w2_vad att_adam "${att_w2[@]}" frontend.vad=true
-  cvrun att_w2_r14 att_adam "${att_w2[@]}"
+  cvrun att_w4_vad att_adam "${att_w4[@]}" frontend.vad=true
 fi
 
 if in_stage 54; then
-  TABLE_OPTIONS=--losses table "attention CNN at twice the widths, no mixup (stage 19's job)" att_w2_r14-cv-ravdess_emobox \
+  TABLE_OPTIONS=--losses table "attention CNN at twice the widths, no mixup, segments of the voiced frames only" \
+    att_w2_vad-cv-ravdess_emobox "the same at four times the widths" att_w4_vad-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS=--losses table "attention CNN at twice the widths, no mixup (stage 19)" att_w2_nomix-cv-ravdess_emobox \
     "the same, segments of the voiced frames only" att_w2_vad-cv-ravdess_emobox
 fi
