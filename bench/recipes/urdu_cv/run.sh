@@ -15,7 +15,8 @@
 # without dropout (ravdess_emobox round 12's lever) at the tiny and twice the tiny widths, with
 # and without speaker normalisation (URDU_JOBS names some of them, e.g. one per process), 15 its
 # table, 16 DAAE on cached features with and without the VAD (ravdess_emobox round 13's lever;
-# URDU_JOBS as in 14), 17 its table.
+# URDU_JOBS as in 14), 17 its table, 18 the attention CNN as ravdess_emobox round 14 ran it
+# (twice the tiny widths, Adam + cosine, segments of the voiced frames only), 19 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -56,6 +57,12 @@ if in_stage 3; then
   job daae_cache_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true
   job daae_vad_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true \
     frontend.vad=true
+  # ravdess_emobox round 14: the attention CNN at twice the tiny widths, Adam + cosine, no mixup,
+  # cached features, segments of the voiced frames only; without speaker normalisation (URDU's
+  # speakers each speak one emotion, see the README)
+  e=../../ravdess_emobox/conf
+  job att_w2_vad_nospk attention_cnn common $e/attention_cnn_r8 $e/cache $e/attention_cnn_cpu $e/adam_cosine \
+    model.first_channels=4 "model.channels=[8,8,16,16]" frontend.vad=true
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -132,4 +139,10 @@ if in_stage 17; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "DAAE, small, no pretraining, no speaker normalisation, cached features" runs/daae_cache_nospk-cv-k5 \
     --row "the same, segments of the voiced frames only" runs/daae_vad_nospk-cv-k5
+fi
+in_stage 18 && cv5 att_w2_vad_nospk
+if in_stage 19; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "attention CNN at twice the tiny widths, Adam + cosine, voiced frames, no speaker normalisation" \
+    runs/att_w2_vad_nospk-cv-k5
 fi
