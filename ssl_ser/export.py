@@ -218,7 +218,7 @@ def scorer_of(predictor: Predictor) -> WaveformScorer:
     if predictor.speaker_norm is not None:
         norm = (predictor.speaker_norm.global_mean.cpu(), predictor.speaker_norm.global_std.cpu())
     segment = frame_segment = None
-    if predictor.segment is not None and _voiced_windows(predictor):
+    if predictor.windows_voiced_frames:
         frame_segment = predictor.window_frames(predictor.segment.eval_hop)
     elif predictor.segment is not None:
         segment = (int(round(predictor.segment.seconds * SAMPLE_RATE)),
@@ -228,10 +228,6 @@ def scorer_of(predictor: Predictor) -> WaveformScorer:
     return WaveformScorer(frontend, model, norm=norm, segment=segment, frame_segment=frame_segment,
                           attributes="attributes" in probe).eval()
 
-
-def _voiced_windows(predictor: Predictor) -> bool:
-    """Whether a segment model cuts its windows from the voiced frames (a front-end VAD)."""
-    return getattr(predictor.frontend, "vad", None) is not None
 
 
 def check_exportable(predictor: Predictor, fmt: str) -> None:

@@ -135,12 +135,18 @@ class Predictor:
         if seg is None:
             return (*self.features(audio, lengths, speakers, memo=memo, key=key), None)
         hop = seg.train_hop if training else seg.eval_hop
-        if getattr(self.frontend, "vad", None) is not None:
+        if self.windows_voiced_frames:
             return self.frame_windows(*self.features(audio, lengths, speakers, memo=memo, key=key), hop)
         audio, lengths, owner = segments.split(audio, lengths, seg.seconds, hop)
         if speakers is not None:
             speakers = [speakers[i] for i in owner.tolist()]
         return (*self.features(audio, lengths, speakers, memo=memo, key=key), owner)
+
+    @property
+    def windows_voiced_frames(self) -> bool:
+        """Whether a segment model's windows come from the voiced frames (a front-end VAD)
+        rather than from the waveform."""
+        return self.segment is not None and getattr(self.frontend, "vad", None) is not None
 
     def frame_windows(self, feats: torch.Tensor, frames: torch.Tensor,
                       hop: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
