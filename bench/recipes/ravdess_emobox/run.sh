@@ -42,8 +42,8 @@
 # 48 its table; thirteenth round: 49 DAAE's recipe on cached features, with and without the VAD
 # (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s segments, 52 its table;
 # fourteenth round: 53 the attention CNN on voiced frames at twice and four times the tiny widths,
-# 54 their tables (the second against stage 19's run without the VAD), 55 the same at four times
-# the widths with mixup, 56 its table.
+# 54 their tables (the second against stage 19's run without the VAD), 55 the same at four and
+# twice the widths with mixup, 56 their tables.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -781,9 +781,13 @@ fi
 # which section 10 removed from the tiny network because it could not fit
 if in_stage 55; then
   cvrun att_w4_vad_mix att_adam "${att_w4[@]}" frontend.vad=true train.mixup=0.4
+  cvrun att_w2_vad_mix att_adam "${att_w2[@]}" frontend.vad=true train.mixup=0.4   # and at twice the widths
 fi
 
 if in_stage 56; then
   TABLE_OPTIONS=--losses table "attention CNN at four times the widths, no mixup, voiced frames (stage 53)" \
     att_w4_vad-cv-ravdess_emobox "the same + mixup 0.4" att_w4_vad_mix-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS=--losses table "attention CNN at twice the widths, no mixup, voiced frames (stage 53)" \
+    att_w2_vad-cv-ravdess_emobox "the same + mixup 0.4" att_w2_vad_mix-cv-ravdess_emobox
 fi
