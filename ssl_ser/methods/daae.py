@@ -68,6 +68,7 @@ from ssl_ser.errors import SslSerError
 from ssl_ser.inference import score
 from ssl_ser.labels import IGNORE, CorpusMapping, LabelSpace
 from ssl_ser.methods.base import METHODS, Method
+from ssl_ser.methods.classification import ClassificationLoss, ClassificationLossOptions
 from ssl_ser.metrics import HEADLINE_METRICS, masked_squared_error
 from ssl_ser.probes import head_accuracy, latent_pass, probe_accuracy
 
@@ -325,7 +326,7 @@ def _recon(pairs: list[tuple[float, int]]) -> float:
 # --- stage two: fine-tuning --------------------------------------------------------------
 
 @config
-class FinetuneOptions:
+class FinetuneOptions(ClassificationLossOptions):
     reconstruction_weight: Annotated[float, Field(ge=0.0)] = 1.0
     """Weight of the autoencoder's reconstruction loss (fine-tuning it on the target corpus)."""
     classification_weight: Annotated[float, Field(ge=0.0)] = 1.0
@@ -333,7 +334,6 @@ class FinetuneOptions:
     frozen: list[str] = dataclasses.field(default_factory=lambda: list(DOMAIN_ADVERSARIAL_NETWORK))
     """Parameter name prefixes kept fixed: the domain-adversarial network (latent emotion head,
     speaker head, corpus head)."""
-    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
 @METHODS.register("daae_finetune")
@@ -342,6 +342,7 @@ class DAAEFinetune(_Autoencoding):
 
     def __init__(self, options: FinetuneOptions, ctx: TrainingContext) -> None:
         super().__init__(options, ctx)
+        self.cross_entropy = ClassificationLoss(options, ctx)
         self.pretrained: str | None = None
         self._pretrained_kwargs: dict[str, Any] = {}
         if ctx.job.train.init_from:
@@ -414,7 +415,7 @@ class DAAEFinetune(_Autoencoding):
         has = targets.label != IGNORE
         logits = outputs["logits"].float()
         if bool(has.any()):
-            ce = F.cross_entropy(logits[has], targets.label[has], label_smoothing=o.label_smoothing)
+            ce = self.cross_entropy(logits[has], targets.label[has])
             total = total + o.classification_weight * ce
             logs["ce"] = float(ce.detach())
             logs["acc"] = float((logits[has].argmax(1) == targets.label[has]).float().mean())

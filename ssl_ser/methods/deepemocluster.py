@@ -68,6 +68,7 @@ from ssl_ser.distributed import Collective, LocalCollective, default_collective
 from ssl_ser.job import component
 from ssl_ser.labels import IGNORE
 from ssl_ser.methods.base import METHODS, Method
+from ssl_ser.methods.classification import ClassificationLoss, ClassificationLossOptions, balance_weights
 from ssl_ser.methods.embedding_bank import BankConfig, EmbeddingBank, Records, freshest
 from ssl_ser.methods.pseudo_labels import (
     PseudoLabels,
@@ -86,7 +87,7 @@ if TYPE_CHECKING:
 
 
 @config
-class DeepEmoClusterOptions:
+class DeepEmoClusterOptions(ClassificationLossOptions):
     num_clusters: Annotated[int, Field(ge=2)] = 10
     """K, the number of k-means clusters (= outputs of the cluster head)."""
     kmeans: kmeans.KMeansConfig = dataclasses.field(default_factory=kmeans.KMeansConfig)
@@ -118,7 +119,8 @@ class DeepEmoClusterOptions:
     """Weight of the CCC loss on ``data.attributes`` (labelled samples)."""
     emotion_weight: Annotated[float, Field(ge=0)] = 0.0
     """Weight of the categorical emotion cross-entropy (labelled samples); > 0 for corpora
-    with categories only."""
+    with categories only. ``class_weight``, ``label_smoothing`` and ``logit_adjustment`` shape
+    this term; ``balance`` shapes the cluster term."""
     embeddings: Literal["full", "bank"] = "full"
     """full: embed every training utterance at each re-clustering (the paper). bank: embed
     everything once, then re-cluster the embeddings recorded by the training passes."""
@@ -130,16 +132,6 @@ def epoch_seed(seed: int, epoch: int, purpose: str) -> int:
     """A seed for ``purpose`` in ``epoch``: fresh each epoch, reproducible from ``train.seed``."""
     digest = hashlib.sha256(f"{seed}/{epoch}/{purpose}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def balance_weights(sizes: np.ndarray) -> torch.Tensor:
-    """Inverse-size class weights (mean 1 over non-empty clusters); 0 for empty clusters."""
-    sizes = np.asarray(sizes, dtype=np.float64)
-    nonempty = sizes > 0
-    weights = np.zeros_like(sizes)
-    if nonempty.any():
-        weights[nonempty] = sizes[nonempty].sum() / (nonempty.sum() * sizes[nonempty])
-    return torch.tensor(weights, dtype=torch.float32)
 
 
 def _check_job(job: JobConfig, options: DeepEmoClusterOptions) -> None:
@@ -178,7 +170,8 @@ class DeepEmoCluster(Method):
         self.pseudo: PseudoLabels | None = None
         self.table = PseudoLabelTable()
         self.clustered_epoch = -1
-        self.class_weight: torch.Tensor | None = None
+        self.cluster_balance: torch.Tensor | None = None
+        self.emotion_loss = ClassificationLoss(options, ctx)
         self.unclustered = 0
         self.epoch = 0
         self.bank = EmbeddingBank(options.bank.dtype) if options.embeddings == "bank" else None
@@ -339,7 +332,7 @@ class DeepEmoCluster(Method):
         self.pseudo = pseudo
         self.table = pseudo.table()
         self.clustered_epoch = epoch
-        self.class_weight = (balance_weights(pseudo.sizes).to(self.ctx.device)
+        self.cluster_balance = (balance_weights(pseudo.sizes).to(self.ctx.device)
                              if self.options.balance == "weight" else None)
 
     def reset_head(self, epoch: int, points: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -387,7 +380,7 @@ class DeepEmoCluster(Method):
         self.unclustered += missing
         logs["unclustered"] = missing / max(len(targets.keys), 1)
         if opts.cluster_weight > 0 and known_pseudo.any():
-            ce = F.cross_entropy(cluster_logits[known_pseudo], pseudo[known_pseudo], weight=self.class_weight)
+            ce = F.cross_entropy(cluster_logits[known_pseudo], pseudo[known_pseudo], weight=self.cluster_balance)
             total = total + opts.cluster_weight * ce
             logs["cluster_ce"] = float(ce.detach())
             logs["cluster_acc"] = float((cluster_logits[known_pseudo].argmax(1) == pseudo[known_pseudo]).float().mean())
@@ -408,7 +401,7 @@ class DeepEmoCluster(Method):
         if opts.emotion_weight > 0:
             has = (targets.label != IGNORE) & labelled
             if has.any():
-                ce = F.cross_entropy(outputs["logits"][has].float(), targets.label[has])
+                ce = self.emotion_loss(outputs["logits"][has], targets.label[has])
                 total = total + opts.emotion_weight * ce
                 logs["emotion_ce"] = float(ce.detach())
         return torch.as_tensor(total), logs

@@ -427,3 +427,19 @@ def test_metric_names_and_bad_frozen_prefixes(corpora, tmp_path: Path) -> None:
     method = DAAEFinetune(from_dict(FinetuneOptions, {"frozen": ["speaker.", "discriminator."]}), loop)
     with pytest.raises(ConfigError, match="'discriminator.' matches no parameter"):
         method.on_epoch_start(0)
+
+
+def test_finetuning_cross_entropy_takes_the_class_weight_and_logit_adjustment(corpora) -> None:
+    torch.manual_seed(0)
+    loop = fake_context([str(corpora["alpha"])])
+    loop.counts = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    method = DAAEFinetune(from_dict(FinetuneOptions, {"class_weight": "balanced", "logit_adjustment": 1.0}),
+                          loop)
+    method.on_epoch_start(0)
+    outputs = loop.bare_model.train()(torch.randn(4, 24, 8), torch.tensor([8, 8, 6, 8]))
+    label = torch.tensor([0, 1, 3, IGNORE])
+    _, logs = method.loss(outputs, targets(label.tolist(), [0, 0, 0, 0], [0, 0, 0, 0]))
+    prior = loop.counts / loop.counts.sum()
+    expected = F.cross_entropy(outputs["logits"][:3].float() + prior.log(), label[:3],
+                               weight=prior.reciprocal() / 4)
+    assert logs["ce"] == pytest.approx(expected.item(), rel=1e-5)

@@ -22,11 +22,11 @@ from ssl_ser.methods.deepemocluster import (
     DeepEmoCluster,
     DeepEmoClusterOptions,
     PseudoLabels,
-    balance_weights,
     cluster,
     epoch_seed,
     hidden_agreement,
 )
+from ssl_ser.methods.classification import balance_weights
 from ssl_ser.methods.pseudo_labels import nearest_centroid_head
 from ssl_ser.methods.pseudo_table import PseudoLabelTable, key_hashes
 from ssl_ser.metrics import ccc_loss, nmi, purity
@@ -487,3 +487,20 @@ def test_two_ray_workers_cluster_every_key_once(mostly_unlabelled_shards, demo_s
     table = PseudoLabelTable.from_state(state["table"])
     assert np.array_equal(table.hashes, np.sort(key_hashes(data.keys)))  # every training key, once, over both ranks
     assert int(state["sizes"].sum()) == data.total
+
+
+def test_emotion_cross_entropy_takes_the_class_weight_and_logit_adjustment() -> None:
+    counts = torch.tensor([1.0, 1.0, 2.0, 4.0])
+    ctx = context()
+    ctx.counts = counts
+    m = DeepEmoCluster(from_dict(DeepEmoClusterOptions, {"num_clusters": 3, "emotion_weight": 1.0,
+                                                         "class_weight": "balanced", "logit_adjustment": 1.0},
+                                 prefix="method"), ctx)
+    install(m, {"a": 0, "b": 2, "c": 2, "d": 1, "x": 1}, 3)
+    outputs, targets = batch()
+    _, logs = m.loss(outputs, targets)
+    prior = counts / counts.sum()
+    rows = [0, 1, 3]  # labelled, with a class
+    expected = F.cross_entropy(outputs["logits"][rows] + prior.log(), targets.label[rows],
+                               weight=prior.reciprocal() / 4)
+    assert logs["emotion_ce"] == pytest.approx(expected.item(), rel=1e-5)

@@ -791,3 +791,13 @@ if in_stage 56; then
   TABLE_OPTIONS=--losses table "attention CNN at twice the widths, no mixup, voiced frames (stage 53)" \
     att_w2_vad-cv-ravdess_emobox "the same + mixup 0.4" att_w2_vad_mix-cv-ravdess_emobox
 fi
+
+# fifteenth round: UA weighs every class alike, but the training loss weighs every clip alike, and
+# RAVDESS has half as many *neutral* clips (96 of 1440); the segment models name it almost never
+# (stage 54's pooled recall 0.01). Inverse-frequency class weights in the cross-entropy
+# (`method.class_weight: balanced`, measured in round 5 on the functionals only) on the networks
+if in_stage 57; then
+  cvrun att_w2_vad_bal att_adam "${att_w2[@]}" frontend.vad=true method.class_weight=balanced
+  cvrun pyresnet_cos5_bal pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05 \
+    method.class_weight=balanced
+fi
