@@ -118,3 +118,13 @@ def test_scores_of_one_member_are_its_own(tmp_path):
     member = {"u0": ("a", {"a": 0.7, "b": 0.3}), "u1": ("b", {"a": 0.6, "b": 0.4})}
     got = fuse.scores([member], CLASSES)  # both predicted a: F1 2/3 for a, 0 for b
     assert got["ua"] == got["wa"] == 0.5 and abs(got["macro_f1"] - 1 / 3) < 1e-9
+
+
+def test_cv_table_adds_the_pooled_test_recall_of_a_class(tmp_path):
+    # each fold names both of its utterances alike: fold 1 "a" (a right, b wrong), fold 2 "b"
+    fake_cv(tmp_path / "base", "base", [0.5, 0.7], [[[0.6, 0.4], [0.6, 0.4]], [[0.4, 0.6], [0.4, 0.6]]])
+    out = subprocess.run([sys.executable, str(LOCAL / "cv_table.py"), "--recall", "a", "--recall", "b",
+                          "--cv", "base", str(tmp_path / "base")],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].split(" | ")[7:9] == ["test recall a", "test recall b"]
+    assert out[2].split(" | ")[7:9] == ["0.50", "0.50"]

@@ -801,3 +801,28 @@ if in_stage 57; then
   cvrun pyresnet_cos5_bal pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05 \
     method.class_weight=balanced
 fi
+
+# the other remedy: logit adjustment (`method.logit_adjustment: 1`, Menon et al. 2021), whose
+# minimiser is the balanced-accuracy rule; and both remedies for DAAE (round 13's pick)
+if in_stage 58; then
+  daae_stage_one
+  cvrun att_w2_vad_la att_adam "${att_w2[@]}" frontend.vad=true method.logit_adjustment=1.0
+  cvrun pyresnet_cos5_la pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05 \
+    method.logit_adjustment=1.0
+  cvrun daae_vad_bal daae_ft_adam data.feature_cache=true frontend.vad=true method.class_weight=balanced
+  cvrun daae_vad_la daae_ft_adam data.feature_cache=true frontend.vad=true method.logit_adjustment=1.0
+fi
+
+if in_stage 59; then
+  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "attention CNN at twice the widths, voiced frames (stage 53)" \
+    att_w2_vad-cv-ravdess_emobox "the same, class-balanced loss" att_w2_vad_bal-cv-ravdess_emobox \
+    "the same, logit adjustment" att_w2_vad_la-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (stage 41)" \
+    pyresnet_cos5-cv-ravdess_emobox "the same, class-balanced loss" pyresnet_cos5_bal-cv-ravdess_emobox \
+    "the same, logit adjustment" pyresnet_cos5_la-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "DAAE, voiced frames (stage 49)" \
+    daae_vad-cv-ravdess_emobox "the same, class-balanced loss" daae_vad_bal-cv-ravdess_emobox \
+    "the same, logit adjustment" daae_vad_la-cv-ravdess_emobox
+fi

@@ -18,6 +18,7 @@ last epoch tested) has "–" in the validation columns: nothing can be chosen on
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,20 @@ def fold_rows(cv_dir: Path) -> dict[int, dict[str, Any]]:
             for i, f in fold_scores(cv_dir).items()}
 
 
+def pooled_recall(cv_dir: Path, folds: list[int], name: str) -> str:
+    """The test recall of class ``name`` over the finished folds' test utterances pooled (each
+    utterance named by its highest probability), or "–" when no test utterance has it."""
+    plan = {f["index"]: f["name"] for f in json.loads((cv_dir / "folds.json").read_text())["folds"]}
+    hits = total = 0
+    for i in folds:
+        for line in (cv_dir / plan[i] / "test" / "predictions.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            if row["label"] == name:
+                total += 1
+                hits += max(row["probs"], key=row["probs"].get) == name
+    return f"{hits / total:.2f}" if total else "–"
+
+
 def mean_of(values: list[float | None], fmt: str = "{:.3f}") -> str:
     """The mean, or "–" when any fold has no value."""
     present = [v for v in values if v is not None]
@@ -52,17 +67,21 @@ def main() -> None:
     parser.add_argument("--cv", nargs=2, action="append", required=True, metavar=("LABEL", "CV_DIR"))
     parser.add_argument("--baseline", help="the LABEL every row is compared with")
     parser.add_argument("--losses", action="store_true", help="add the last epoch's training / validation loss")
+    parser.add_argument("--recall", action="append", default=[], metavar="CLASS",
+                        help="add the test recall of CLASS, pooled over the folds (repeatable)")
     args = parser.parse_args()
     labels = [label for label, _ in args.cv]
     if len(set(labels)) < len(labels):  # rows are keyed by label: a repeat would replace a row
         parser.error(f"--cv label {next(x for x in labels if labels.count(x) > 1)!r} is given twice")
-    tables = {label: fold_rows(Path(d)) for label, d in args.cv}
+    cv_dirs = {label: Path(d) for label, d in args.cv}
+    tables = {label: fold_rows(d) for label, d in cv_dirs.items()}
     if args.baseline is not None and args.baseline not in tables:
         parser.error(f"--baseline {args.baseline!r} is not one of the --cv labels: {', '.join(tables)}")
     folds = sorted({i for t in tables.values() for i in t})
     head = ["setting", "folds", "valid UA, picked", f"valid UA, last {LAST}", "test UA", "test WA", "test macro F1"]
     if args.losses:
         head.append("train / valid loss, last epoch")
+    head += [f"test recall {name}" for name in args.recall]
     head += [f"fold {i + 1}" for i in folds] + ["min / fold"]
     if args.baseline:
         head += [f"vs {args.baseline}", "folds ahead"]
@@ -80,6 +99,7 @@ def main() -> None:
         if args.losses:
             cells.append(f"{mean_of([t[i]['train_loss'] for i in got], '{:.2f}')} / "
                          f"{mean_of([t[i]['valid_loss'] for i in got], '{:.2f}')}")
+        cells += [pooled_recall(cv_dirs[label], got, name) for name in args.recall]
         cells += [f"{t[i]['ua']:.3f}" if i in t else "–" for i in folds]
         cells.append(f"{statistics.mean(t[i]['minutes'] for i in got):.1f}")
         if args.baseline:
