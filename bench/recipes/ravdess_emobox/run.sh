@@ -802,15 +802,14 @@ if in_stage 57; then
     method.class_weight=balanced
 fi
 
-# the other remedy: logit adjustment (`method.logit_adjustment: 1`, Menon et al. 2021), whose
-# minimiser is the balanced-accuracy rule; and both remedies for DAAE (round 13's pick)
+# the other remedy, logit adjustment (`method.logit_adjustment: 1`, Menon et al. 2021), whose
+# minimiser is the balanced-accuracy rule; class weights on the attention CNN's validation pick
+# (four times the widths + mixup, stage 55) and on DAAE's (stage 49)
 if in_stage 58; then
-  daae_stage_one
   cvrun att_w2_vad_la att_adam "${att_w2[@]}" frontend.vad=true method.logit_adjustment=1.0
-  cvrun pyresnet_cos5_la pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05 \
-    method.logit_adjustment=1.0
+  cvrun att_w4_vad_mix_bal att_adam "${att_w4[@]}" frontend.vad=true train.mixup=0.4 method.class_weight=balanced
+  daae_stage_one
   cvrun daae_vad_bal daae_ft_adam data.feature_cache=true frontend.vad=true method.class_weight=balanced
-  cvrun daae_vad_la daae_ft_adam data.feature_cache=true frontend.vad=true method.logit_adjustment=1.0
 fi
 
 if in_stage 59; then
@@ -818,11 +817,12 @@ if in_stage 59; then
     att_w2_vad-cv-ravdess_emobox "the same, class-balanced loss" att_w2_vad_bal-cv-ravdess_emobox \
     "the same, logit adjustment" att_w2_vad_la-cv-ravdess_emobox
   echo
+  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "attention CNN at four times the widths, voiced frames, mixup 0.4 (stage 55)" \
+    att_w4_vad_mix-cv-ravdess_emobox "the same, class-balanced loss" att_w4_vad_mix_bal-cv-ravdess_emobox
+  echo
   TABLE_OPTIONS="--losses --recall neutral --recall calm" table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (stage 41)" \
-    pyresnet_cos5-cv-ravdess_emobox "the same, class-balanced loss" pyresnet_cos5_bal-cv-ravdess_emobox \
-    "the same, logit adjustment" pyresnet_cos5_la-cv-ravdess_emobox
+    pyresnet_cos5-cv-ravdess_emobox "the same, class-balanced loss" pyresnet_cos5_bal-cv-ravdess_emobox
   echo
   TABLE_OPTIONS="--losses --recall neutral --recall calm" table "DAAE, voiced frames (stage 49)" \
-    daae_vad-cv-ravdess_emobox "the same, class-balanced loss" daae_vad_bal-cv-ravdess_emobox \
-    "the same, logit adjustment" daae_vad_la-cv-ravdess_emobox
+    daae_vad-cv-ravdess_emobox "the same, class-balanced loss" daae_vad_bal-cv-ravdess_emobox
 fi
