@@ -63,6 +63,12 @@ if in_stage 3; then
   e=../../ravdess_emobox/conf
   job att_w2_vad_nospk attention_cnn common $e/attention_cnn_r8 $e/cache $e/attention_cnn_cpu $e/adam_cosine \
     model.first_channels=4 "model.channels=[8,8,16,16]" frontend.vad=true
+  # ravdess_emobox round 15: class weights (inverse training frequency; a fold's training
+  # speakers here leave its classes unequal, e.g. 20 neutral clips of 298)
+  job att_w2_vad_nospk_bal attention_cnn common $e/attention_cnn_r8 $e/cache $e/attention_cnn_cpu $e/adam_cosine \
+    model.first_channels=4 "model.channels=[8,8,16,16]" frontend.vad=true method.class_weight=balanced
+  job daae_vad_nospk_bal daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true \
+    frontend.vad=true method.class_weight=balanced
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -145,4 +151,13 @@ if in_stage 19; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "attention CNN at twice the tiny widths, Adam + cosine, voiced frames, no speaker normalisation" \
     runs/att_w2_vad_nospk-cv-k5
+fi
+
+in_stage 20 && cv5 att_w2_vad_nospk_bal daae_vad_nospk_bal
+if in_stage 21; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "attention CNN at twice the tiny widths, voiced frames, no speaker normalisation (stage 18)" \
+    runs/att_w2_vad_nospk-cv-k5 --row "the same, class-balanced loss" runs/att_w2_vad_nospk_bal-cv-k5 \
+    --row "DAAE, small, no pretraining, voiced frames, no speaker normalisation (stage 16)" runs/daae_vad_nospk-cv-k5 \
+    --row "the same, class-balanced loss" runs/daae_vad_nospk_bal-cv-k5
 fi
