@@ -69,6 +69,9 @@ if in_stage 3; then
     model.first_channels=4 "model.channels=[8,8,16,16]" frontend.vad=true method.class_weight=balanced
   job daae_vad_nospk_bal daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true \
     frontend.vad=true method.class_weight=balanced
+  job dec_vgg_do0_w2_nospk_bal deepemocluster common ../../ravdess_emobox/conf/dec_vgg \
+    ../../ravdess_emobox/conf/adam_cosine model.dropout=0.0 "${w2[@]}" frontend.speaker_norm=false \
+    method.class_weight=balanced
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -153,11 +156,13 @@ if in_stage 19; then
     runs/att_w2_vad_nospk-cv-k5
 fi
 
-in_stage 20 && cv5 att_w2_vad_nospk_bal daae_vad_nospk_bal
+in_stage 20 && cv5 att_w2_vad_nospk_bal daae_vad_nospk_bal dec_vgg_do0_w2_nospk_bal
 if in_stage 21; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "attention CNN at twice the tiny widths, voiced frames, no speaker normalisation (stage 18)" \
     runs/att_w2_vad_nospk-cv-k5 --row "the same, class-balanced loss" runs/att_w2_vad_nospk_bal-cv-k5 \
     --row "DAAE, small, no pretraining, voiced frames, no speaker normalisation (stage 16)" runs/daae_vad_nospk-cv-k5 \
-    --row "the same, class-balanced loss" runs/daae_vad_nospk_bal-cv-k5
+    --row "the same, class-balanced loss" runs/daae_vad_nospk_bal-cv-k5 \
+    --row "DeepEmoCluster's VGG, twice the tiny widths, no dropout, no speaker normalisation (stage 14)" \
+    runs/dec_vgg_do0_w2_nospk-cv-k5 --row "the same, class-balanced emotion loss" runs/dec_vgg_do0_w2_nospk_bal-cv-k5
 fi
