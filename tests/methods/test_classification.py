@@ -42,26 +42,27 @@ def test_balanced_weights_give_every_class_the_same_share_of_the_loss() -> None:
     assert loss_of([2, 4])(logits, target).item() == pytest.approx(per_clip.mean().item())
 
 
+def fitted_bias(tau: float) -> torch.Tensor:
+    """The per-class bias that minimises the loss at ``tau`` on labels drawn 1 : 3."""
+    loss, target = loss_of([1, 3], logit_adjustment=tau), torch.tensor([0] + [1] * 3)
+    bias = torch.zeros(1, 2, requires_grad=True)
+    optimizer = torch.optim.LBFGS([bias], lr=0.5, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        value = loss(bias.expand(4, 2), target)
+        value.backward()
+        return value
+
+    optimizer.step(closure)
+    return bias.detach()[0]
+
+
 def test_logit_adjustment_learns_the_class_conditional_not_the_prior() -> None:
-    """A classifier that sees no input (a bias per class) on labels drawn 1 : 3: plain
-    cross-entropy learns the prior, so it always names the frequent class; at tau = 1 the
-    adjusted loss learns equal logits, which is what a balanced decision needs."""
-    target = torch.tensor([0] + [1] * 3)
-    learnt = {}
-    for tau in (0.0, 1.0):
-        loss = loss_of([1, 3], logit_adjustment=tau)
-        bias = torch.zeros(1, 2, requires_grad=True)
-        optimizer = torch.optim.LBFGS([bias], lr=0.5, max_iter=200)
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            value = loss(bias.expand(4, 2), target)
-            value.backward()
-            return value
-
-        optimizer.step(closure)
-        learnt[tau] = bias.detach()[0]
-    plain, adjusted = learnt[0.0], learnt[1.0]
+    """A classifier that sees no input (a bias per class): plain cross-entropy learns the prior,
+    so it always names the frequent class; at tau = 1 the adjusted loss learns equal logits,
+    which is what a balanced decision needs."""
+    plain, adjusted = fitted_bias(0.0), fitted_bias(1.0)
     assert (plain[1] - plain[0]).item() == pytest.approx(np.log(3), abs=1e-3)
     assert (adjusted[1] - adjusted[0]).item() == pytest.approx(0.0, abs=1e-3)
 

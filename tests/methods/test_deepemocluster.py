@@ -18,6 +18,7 @@ from ssl_ser.config import ConfigError, from_dict
 from ssl_ser.distributed import LocalCollective
 from ssl_ser.kmeans import KMeansConfig, KMeansError
 from ssl_ser.labels import IGNORE, LabelSpace
+from ssl_ser.methods.classification import balance_weights
 from ssl_ser.methods.deepemocluster import (
     DeepEmoCluster,
     DeepEmoClusterOptions,
@@ -26,7 +27,6 @@ from ssl_ser.methods.deepemocluster import (
     epoch_seed,
     hidden_agreement,
 )
-from ssl_ser.methods.classification import balance_weights
 from ssl_ser.methods.pseudo_labels import nearest_centroid_head
 from ssl_ser.methods.pseudo_table import PseudoLabelTable, key_hashes
 from ssl_ser.metrics import ccc_loss, nmi, purity
@@ -174,12 +174,6 @@ def test_centroid_head_init_replaces_the_random_head() -> None:
         predicted = model.cluster_head(torch.from_numpy(x)).argmax(1).numpy()
     assert np.array_equal(predicted, m.table.lookup_hashes(key_hashes(keys)))
     assert model.cluster_head.weight not in m.ctx.optimizer.state
-
-
-def test_balance_weights_ignore_empty_clusters() -> None:
-    w = balance_weights(np.array([10, 0, 30, 20]))
-    assert w[1] == 0 and w.tolist() == pytest.approx([2.0, 0.0, 2 / 3, 1.0])
-    assert balance_weights(np.array([5, 5])).tolist() == [1.0, 1.0]
 
 
 def test_epoch_seeds_are_fresh_per_epoch_and_reproducible() -> None:
