@@ -333,7 +333,7 @@ class DeepEmoCluster(Method):
         self.table = pseudo.table()
         self.clustered_epoch = epoch
         self.cluster_balance = (balance_weights(pseudo.sizes).to(self.ctx.device)
-                             if self.options.balance == "weight" else None)
+                                if self.options.balance == "weight" else None)
 
     def reset_head(self, epoch: int, points: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """A fresh cluster head without optimiser state: seeded (every rank draws the same), or

@@ -20,10 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from test_table import fold_scores  # the script's own folder is on sys.path
+from fuse import predictions  # the script's own folder is on sys.path
+from test_table import fold_scores
+
+from ssl_ser.folds import FOLDS_FILE
 
 LAST = 5
 
@@ -38,18 +42,17 @@ def fold_rows(cv_dir: Path) -> dict[int, dict[str, Any]]:
             for i, f in fold_scores(cv_dir).items()}
 
 
-def pooled_recall(cv_dir: Path, folds: list[int], name: str) -> str:
-    """The test recall of class ``name`` over the finished folds' test utterances pooled (each
-    utterance named by its highest probability), or "–" when no test utterance has it."""
-    plan = {f["index"]: f["name"] for f in json.loads((cv_dir / "folds.json").read_text())["folds"]}
-    hits = total = 0
+def pooled_recalls(cv_dir: Path, folds: list[int], names: list[str]) -> list[str]:
+    """The test recall of each class in ``names`` over the finished folds' test utterances
+    pooled (each utterance named by its highest probability), or "–" for a class no test
+    utterance has."""
+    plan = {f["index"]: f["name"] for f in json.loads((cv_dir / FOLDS_FILE).read_text())["folds"]}
+    hits, total = Counter[str](), Counter[str]()
     for i in folds:
-        for line in (cv_dir / plan[i] / "test" / "predictions.jsonl").read_text().splitlines():
-            row = json.loads(line)
-            if row["label"] == name:
-                total += 1
-                hits += max(row["probs"], key=row["probs"].get) == name
-    return f"{hits / total:.2f}" if total else "–"
+        for label, probs in predictions(cv_dir / plan[i] / "test" / "predictions.jsonl").values():
+            total[label] += 1
+            hits[label] += max(probs, key=probs.__getitem__) == label
+    return [f"{hits[name] / total[name]:.2f}" if total[name] else "–" for name in names]
 
 
 def mean_of(values: list[float | None], fmt: str = "{:.3f}") -> str:
@@ -99,7 +102,8 @@ def main() -> None:
         if args.losses:
             cells.append(f"{mean_of([t[i]['train_loss'] for i in got], '{:.2f}')} / "
                          f"{mean_of([t[i]['valid_loss'] for i in got], '{:.2f}')}")
-        cells += [pooled_recall(cv_dirs[label], got, name) for name in args.recall]
+        if args.recall:
+            cells += pooled_recalls(cv_dirs[label], got, args.recall)
         cells += [f"{t[i]['ua']:.3f}" if i in t else "–" for i in folds]
         cells.append(f"{statistics.mean(t[i]['minutes'] for i in got):.1f}")
         if args.baseline:
