@@ -58,6 +58,9 @@ fi
 in_stage 2 && shards manifests/ravdess.jsonl ravdess
 
 if in_stage 3; then
+  # jobs/attention_cnn.yaml and jobs/daae_finetune.yaml weigh the classes since round 16: the
+  # jobs built on them keep the plain cross-entropy they were run with
+  plain=method.class_weight=none
   job pyresnet_r8 pyresnet common pyresnet_r8                       # the earlier baseline
   job pyresnet_r8c pyresnet common pyresnet_r8 cache                # + feature cache
   job pyresnet_final pyresnet common pyresnet_r8 cache final        # + the chosen levers
@@ -66,23 +69,23 @@ if in_stage 3; then
   job utterance_stats utterance_stats common                           # second round
   job pyresnet_fx pyresnet common pyresnet_r8 cache final functionals
   job functionals_mlp functionals_mlp common frontend.base.vad=false   # third round (round 9 made vad the job's default)
-  job att_cpu attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu
-  job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine
+  job att_cpu attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu $plain
+  job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine $plain
   job dec_vgg deepemocluster common dec_vgg adam_cosine
   job xvector_fx xvector_scratch_copypaste common xvector_r8 cache final xvector_fx
   job xvector_pf xvector_scratch_copypaste common xvector_r8 cache final xvector_pf   # fourth round
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
   job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
-  job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf   # fifth round
-  job daae_pf daae_finetune common cache final adam_cosine daae_pf
+  job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf $plain   # fifth round
+  job daae_pf daae_finetune common cache final adam_cosine daae_pf $plain
   job us_free utterance_stats common frontend.n_mels=128 frontend.n_fft=1024 frontend.hop_length=256 \
     frontend.speaker_norm=false   # sixth round: the functionals job's features, no speaker statistics
   # eighth round: DAAE's two stages at bench/recipes/ravdess_daae's small size (conf files read
   # relative to this recipe's conf/)
   job daae_pretrain daae_pretrain $DAAE_CONF/small $DAAE_CONF/pretrain daae_pretrain
-  job daae_ft daae_finetune common $DAAE_CONF/small daae_ft
-  job daae_ft_adam daae_finetune common $DAAE_CONF/small daae_ft adam_cosine
+  job daae_ft daae_finetune common $DAAE_CONF/small daae_ft $plain
+  job daae_ft_adam daae_finetune common $DAAE_CONF/small daae_ft adam_cosine $plain
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)
@@ -825,4 +828,36 @@ if in_stage 59; then
   echo
   TABLE_OPTIONS="--losses --recall neutral --recall calm" table "DAAE, voiced frames (stage 49)" \
     daae_vad-cv-ravdess_emobox "the same, class-balanced loss" daae_vad_bal-cv-ravdess_emobox
+fi
+
+# sixteenth round: class weights on the two networks round 15 did not run them on (the x-vector
+# ResNet small with round 1's levers, rerun beside it on the current code, and DeepEmoCluster's
+# VGG at twice the widths without dropout, round 12's pick), and logit adjustment on PyResNet's
+# and DAAE's picks (stage 59 ran it on the attention CNN only)
+if in_stage 60; then
+  cvrun xvector_final_r16 xvector_final     # stage 7's run is named xvector_final
+  cvrun xvector_final_bal xvector_final method.class_weight=balanced
+  cvrun dec_vgg_do0_w2_bal dec_vgg model.dropout=0.0 "model.widths=[8,16,16,32,32]" model.fc_dim=64 \
+    method.class_weight=balanced
+  cvrun pyresnet_cos5_la pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05 \
+    method.logit_adjustment=1.0
+  daae_stage_one
+  cvrun daae_vad_la daae_ft_adam data.feature_cache=true frontend.vad=true method.logit_adjustment=1.0
+fi
+
+if in_stage 61; then
+  recalls="--losses --recall neutral --recall calm"
+  TABLE_OPTIONS=$recalls table "x-vector ResNet small, round 1's levers (stage 7's job)" \
+    xvector_final_r16-cv-ravdess_emobox "the same, class-balanced loss" xvector_final_bal-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS=$recalls table "DeepEmoCluster's VGG-16 at twice the tiny widths, no dropout (stage 45)" \
+    dec_vgg_do0_w2-cv-ravdess_emobox "the same, class-balanced loss" dec_vgg_do0_w2_bal-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS=$recalls table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (stage 41)" \
+    pyresnet_cos5-cv-ravdess_emobox "the same, class-balanced loss (stage 57)" pyresnet_cos5_bal-cv-ravdess_emobox \
+    "the same, logit adjustment" pyresnet_cos5_la-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS=$recalls table "DAAE, voiced frames (stage 49)" \
+    daae_vad-cv-ravdess_emobox "the same, class-balanced loss (stage 58)" daae_vad_bal-cv-ravdess_emobox \
+    "the same, logit adjustment" daae_vad_la-cv-ravdess_emobox
 fi
