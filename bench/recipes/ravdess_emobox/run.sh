@@ -43,7 +43,9 @@
 # (segments of the voiced frames only), 50 their table, 51 DAAE with 1-s segments, 52 its table;
 # fourteenth round: 53 the attention CNN on voiced frames at twice and four times the tiny widths,
 # 54 their tables (the second against stage 19's run without the VAD), 55 the same at four and
-# twice the widths with mixup, 56 their tables.
+# twice the widths with mixup, 56 their tables; fifteenth round: 57-58 class weights and logit
+# adjustment on the networks, 59 their tables; sixteenth round: 60 class weights on the x-vector
+# ResNet and the VGG, logit adjustment on PyResNet and DAAE, 61 their tables.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
