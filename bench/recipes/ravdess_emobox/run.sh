@@ -837,7 +837,7 @@ fi
 # VGG at twice the widths without dropout, round 12's pick), and logit adjustment on PyResNet's
 # and DAAE's picks (stage 59 ran it on the attention CNN only)
 if in_stage 60; then
-  cvrun xvector_final_r16 xvector_final     # stage 7's run is named xvector_final
+  cvrun xvector_final_r16 xvector_final     # stage 11's run is named xvector_final
   cvrun xvector_final_bal xvector_final method.class_weight=balanced
   cvrun dec_vgg_do0_w2_bal dec_vgg model.dropout=0.0 "model.widths=[8,16,16,32,32]" model.fc_dim=64 \
     method.class_weight=balanced
@@ -849,7 +849,7 @@ fi
 
 if in_stage 61; then
   recalls="--losses --recall neutral --recall calm"
-  TABLE_OPTIONS=$recalls table "x-vector ResNet small, round 1's levers (stage 7's job)" \
+  TABLE_OPTIONS=$recalls table "x-vector ResNet small, round 1's levers (stage 11's job)" \
     xvector_final_r16-cv-ravdess_emobox "the same, class-balanced loss" xvector_final_bal-cv-ravdess_emobox
   echo
   TABLE_OPTIONS=$recalls table "DeepEmoCluster's VGG-16 at twice the tiny widths, no dropout (stage 45)" \
