@@ -29,6 +29,10 @@ RECIPE="$(cd "$(dirname "$0")" && pwd)"           # the recipe folder (conf/, lo
 COMMON="$(cd "$RECIPE/../common" && pwd)"
 JOBS="$(cd "$RECIPE/../../../jobs" && pwd)"       # the project's job configs
 PYTHON=${PYTHON:-python}
+# jobs/attention_cnn.yaml and jobs/daae_finetune.yaml weigh the classes since ravdess_emobox's
+# round 16: the recipe jobs built on them before pass this to keep the plain cross-entropy
+# they were run with, so their rows rerun as printed
+PLAIN_CE=method.class_weight=none
 
 # require VAR "what it is": stop with a one-line message when VAR is unset or empty
 require() {

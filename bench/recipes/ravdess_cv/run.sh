@@ -23,9 +23,7 @@ in_stage 2 && shards manifests/ravdess4.jsonl ravdess4
 
 if in_stage 3; then
   job pyresnet_ravdess4 pyresnet common pyresnet
-  # jobs/attention_cnn.yaml weighs the classes since ravdess_emobox's round 16: this job keeps
-  # the plain cross-entropy it was run with
-  job attention_cnn_ravdess4 attention_cnn common attention_cnn method.class_weight=none
+  job attention_cnn_ravdess4 attention_cnn common attention_cnn $PLAIN_CE
   job pyresnet_ravdess4_loso pyresnet common pyresnet
 fi
 

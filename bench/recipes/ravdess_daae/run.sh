@@ -37,12 +37,9 @@ fi
 if in_stage 4; then
   job daae_pretrain daae_pretrain small pretrain
   job plain_pretrain daae_pretrain small pretrain no_adversary
-  # jobs/daae_finetune.yaml weighs the classes since ravdess_emobox's round 16: these jobs keep
-  # the plain cross-entropy they were run with
-  plain=method.class_weight=none
-  job ft_daae daae_finetune small finetune from_daae $plain
-  job ft_plain daae_finetune small finetune from_plain $plain
-  job ft_scratch daae_finetune small finetune from_scratch $plain
+  job ft_daae daae_finetune small finetune from_daae $PLAIN_CE
+  job ft_plain daae_finetune small finetune from_plain $PLAIN_CE
+  job ft_scratch daae_finetune small finetune from_scratch $PLAIN_CE
 fi
 
 if in_stage 5; then  # stage one on URDU + FSDD (seed 0)

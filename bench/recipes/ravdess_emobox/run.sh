@@ -60,9 +60,6 @@ fi
 in_stage 2 && shards manifests/ravdess.jsonl ravdess
 
 if in_stage 3; then
-  # jobs/attention_cnn.yaml and jobs/daae_finetune.yaml weigh the classes since round 16: the
-  # jobs built on them keep the plain cross-entropy they were run with
-  plain=method.class_weight=none
   job pyresnet_r8 pyresnet common pyresnet_r8                       # the earlier baseline
   job pyresnet_r8c pyresnet common pyresnet_r8 cache                # + feature cache
   job pyresnet_final pyresnet common pyresnet_r8 cache final        # + the chosen levers
@@ -71,23 +68,23 @@ if in_stage 3; then
   job utterance_stats utterance_stats common                           # second round
   job pyresnet_fx pyresnet common pyresnet_r8 cache final functionals
   job functionals_mlp functionals_mlp common frontend.base.vad=false   # third round (round 9 made vad the job's default)
-  job att_cpu attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu $plain
-  job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine $plain
+  job att_cpu attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu $PLAIN_CE
+  job att_adam attention_cnn common attention_cnn_r8 cache final attention_cnn_cpu adam_cosine $PLAIN_CE
   job dec_vgg deepemocluster common dec_vgg adam_cosine
   job xvector_fx xvector_scratch_copypaste common xvector_r8 cache final xvector_fx
   job xvector_pf xvector_scratch_copypaste common xvector_r8 cache final xvector_pf   # fourth round
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
   job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
-  job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf $plain   # fifth round
-  job daae_pf daae_finetune common cache final adam_cosine daae_pf $plain
+  job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf $PLAIN_CE   # fifth round
+  job daae_pf daae_finetune common cache final adam_cosine daae_pf $PLAIN_CE
   job us_free utterance_stats common frontend.n_mels=128 frontend.n_fft=1024 frontend.hop_length=256 \
     frontend.speaker_norm=false   # sixth round: the functionals job's features, no speaker statistics
   # eighth round: DAAE's two stages at bench/recipes/ravdess_daae's small size (conf files read
   # relative to this recipe's conf/)
   job daae_pretrain daae_pretrain $DAAE_CONF/small $DAAE_CONF/pretrain daae_pretrain
-  job daae_ft daae_finetune common $DAAE_CONF/small daae_ft $plain
-  job daae_ft_adam daae_finetune common $DAAE_CONF/small daae_ft adam_cosine $plain
+  job daae_ft daae_finetune common $DAAE_CONF/small daae_ft $PLAIN_CE
+  job daae_ft_adam daae_finetune common $DAAE_CONF/small daae_ft adam_cosine $PLAIN_CE
 fi
 
 # fold 1's training actors less 4 validation actors (the same seeded draw as the cv stage)

@@ -68,7 +68,7 @@ if in_stage 3; then
     job daae_pt_f$f daae_pretrain ../../ravdess_daae/conf/small daae daae_pretrain \
       "data.train=[shards/fold$f/labelled,shards/fold$f/unlabelled,shards/ood]" "${split[@]}"
     daae=(daae_finetune ../../ravdess_daae/conf/small daae daae_finetune "data.train=[shards/fold$f/labelled]" "${split[@]}"
-      method.class_weight=none)   # the plain cross-entropy it was run with (the job's default before class weights)
+      $PLAIN_CE)
     job daae_ft_f$f "${daae[@]}" "train.init_from=runs/daae_pt_f$f/checkpoint_epoch-000010"
     job daae_scratch_f$f "${daae[@]}" "train.init_from=null"
   done

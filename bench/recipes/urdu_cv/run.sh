@@ -25,10 +25,7 @@ in_stage 1 && ssl-ser prepare urdu "$DATA/urdu" --out manifests/urdu.jsonl
 in_stage 2 && shards manifests/urdu.jsonl urdu
 
 if in_stage 3; then
-  # jobs/attention_cnn.yaml and jobs/daae_finetune.yaml weigh the classes since ravdess_emobox's
-  # round 16: the jobs built on them keep the plain cross-entropy they were run with
-  plain=method.class_weight=none
-  job attention_cnn attention_cnn common attention_cnn $plain
+  job attention_cnn attention_cnn common attention_cnn $PLAIN_CE
   job pyresnet pyresnet common pyresnet
   job utterance_stats utterance_stats common
   job utterance_stats_nospk utterance_stats common frontend.speaker_norm=false
@@ -41,7 +38,7 @@ if in_stage 3; then
   job dec_vgg deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine
   job dec_vgg_nospk deepemocluster common ../../ravdess_emobox/conf/dec_vgg ../../ravdess_emobox/conf/adam_cosine \
     frontend.speaker_norm=false
-  job daae_nospk daae_finetune common ../../ravdess_daae/conf/small daae $plain   # the paper's input
+  job daae_nospk daae_finetune common ../../ravdess_daae/conf/small daae $PLAIN_CE   # the paper's input
   job functionals_mlp_nospk_vad functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true
   job functionals_mlp_nospk_tmp functionals_mlp common frontend.speaker_norm=false frontend.base.vad=true \
     frontend.temporal=true
@@ -57,15 +54,15 @@ if in_stage 3; then
     model.dropout=0.0 "${w2[@]}" frontend.speaker_norm=false
   # ravdess_emobox round 13: DAAE's segments from the voiced frames only (cached features, as
   # the VAD needs whole utterances), against the same cached job without the VAD
-  job daae_cache_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true $plain
+  job daae_cache_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true $PLAIN_CE
   job daae_vad_nospk daae_finetune common ../../ravdess_daae/conf/small daae data.feature_cache=true \
-    frontend.vad=true $plain
+    frontend.vad=true $PLAIN_CE
   # ravdess_emobox round 14: the attention CNN at twice the tiny widths, Adam + cosine, no mixup,
   # cached features, segments of the voiced frames only; without speaker normalisation (URDU's
   # speakers each speak one emotion, see the README)
   e=../../ravdess_emobox/conf
   job att_w2_vad_nospk attention_cnn common $e/attention_cnn_r8 $e/cache $e/attention_cnn_cpu $e/adam_cosine \
-    model.first_channels=4 "model.channels=[8,8,16,16]" frontend.vad=true $plain
+    model.first_channels=4 "model.channels=[8,8,16,16]" frontend.vad=true $PLAIN_CE
   # ravdess_emobox round 15: class weights (inverse training frequency; a fold's training
   # speakers here leave its classes unequal, e.g. 20 neutral clips of 298)
   job att_w2_vad_nospk_bal attention_cnn common $e/attention_cnn_r8 $e/cache $e/attention_cnn_cpu $e/adam_cosine \
