@@ -814,18 +814,19 @@ if in_stage 58; then
   cvrun daae_vad_bal daae_ft_adam data.feature_cache=true frontend.vad=true method.class_weight=balanced
 fi
 
+recalls="--losses --recall neutral --recall calm"   # stages 59 and 61: UA's neglected class and its neighbour
 if in_stage 59; then
-  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "attention CNN at twice the widths, voiced frames (stage 53)" \
+  TABLE_OPTIONS=$recalls table "attention CNN at twice the widths, voiced frames (stage 53)" \
     att_w2_vad-cv-ravdess_emobox "the same, class-balanced loss" att_w2_vad_bal-cv-ravdess_emobox \
     "the same, logit adjustment" att_w2_vad_la-cv-ravdess_emobox
   echo
-  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "attention CNN at four times the widths, voiced frames, mixup 0.4 (stage 55)" \
+  TABLE_OPTIONS=$recalls table "attention CNN at four times the widths, voiced frames, mixup 0.4 (stage 55)" \
     att_w4_vad_mix-cv-ravdess_emobox "the same, class-balanced loss" att_w4_vad_mix_bal-cv-ravdess_emobox
   echo
-  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (stage 41)" \
+  TABLE_OPTIONS=$recalls table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (stage 41)" \
     pyresnet_cos5-cv-ravdess_emobox "the same, class-balanced loss" pyresnet_cos5_bal-cv-ravdess_emobox
   echo
-  TABLE_OPTIONS="--losses --recall neutral --recall calm" table "DAAE, voiced frames (stage 49)" \
+  TABLE_OPTIONS=$recalls table "DAAE, voiced frames (stage 49)" \
     daae_vad-cv-ravdess_emobox "the same, class-balanced loss" daae_vad_bal-cv-ravdess_emobox
 fi
 
@@ -845,7 +846,6 @@ if in_stage 60; then
 fi
 
 if in_stage 61; then
-  recalls="--losses --recall neutral --recall calm"
   TABLE_OPTIONS=$recalls table "x-vector ResNet small, round 1's levers (stage 11's job)" \
     xvector_final_r16-cv-ravdess_emobox "the same, class-balanced loss" xvector_final_bal-cv-ravdess_emobox
   echo
