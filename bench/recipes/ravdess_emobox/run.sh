@@ -45,7 +45,9 @@
 # 54 their tables (the second against stage 19's run without the VAD), 55 the same at four and
 # twice the widths with mixup, 56 their tables; fifteenth round: 57-58 class weights and logit
 # adjustment on the networks, 59 their tables; sixteenth round: 60 class weights on the x-vector
-# ResNet and the VGG, logit adjustment on PyResNet and DAAE, 61 their tables.
+# ResNet and the VGG, logit adjustment on PyResNet and DAAE, 61 their tables; seventeenth round:
+# 62 class weights on the x-vector ResNet with CopyPaste (as the shipped x-vector jobs train),
+# 63 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -859,4 +861,20 @@ if in_stage 61; then
   TABLE_OPTIONS=$recalls table "DAAE, voiced frames (stage 49)" \
     daae_vad-cv-ravdess_emobox "the same, class-balanced loss (stage 58)" daae_vad_bal-cv-ravdess_emobox \
     "the same, logit adjustment" daae_vad_la-cv-ravdess_emobox
+fi
+
+# seventeenth round: stage 60's class-weight gain on the x-vector was measured without CopyPaste
+# (xvector_r8 sets augment: {}), but the shipped x-vector emotion jobs train with it; so the same
+# pair with CopyPaste on (N+SE-CP, 80% of each batch, 3-s crops as the job's), which needs the
+# waveforms (no feature cache)
+copypaste=(data.feature_cache=false
+  "augment.copypaste={scheme: both, batch_fraction: 0.8, crop_seconds: 3.0, neutral: neutral}")
+if in_stage 62; then
+  cvrun xvector_final_cp xvector_final "${copypaste[@]}"
+  cvrun xvector_final_cp_bal xvector_final "${copypaste[@]}" method.class_weight=balanced
+fi
+
+if in_stage 63; then
+  TABLE_OPTIONS=$recalls table "x-vector ResNet small, round 1's levers + CopyPaste" \
+    xvector_final_cp-cv-ravdess_emobox "the same, class-balanced loss" xvector_final_cp_bal-cv-ravdess_emobox
 fi
