@@ -48,7 +48,7 @@
 # ResNet and the VGG, logit adjustment on PyResNet and DAAE, 61 their tables; seventeenth round:
 # 62 class weights on the x-vector ResNet with CopyPaste (as the shipped x-vector jobs train),
 # 63 its table, 64 the x-vector's pick (class weights) with Adam + cosine over 20 epochs, 65 its
-# table, 66 that at twice the widths, 67 its table.
+# table, 66 that at twice the widths, 67 its table, 68 at three times the widths, 69 its table.
 # Environment: DATA (holds ravdess/; urdu/ and fsdd/ for stages 22 and 49), EXP, FOLDS, and optionally
 # SSL_WEIGHTS, SSL_ARCH, LOCK, PYTHON
 # (common/stages.sh).
@@ -901,4 +901,14 @@ fi
 if in_stage 67; then
   TABLE_OPTIONS=$recalls table "x-vector ResNet small, class-balanced loss, Adam + cosine over 20 epochs (stage 64)" \
     xvector_final_bal_cos-cv-ravdess_emobox "the same at twice the widths" xvector_final_bal_cos_w2-cv-ravdess_emobox
+fi
+
+# twice the widths gained on every fold (stage 66); does the gain go on with width?
+if in_stage 68; then
+  cvrun xvector_final_bal_cos_w3 xvector_final "${xvector_cos[@]}" "model.widths=[24,48,96,192]"
+fi
+
+if in_stage 69; then
+  TABLE_OPTIONS=$recalls table "x-vector ResNet small, class-balanced loss, Adam + cosine over 20 epochs, twice the widths (stage 66)" \
+    xvector_final_bal_cos_w2-cv-ravdess_emobox "the same at three times the widths" xvector_final_bal_cos_w3-cv-ravdess_emobox
 fi
