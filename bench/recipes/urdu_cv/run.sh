@@ -16,7 +16,9 @@
 # and without speaker normalisation (URDU_JOBS names some of them, e.g. one per process), 15 its
 # table, 16 DAAE on cached features with and without the VAD (ravdess_emobox round 13's lever;
 # URDU_JOBS as in 14), 17 its table, 18 the attention CNN as ravdess_emobox round 14 ran it
-# (twice the tiny widths, Adam + cosine, segments of the voiced frames only), 19 its table.
+# (twice the tiny widths, Adam + cosine, segments of the voiced frames only), 19 its table,
+# 20 class weights on three networks (ravdess_emobox round 15), 21 its table, 22 the x-vector
+# ResNet as ravdess_emobox round 17 picked it, 23 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -72,6 +74,10 @@ if in_stage 3; then
   job dec_vgg_do0_w2_nospk_bal deepemocluster common ../../ravdess_emobox/conf/dec_vgg \
     ../../ravdess_emobox/conf/adam_cosine model.dropout=0.0 "${w2[@]}" frontend.speaker_norm=false \
     method.class_weight=balanced
+  # ravdess_emobox round 17's x-vector pick: class weights, Adam + cosine over 20 epochs, twice
+  # the widths (16-128); without speaker normalisation, as xvector_nospk
+  job xvector_nospk_pick xvector_scratch_copypaste common xvector method.class_weight=balanced \
+    schedule.name=cosine train.epochs=20 optim.weight_decay=0.0001 "model.widths=[16,32,64,128]"
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -165,4 +171,12 @@ if in_stage 21; then
     --row "the same, class-balanced loss" runs/daae_vad_nospk_bal-cv-k5 \
     --row "DeepEmoCluster's VGG, twice the tiny widths, no dropout, no speaker normalisation (stage 14)" \
     runs/dec_vgg_do0_w2_nospk-cv-k5 --row "the same, class-balanced emotion loss" runs/dec_vgg_do0_w2_nospk_bal-cv-k5
+fi
+
+in_stage 22 && cv5 xvector_nospk_pick
+if in_stage 23; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "x-vector ResNet small, no speaker normalisation (stage 7)" runs/xvector_nospk-cv-k5 \
+    --row "the same, ravdess_emobox round 17's pick (class weights, Adam + cosine, 20 epochs, twice the widths)" \
+    runs/xvector_nospk_pick-cv-k5
 fi
