@@ -173,10 +173,10 @@ if in_stage 21; then
     runs/dec_vgg_do0_w2_nospk-cv-k5 --row "the same, class-balanced emotion loss" runs/dec_vgg_do0_w2_nospk_bal-cv-k5
 fi
 
-in_stage 22 && cv5 xvector_nospk_pick
+in_stage 22 && cv5 xvector_nospk xvector_nospk_pick   # the first reruns stage 7's baseline on the current code
 if in_stage 23; then
   "$PYTHON" "$COMMON/table.py" cv \
-    --row "x-vector ResNet small, no speaker normalisation (stage 7)" runs/xvector_nospk-cv-k5 \
+    --row "x-vector ResNet small, no speaker normalisation (stage 7's job)" runs/xvector_nospk-cv-k5 \
     --row "the same, ravdess_emobox round 17's pick (class weights, Adam + cosine, 20 epochs, twice the widths)" \
     runs/xvector_nospk_pick-cv-k5
 fi
