@@ -18,7 +18,7 @@
 # URDU_JOBS as in 14), 17 its table, 18 the attention CNN as ravdess_emobox round 14 ran it
 # (twice the tiny widths, Adam + cosine, segments of the voiced frames only), 19 its table,
 # 20 class weights on three networks (ravdess_emobox round 15), 21 its table, 22 the x-vector
-# ResNet as ravdess_emobox round 17 picked it, 23 its table.
+# ResNet as ravdess_emobox round 17's stage 66 ran it, 23 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -74,8 +74,9 @@ if in_stage 3; then
   job dec_vgg_do0_w2_nospk_bal deepemocluster common ../../ravdess_emobox/conf/dec_vgg \
     ../../ravdess_emobox/conf/adam_cosine model.dropout=0.0 "${w2[@]}" frontend.speaker_norm=false \
     method.class_weight=balanced
-  # ravdess_emobox round 17's x-vector pick: class weights, Adam + cosine over 20 epochs, twice
-  # the widths (16-128); without speaker normalisation, as xvector_nospk
+  # ravdess_emobox round 17's x-vector at twice the widths (its stage 66: class weights, Adam +
+  # cosine over 20 epochs, widths 16-128; the pick there is three times the widths, stage 68,
+  # which finished after this ran); without speaker normalisation, as xvector_nospk
   job xvector_nospk_pick xvector_scratch_copypaste common xvector method.class_weight=balanced \
     schedule.name=cosine train.epochs=20 optim.weight_decay=0.0001 "model.widths=[16,32,64,128]"
 fi
@@ -177,6 +178,6 @@ in_stage 22 && cv5 xvector_nospk xvector_nospk_pick   # the first reruns stage 7
 if in_stage 23; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "x-vector ResNet small, no speaker normalisation (stage 7's job)" runs/xvector_nospk-cv-k5 \
-    --row "the same, ravdess_emobox round 17's pick (class weights, Adam + cosine, 20 epochs, twice the widths)" \
+    --row "the same, ravdess_emobox round 17's stage 66 (class weights, Adam + cosine, 20 epochs, twice the widths)" \
     runs/xvector_nospk_pick-cv-k5
 fi
