@@ -903,7 +903,7 @@ if in_stage 67; then
     xvector_final_bal_cos-cv-ravdess_emobox "the same at twice the widths" xvector_final_bal_cos_w2-cv-ravdess_emobox
 fi
 
-# twice the widths gained on every fold (stage 66); does the gain go on with width?
+# twice the widths gained on 5 of 6 folds (stage 66); does the gain go on with width?
 if in_stage 68; then
   cvrun xvector_final_bal_cos_w3 xvector_final "${xvector_cos[@]}" "model.widths=[24,48,96,192]"
 fi
