@@ -78,6 +78,7 @@ if in_stage 3; then
   job xvector_pf xvector_scratch_copypaste common xvector_r8 cache final xvector_pf   # fourth round
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
   job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
+  job xvector_final_cos xvector_scratch_copypaste common xvector_r8 cache final adam_cosine   # seventeenth round
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
   job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf $PLAIN_CE   # fifth round
   job daae_pf daae_finetune common cache final adam_cosine daae_pf $PLAIN_CE
@@ -881,10 +882,10 @@ if in_stage 63; then
 fi
 
 # the x-vector's pick (class weights, stage 60) has never run with the schedule the other networks
-# gained from (conf/adam_cosine.yaml: cosine decay over 20 epochs, weight decay 1e-4)
-xvector_cos=(method.class_weight=balanced schedule.name=cosine train.epochs=20 optim.weight_decay=0.0001)
+# gained from (conf/adam_cosine.yaml: cosine decay over 20 epochs, weight decay 1e-4; stage 3's
+# xvector_final_cos job)
 if in_stage 64; then
-  cvrun xvector_final_bal_cos xvector_final "${xvector_cos[@]}"
+  cvrun xvector_final_bal_cos xvector_final_cos method.class_weight=balanced
 fi
 
 if in_stage 65; then
@@ -895,7 +896,7 @@ fi
 # stage 64's schedule fits the training voices (training loss 0.67 against 1.02); at twice the
 # widths, as the attention CNN and the VGG gained from (sections 16 and 18)
 if in_stage 66; then
-  cvrun xvector_final_bal_cos_w2 xvector_final "${xvector_cos[@]}" "model.widths=[16,32,64,128]"
+  cvrun xvector_final_bal_cos_w2 xvector_final_cos method.class_weight=balanced "model.widths=[16,32,64,128]"
 fi
 
 if in_stage 67; then
@@ -905,7 +906,7 @@ fi
 
 # twice the widths gained on 5 of 6 folds (stage 66); does the gain go on with width?
 if in_stage 68; then
-  cvrun xvector_final_bal_cos_w3 xvector_final "${xvector_cos[@]}" "model.widths=[24,48,96,192]"
+  cvrun xvector_final_bal_cos_w3 xvector_final_cos method.class_weight=balanced "model.widths=[24,48,96,192]"
 fi
 
 if in_stage 69; then

@@ -77,8 +77,8 @@ if in_stage 3; then
   # ravdess_emobox round 17's x-vector at twice the widths (its stage 66: class weights, Adam +
   # cosine over 20 epochs, widths 16-128; the pick there is three times the widths, stage 68,
   # which finished after this ran); without speaker normalisation, as xvector_nospk
-  job xvector_nospk_pick xvector_scratch_copypaste common xvector method.class_weight=balanced \
-    schedule.name=cosine train.epochs=20 optim.weight_decay=0.0001 "model.widths=[16,32,64,128]"
+  job xvector_nospk_pick xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
+    "model.widths=[16,32,64,128]"
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
