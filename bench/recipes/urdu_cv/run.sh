@@ -18,7 +18,8 @@
 # URDU_JOBS as in 14), 17 its table, 18 the attention CNN as ravdess_emobox round 14 ran it
 # (twice the tiny widths, Adam + cosine, segments of the voiced frames only), 19 its table,
 # 20 class weights on three networks (ravdess_emobox round 15), 21 its table, 22 the x-vector
-# ResNet as ravdess_emobox round 17's stage 66 ran it, 23 its table.
+# ResNet as ravdess_emobox round 17's stage 66 ran it, 23 its table, 24 the same at three times the
+# widths and that on 40 log-mel bands (ravdess_emobox rounds 17-18), 25 its table.
 # Environment: DATA (holds urdu/), EXP, and optionally URDU_JOBS, LOCK, WORKERS, PYTHON (common/stages.sh).
 . "$(dirname "$0")/../common/stages.sh"
 
@@ -79,6 +80,13 @@ if in_stage 3; then
   # which finished after this ran); without speaker normalisation, as xvector_nospk
   job xvector_nospk_pick xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
     "model.widths=[16,32,64,128]"
+  # ravdess_emobox rounds 17-18: the same at three times the widths (its stage 68), and that on 40
+  # log-mel bands instead of 23 MFCCs (its stage 72)
+  job xvector_nospk_w3 xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
+    "model.widths=[24,48,96,192]"
+  job xvector_nospk_w3_mel40 xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
+    "model.widths=[24,48,96,192]" frontend.name=logmel frontend.n_mels=40 frontend.n_fft=512 \
+    frontend.win_length=400 frontend.hop_length=160 frontend.f_min=20.0 frontend.f_max=7600.0 frontend.vad=true
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -180,4 +188,14 @@ if in_stage 23; then
     --row "x-vector ResNet small, no speaker normalisation (stage 7's job)" runs/xvector_nospk-cv-k5 \
     --row "the same, ravdess_emobox round 17's stage 66 (class weights, Adam + cosine, 20 epochs, twice the widths)" \
     runs/xvector_nospk_pick-cv-k5
+fi
+
+# do ravdess_emobox round 18's x-vector settings (three times the widths; 40 log-mel bands) hold
+# on a second corpus? URDU_JOBS as in 14 (one job per process)
+in_stage 24 && cv5 ${URDU_JOBS:-xvector_nospk_w3 xvector_nospk_w3_mel40}
+if in_stage 25; then
+  "$PYTHON" "$COMMON/table.py" cv \
+    --row "x-vector ResNet small, class weights, Adam + cosine, twice the widths, no speaker normalisation (stage 22)" \
+    runs/xvector_nospk_pick-cv-k5 --row "the same at three times the widths" runs/xvector_nospk_w3-cv-k5 \
+    --row "the same on 40 log-mel bands" runs/xvector_nospk_w3_mel40-cv-k5
 fi
