@@ -81,6 +81,7 @@ if in_stage 3; then
   job pyresnet_pf pyresnet common pyresnet_r8 cache final pyresnet_pf
   job xvector_pf_cos xvector_scratch_copypaste common xvector_r8 cache final xvector_pf adam_cosine
   job xvector_final_cos xvector_scratch_copypaste common xvector_r8 cache final adam_cosine   # seventeenth round
+  job xvector_final_cos_mel40 xvector_scratch_copypaste common xvector_r8 cache final adam_cosine logmel40   # eighteenth
   job dec_vgg_pf deepemocluster common dec_vgg adam_cosine dec_vgg_pf
   job att_pf attention_cnn common attention_cnn_r8 cache final adam_cosine attention_cnn_pf $PLAIN_CE   # fifth round
   job daae_pf daae_finetune common cache final adam_cosine daae_pf $PLAIN_CE
@@ -928,13 +929,10 @@ if in_stage 71; then
 fi
 
 # the x-vector's 2-D convolutions slide over 23 cepstra, whose neighbours are not neighbouring
-# bands (the other CNNs read log-mels); the same network on 40 log-mel bands, with the MFCC
-# front-end's window, hop, band edges, energy VAD and per-speaker normalisation
-logmel40=(frontend.name=logmel frontend.n_mels=40 frontend.n_fft=512 frontend.win_length=400
-  frontend.hop_length=160 frontend.f_min=20.0 frontend.f_max=7600.0 frontend.vad=true)
+# bands (the other CNNs read log-mels); the same network on 40 log-mel bands (stage 3's
+# xvector_final_cos_mel40: conf/logmel40.yaml), with per-speaker normalisation as before
 if in_stage 72; then
-  cvrun xvector_final_bal_cos_w3_mel40 xvector_final_cos method.class_weight=balanced "model.widths=[24,48,96,192]" \
-    "${logmel40[@]}"
+  cvrun xvector_final_bal_cos_w3_mel40 xvector_final_cos_mel40 method.class_weight=balanced "model.widths=[24,48,96,192]"
 fi
 
 if in_stage 73; then

@@ -81,12 +81,11 @@ if in_stage 3; then
   job xvector_nospk_pick xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
     "model.widths=[16,32,64,128]"
   # ravdess_emobox rounds 17-18: the same at three times the widths (its stage 68), and that on 40
-  # log-mel bands instead of 23 MFCCs (its stage 72)
+  # log-mel bands instead of 23 MFCCs (its stage 72, the x-vector's pick there)
   job xvector_nospk_w3 xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
     "model.widths=[24,48,96,192]"
-  job xvector_nospk_w3_mel40 xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
-    "model.widths=[24,48,96,192]" frontend.name=logmel frontend.n_mels=40 frontend.n_fft=512 \
-    frontend.win_length=400 frontend.hop_length=160 frontend.f_min=20.0 frontend.f_max=7600.0 frontend.vad=true
+  job xvector_nospk_w3_mel40 xvector_scratch_copypaste common xvector $e/adam_cosine $e/logmel40 \
+    method.class_weight=balanced "model.widths=[24,48,96,192]"
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
@@ -190,12 +189,12 @@ if in_stage 23; then
     runs/xvector_nospk_pick-cv-k5
 fi
 
-# do ravdess_emobox round 18's x-vector settings (three times the widths; 40 log-mel bands) hold
-# on a second corpus? URDU_JOBS as in 14 (one job per process)
+# do ravdess_emobox rounds 17-18's x-vector settings (three times the widths; then 40 log-mel
+# bands) hold on a second corpus? URDU_JOBS as in 14 (one job per process)
 in_stage 24 && cv5 ${URDU_JOBS:-xvector_nospk_w3 xvector_nospk_w3_mel40}
 if in_stage 25; then
   "$PYTHON" "$COMMON/table.py" cv \
     --row "x-vector ResNet small, class weights, Adam + cosine, twice the widths, no speaker normalisation (stage 22)" \
     runs/xvector_nospk_pick-cv-k5 --row "the same at three times the widths" runs/xvector_nospk_w3-cv-k5 \
-    --row "the same on 40 log-mel bands" runs/xvector_nospk_w3_mel40-cv-k5
+    --row "the same on 40 log-mel bands (ravdess_emobox round 18's pick)" runs/xvector_nospk_w3_mel40-cv-k5
 fi
