@@ -908,8 +908,12 @@ if in_stage 67; then
 fi
 
 # twice the widths gained on 5 of 6 folds (stage 66); does the gain go on with width?
+# (xv_w3: the overrides stage 72 gives its log-mel job too; w3_row: the baseline row of 71 and 73)
+xv_w3=(method.class_weight=balanced "model.widths=[24,48,96,192]")
+w3_row=("x-vector ResNet small, class-balanced loss, Adam + cosine over 20 epochs, three times the widths (stage 68)"
+  xvector_final_bal_cos_w3-cv-ravdess_emobox)
 if in_stage 68; then
-  cvrun xvector_final_bal_cos_w3 xvector_final_cos method.class_weight=balanced "model.widths=[24,48,96,192]"
+  cvrun xvector_final_bal_cos_w3 xvector_final_cos "${xv_w3[@]}"
 fi
 
 if in_stage 69; then
@@ -924,18 +928,16 @@ if in_stage 70; then
 fi
 
 if in_stage 71; then
-  TABLE_OPTIONS=$recalls table "x-vector ResNet small, class-balanced loss, Adam + cosine over 20 epochs, three times the widths (stage 68)" \
-    xvector_final_bal_cos_w3-cv-ravdess_emobox "the same at four times the widths" xvector_final_bal_cos_w4-cv-ravdess_emobox
+  TABLE_OPTIONS=$recalls table "${w3_row[@]}" "the same at four times the widths" xvector_final_bal_cos_w4-cv-ravdess_emobox
 fi
 
 # the x-vector's 2-D convolutions slide over 23 cepstra, whose neighbours are not neighbouring
 # bands (the other CNNs read log-mels); the same network on 40 log-mel bands (stage 3's
 # xvector_final_cos_mel40: conf/logmel40.yaml), with per-speaker normalisation as before
 if in_stage 72; then
-  cvrun xvector_final_bal_cos_w3_mel40 xvector_final_cos_mel40 method.class_weight=balanced "model.widths=[24,48,96,192]"
+  cvrun xvector_final_bal_cos_w3_mel40 xvector_final_cos_mel40 "${xv_w3[@]}"
 fi
 
 if in_stage 73; then
-  TABLE_OPTIONS=$recalls table "x-vector ResNet small, class-balanced loss, Adam + cosine over 20 epochs, three times the widths (stage 68)" \
-    xvector_final_bal_cos_w3-cv-ravdess_emobox "the same on 40 log-mel bands" xvector_final_bal_cos_w3_mel40-cv-ravdess_emobox
+  TABLE_OPTIONS=$recalls table "${w3_row[@]}" "the same on 40 log-mel bands" xvector_final_bal_cos_w3_mel40-cv-ravdess_emobox
 fi

@@ -82,10 +82,9 @@ if in_stage 3; then
     "model.widths=[16,32,64,128]"
   # ravdess_emobox rounds 17-18: the same at three times the widths (its stage 68), and that on 40
   # log-mel bands instead of 23 MFCCs (its stage 72, the x-vector's pick there)
-  job xvector_nospk_w3 xvector_scratch_copypaste common xvector $e/adam_cosine method.class_weight=balanced \
-    "model.widths=[24,48,96,192]"
-  job xvector_nospk_w3_mel40 xvector_scratch_copypaste common xvector $e/adam_cosine $e/logmel40 \
-    method.class_weight=balanced "model.widths=[24,48,96,192]"
+  xv_w3=(method.class_weight=balanced "model.widths=[24,48,96,192]")
+  job xvector_nospk_w3 xvector_scratch_copypaste common xvector $e/adam_cosine "${xv_w3[@]}"
+  job xvector_nospk_w3_mel40 xvector_scratch_copypaste common xvector $e/adam_cosine $e/logmel40 "${xv_w3[@]}"
 fi
 
 # 5 folds grouped by speaker; in each fold 3 of the training speakers are held out for
