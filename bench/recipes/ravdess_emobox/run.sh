@@ -956,3 +956,21 @@ fi
 if in_stage 75; then
   TABLE_OPTIONS=$recalls table "${mel40_row[@]}" "the same with SpecAugment" xvector_final_bal_cos_w3_mel40_sa-cv-ravdess_emobox
 fi
+
+# the protocol's last step for the networks' picks, as round 3 took it for the functionals job:
+# with nothing left to choose, each is refit on all 20 training actors of its fold (no
+# validation actors; the last epoch is tested). The x-vector ResNet's pick (stage 72) and
+# PyResNet's (round 11's stage 41: warm-up 3 + cosine, peak 0.05)
+if in_stage 76; then
+  cvrefit xvector_final_bal_cos_w3_mel40_refit xvector_final_cos_mel40 "${xv_w3[@]}"
+  cvrefit pyresnet_cos5_refit pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05
+  cvrefit xvector_final_bal_cos_w3_mel40_refit_s1 xvector_final_cos_mel40 "${xv_w3[@]}" train.seed=1
+fi
+
+if in_stage 77; then
+  TABLE_OPTIONS=$recalls table "${mel40_row[@]}" \
+    "the same, all 20 training actors" xvector_final_bal_cos_w3_mel40_refit-cv-ravdess_emobox \
+    "the same, all 20 training actors, seed 1" xvector_final_bal_cos_w3_mel40_refit_s1-cv-ravdess_emobox
+  echo
+  TABLE_OPTIONS=$recalls table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (round 11's pick), all 20 training actors" pyresnet_cos5_refit-cv-ravdess_emobox
+fi
