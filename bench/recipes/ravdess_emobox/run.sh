@@ -957,14 +957,14 @@ if in_stage 75; then
   TABLE_OPTIONS=$recalls table "${mel40_row[@]}" "the same with SpecAugment" xvector_final_bal_cos_w3_mel40_sa-cv-ravdess_emobox
 fi
 
-# the protocol's last step for the networks' picks, as round 3 took it for the functionals job:
-# with nothing left to choose, each is refit on all 20 training actors of its fold (no
-# validation actors; the last epoch is tested). The x-vector ResNet's pick (stage 72) and
-# PyResNet's (round 11's stage 41: warm-up 3 + cosine, peak 0.05)
+# the protocol's last step, as round 3 took it for the functionals job: with nothing left to
+# choose, the x-vector ResNet's pick (stage 72; two seeds) and PyResNet's (round 11's stage 41:
+# warm-up 3 + cosine, peak 0.05) are refit on all 20 training actors of their fold (no
+# validation actors; the last epoch is tested)
 if in_stage 76; then
   cvrefit xvector_final_bal_cos_w3_mel40_refit xvector_final_cos_mel40 "${xv_w3[@]}"
-  cvrefit pyresnet_cos5_refit pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05
   cvrefit xvector_final_bal_cos_w3_mel40_refit_s1 xvector_final_cos_mel40 "${xv_w3[@]}" train.seed=1
+  cvrefit pyresnet_cos5_refit pyresnet_final schedule.name=cosine schedule.warmup_epochs=3 optim.lr=0.05
 fi
 
 if in_stage 77; then
@@ -972,5 +972,22 @@ if in_stage 77; then
     "the same, all 20 training actors" xvector_final_bal_cos_w3_mel40_refit-cv-ravdess_emobox \
     "the same, all 20 training actors, seed 1" xvector_final_bal_cos_w3_mel40_refit_s1-cv-ravdess_emobox
   echo
-  TABLE_OPTIONS=$recalls table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (round 11's pick), all 20 training actors" pyresnet_cos5_refit-cv-ravdess_emobox
+  TABLE_OPTIONS=$recalls table "PyResNet tiny, warm-up 3 + cosine, peak 0.05 (round 11's pick), all 20 training actors" \
+    pyresnet_cos5_refit-cv-ravdess_emobox
+fi
+
+# the control for stage 77: were the refits' gains the four added actors, or testing the last
+# epoch instead of the validation-picked one? The 16-actor run's last checkpoint on the same
+# test actors (test_last/ beside each fold's test/)
+if in_stage 78; then
+  run=runs/xvector_final_bal_cos_w3_mel40-cv-ravdess_emobox
+  for fold in "$run"/*-fold[0-5]; do
+    [ -f "$fold/test_last/metrics.json" ] && continue
+    mapfile -t test_shards < <("$PYTHON" -c 'import json, sys; print(*json.load(open(sys.argv[1]))["shards"], sep="\n")' "$fold/test/metrics.json")
+    ssl-ser evaluate "$fold" "${test_shards[@]}" --which latest --device cpu --out "$fold/test_last" > /dev/null
+  done
+  "$PYTHON" -c 'import json, statistics as st, sys
+ua = {p: json.load(open(p))["metrics"]["ua"] for p in sys.argv[1:]}
+print("last epoch, 16 actors, test UA per fold:", " ".join(f"{u:.3f}" for u in ua.values()),
+      f"mean {st.mean(ua.values()):.3f} ± {st.stdev(ua.values()):.3f}")' "$run"/*-fold[0-5]/test_last/metrics.json
 fi
