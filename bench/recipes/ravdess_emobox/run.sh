@@ -981,13 +981,17 @@ fi
 # test actors (test_last/ beside each fold's test/)
 if in_stage 78; then
   run=runs/xvector_final_bal_cos_w3_mel40-cv-ravdess_emobox
-  for fold in "$run"/*-fold[0-5]; do
-    [ -f "$fold/test_last/metrics.json" ] && continue
-    mapfile -t test_shards < <("$PYTHON" -c 'import json, sys; print(*json.load(open(sys.argv[1]))["shards"], sep="\n")' "$fold/test/metrics.json")
-    ssl-ser evaluate "$fold" "${test_shards[@]}" --which latest --device cpu --out "$fold/test_last" > /dev/null
-  done
-  "$PYTHON" -c 'import json, statistics as st, sys
+  if [ ! -d "$run" ]; then
+    echo "no $run (stage 72 has not run): stage 78 skipped"
+  else
+    for fold in "$run"/*-fold[0-5]; do
+      [ -f "$fold/test_last/metrics.json" ] && continue
+      mapfile -t test_shards < <("$PYTHON" -c 'import json, sys; print(*json.load(open(sys.argv[1]))["shards"], sep="\n")' "$fold/test/metrics.json")
+      ssl-ser evaluate "$fold" "${test_shards[@]}" --which latest --device cpu --out "$fold/test_last" > /dev/null
+    done
+    "$PYTHON" -c 'import json, statistics as st, sys
 ua = {p: json.load(open(p))["metrics"]["ua"] for p in sys.argv[1:]}
 print("last epoch, 16 actors, test UA per fold:", " ".join(f"{u:.3f}" for u in ua.values()),
       f"mean {st.mean(ua.values()):.3f} ± {st.stdev(ua.values()):.3f}")' "$run"/*-fold[0-5]/test_last/metrics.json
+  fi
 fi
