@@ -981,8 +981,9 @@ fi
 # test actors (test_last/ beside each fold's test/)
 if in_stage 78; then
   run=runs/xvector_final_bal_cos_w3_mel40-cv-ravdess_emobox
-  if [ ! -d "$run" ]; then
-    echo "no $run (stage 72 has not run): stage 78 skipped"
+  tested=("$run"/*-fold[0-5]/test/metrics.json)
+  if [ ! -f "${tested[0]}" ] || [ ${#tested[@]} -ne 6 ]; then
+    echo "$run: stage 72 has not tested its six folds: stage 78 skipped"
   else
     for fold in "$run"/*-fold[0-5]; do
       [ -f "$fold/test_last/metrics.json" ] && continue
